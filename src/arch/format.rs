@@ -1,0 +1,126 @@
+//! The `dmasking-arch/1` document: a fixed network, as JSON (see ARCH_FORMAT.md).
+
+use serde::{Deserialize, Serialize};
+
+/// The format tag of architecture files.
+pub const ARCH_FORMAT: &str = "dmasking-arch/1";
+
+/// Activation of a layer.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Act {
+    /// max(x, 0)
+    #[default]
+    Relu,
+    /// x · relu6(x + 3) / 6
+    Hswish,
+}
+
+/// The stem: k×k conv (bias) → BN → act.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stem {
+    pub out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    #[serde(default)]
+    pub act: Act,
+}
+
+/// Kind of a block.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockOp {
+    /// Inverted residual.
+    Ir,
+    /// Identity, or 1×1 conv → BN → ReLU when the shape changes.
+    Skip,
+}
+
+/// One block. Fields that only an `ir` block has are optional here and checked by
+/// validation, so that every error can name its JSON path.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub op: BlockOp,
+    pub out: usize,
+    pub stride: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+}
+
+impl Block {
+    /// An `ir` block with an explicit hidden width.
+    pub fn ir(out: usize, stride: usize, kernel: usize, mid: usize, se: bool, act: Act) -> Self {
+        Block {
+            op: BlockOp::Ir,
+            out,
+            stride,
+            kernel: Some(kernel),
+            expansion: None,
+            mid: Some(mid),
+            se: se.then_some(true),
+            act: (act != Act::Relu).then_some(act),
+        }
+    }
+}
+
+/// Head kind (only `ir_pool`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadOp {
+    /// 1×1 expand → BN → act → global pool → 1×1 conv → act.
+    IrPool,
+}
+
+/// The head: `ir_pool`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    pub op: HeadOp,
+    pub expansion: f64,
+    pub out: usize,
+    #[serde(default)]
+    pub act: Act,
+}
+
+fn default_in_channels() -> usize {
+    3
+}
+fn default_num_classes() -> usize {
+    1000
+}
+pub(crate) fn default_width_divisor() -> usize {
+    8
+}
+
+/// A `dmasking-arch/1` document.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Arch {
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub input_size: usize,
+    #[serde(default = "default_in_channels")]
+    pub in_channels: usize,
+    #[serde(default = "default_num_classes")]
+    pub num_classes: usize,
+    #[serde(default = "default_width_divisor")]
+    pub width_divisor: usize,
+    pub stem: Stem,
+    pub blocks: Vec<Block>,
+    pub head: Head,
+    #[serde(default)]
+    pub dropout: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<serde_json::Value>,
+}

@@ -1,0 +1,233 @@
+//! Validation of an [`Arch`] and its resolution into concrete layer widths (the "layout"),
+//! which both the FLOP counter and the network builder read.
+
+use super::format::{ARCH_FORMAT, Act, Arch, BlockOp};
+use crate::divisible::{divisible, se_hidden};
+use crate::error::{Error, Result};
+
+/// A concrete inverted-residual block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IrLayout {
+    pub c_in: usize,
+    pub mid: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    /// Hidden width of the squeeze-excitation, if any.
+    pub se: Option<usize>,
+    pub act: Act,
+}
+
+impl IrLayout {
+    /// The pw expansion exists only when the hidden width differs from the input width.
+    pub fn has_pw(&self) -> bool {
+        self.mid != self.c_in
+    }
+    /// Identity residual when stride 1 and widths agree.
+    pub fn has_residual(&self) -> bool {
+        self.stride == 1 && self.c_in == self.c_out
+    }
+}
+
+/// A concrete block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlockLayout {
+    Ir(IrLayout),
+    /// Identity (`proj == false`) or 1×1 conv (stride) → BN → ReLU.
+    Skip {
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+    },
+}
+
+impl BlockLayout {
+    pub fn c_out(&self) -> usize {
+        match self {
+            BlockLayout::Ir(b) => b.c_out,
+            BlockLayout::Skip { c_out, .. } => *c_out,
+        }
+    }
+    pub fn stride(&self) -> usize {
+        match self {
+            BlockLayout::Ir(b) => b.stride,
+            BlockLayout::Skip { stride, .. } => *stride,
+        }
+    }
+}
+
+/// The head: optional 1×1 expand to `mid`, pool, 1×1 conv to `out`, then the classifier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadLayout {
+    pub c_in: usize,
+    pub mid: usize,
+    pub out: usize,
+    pub act: Act,
+}
+
+/// Every width of a validated architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    pub in_channels: usize,
+    pub num_classes: usize,
+    pub stem_out: usize,
+    pub stem_kernel: usize,
+    pub stem_stride: usize,
+    pub stem_act: Act,
+    pub blocks: Vec<BlockLayout>,
+    pub head: HeadLayout,
+    pub dropout: f64,
+}
+
+/// Output size of a k×k conv with padding k/2: `floor((h + 2(k/2) - k) / s) + 1`.
+pub fn conv_out(h: usize, kernel: usize, stride: usize) -> usize {
+    (h + 2 * (kernel / 2) - kernel) / stride + 1
+}
+
+pub(crate) fn check_positive(path: &str, name: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::invalid(format!("{path}.{name}"), "must be positive"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_kernel(path: &str, k: usize) -> Result<()> {
+    if k == 0 || k % 2 == 0 {
+        return Err(Error::invalid(
+            format!("{path}.kernel"),
+            format!("kernel must be odd and positive (got {k})"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_stride(path: &str, s: usize) -> Result<()> {
+    if s != 1 && s != 2 {
+        return Err(Error::invalid(
+            format!("{path}.stride"),
+            format!("stride must be 1 or 2 (got {s})"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_expansion(path: &str, e: f64) -> Result<()> {
+    if !(e.is_finite() && e > 0.0) {
+        return Err(Error::invalid(
+            path.to_string(),
+            format!("expansion must be a positive number (got {e})"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_dropout(d: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&d) {
+        return Err(Error::invalid(
+            "$.dropout",
+            format!("dropout must be in [0, 1) (got {d})"),
+        ));
+    }
+    Ok(())
+}
+
+impl Arch {
+    /// Validate the document and resolve every width.
+    pub fn layout(&self) -> Result<Layout> {
+        if self.format != ARCH_FORMAT {
+            return Err(Error::invalid(
+                "$.format",
+                format!("expected \"{ARCH_FORMAT}\", got \"{}\"", self.format),
+            ));
+        }
+        check_positive("$", "input_size", self.input_size)?;
+        check_positive("$", "in_channels", self.in_channels)?;
+        check_positive("$", "num_classes", self.num_classes)?;
+        check_positive("$", "width_divisor", self.width_divisor)?;
+        check_positive("$.stem", "out", self.stem.out)?;
+        check_kernel("$.stem", self.stem.kernel)?;
+        check_stride("$.stem", self.stem.stride)?;
+        check_dropout(self.dropout)?;
+        let d = self.width_divisor;
+        let mut c_in = self.stem.out;
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for (i, b) in self.blocks.iter().enumerate() {
+            let path = format!("$.blocks[{i}]");
+            check_positive(&path, "out", b.out)?;
+            check_stride(&path, b.stride)?;
+            let layout = match b.op {
+                BlockOp::Skip => {
+                    for (name, present) in [
+                        ("kernel", b.kernel.is_some()),
+                        ("expansion", b.expansion.is_some()),
+                        ("mid", b.mid.is_some()),
+                        ("se", b.se.is_some()),
+                    ] {
+                        if present {
+                            return Err(Error::invalid(
+                                format!("{path}.{name}"),
+                                "not allowed on a skip block",
+                            ));
+                        }
+                    }
+                    BlockLayout::Skip {
+                        c_in,
+                        c_out: b.out,
+                        stride: b.stride,
+                    }
+                }
+                BlockOp::Ir => {
+                    let kernel = b.kernel.ok_or_else(|| {
+                        Error::invalid(format!("{path}.kernel"), "missing field (required for ir)")
+                    })?;
+                    check_kernel(&path, kernel)?;
+                    let mid = match (b.mid, b.expansion) {
+                        (Some(m), None) => {
+                            check_positive(&path, "mid", m)?;
+                            m
+                        }
+                        (None, Some(e)) => {
+                            check_expansion(&format!("{path}.expansion"), e)?;
+                            divisible(c_in as f64 * e, d)
+                        }
+                        _ => {
+                            return Err(Error::invalid(
+                                path,
+                                "an ir block needs exactly one of `mid` and `expansion`",
+                            ));
+                        }
+                    };
+                    BlockLayout::Ir(IrLayout {
+                        c_in,
+                        mid,
+                        c_out: b.out,
+                        kernel,
+                        stride: b.stride,
+                        se: b.se.unwrap_or(false).then(|| se_hidden(mid, d)),
+                        act: b.act.unwrap_or_default(),
+                    })
+                }
+            };
+            c_in = layout.c_out();
+            blocks.push(layout);
+        }
+        check_expansion("$.head.expansion", self.head.expansion)?;
+        check_positive("$.head", "out", self.head.out)?;
+        Ok(Layout {
+            in_channels: self.in_channels,
+            num_classes: self.num_classes,
+            stem_out: self.stem.out,
+            stem_kernel: self.stem.kernel,
+            stem_stride: self.stem.stride,
+            stem_act: self.stem.act,
+            blocks,
+            head: HeadLayout {
+                c_in,
+                mid: divisible(c_in as f64 * self.head.expansion, d),
+                out: self.head.out,
+                act: self.head.act,
+            },
+            dropout: self.dropout,
+        })
+    }
+}

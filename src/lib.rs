@@ -1,0 +1,19 @@
+//! # dmasking
+//!
+//! DMaskingNAS, the differentiable architecture search of FBNetV2 (Wan et al., CVPR 2020),
+//! on the Burn deep-learning framework: masked channel- and resolution-search supernets
+//! with Gumbel-softmax architecture weights, a FLOP/param cost model with effective shape
+//! propagation, derivation of the final architecture, and the fixed network it describes.
+
+pub mod arch;
+pub mod cost;
+pub mod device;
+pub mod divisible;
+pub mod error;
+pub mod json;
+pub mod nn;
+pub mod space;
+pub mod supernet;
+pub mod zoo;
+
+pub use error::{Error, Result};

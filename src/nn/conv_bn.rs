@@ -1,0 +1,79 @@
+//! conv → BatchNorm → [act], the unit every FBNetV2 layer is made of.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+
+use super::act::Act;
+
+/// Configuration of a [`ConvBnAct`].
+#[derive(Config, Debug)]
+pub struct ConvBnActConfig {
+    pub c_in: usize,
+    pub c_out: usize,
+    #[config(default = 1)]
+    pub kernel: usize,
+    #[config(default = 1)]
+    pub stride: usize,
+    #[config(default = 1)]
+    pub groups: usize,
+    #[config(default = false)]
+    pub bias: bool,
+    /// `None`: no activation (the pwl projection).
+    #[config(default = "None")]
+    pub act: Option<Act>,
+    /// Start the BN scale at 0 (the last BN of a residual block).
+    #[config(default = false)]
+    pub zero_gamma: bool,
+}
+
+/// y = act(BN(conv(x))), padding k/2.
+#[derive(Module, Debug)]
+pub struct ConvBnAct {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    #[module(skip)]
+    pub act: Option<Act>,
+}
+
+impl ConvBnActConfig {
+    /// A depthwise k×k conv on `c` channels.
+    pub fn depthwise(c: usize, kernel: usize, stride: usize, act: Act) -> Self {
+        Self::new(c, c)
+            .with_kernel(kernel)
+            .with_stride(stride)
+            .with_groups(c)
+            .with_act(Some(act))
+    }
+
+    pub fn init(&self, device: &Device) -> ConvBnAct {
+        let p = self.kernel / 2;
+        let conv = Conv2dConfig::new([self.c_in, self.c_out], [self.kernel, self.kernel])
+            .with_stride([self.stride, self.stride])
+            .with_groups(self.groups)
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(self.bias)
+            .init(device);
+        let mut bn = BatchNormConfig::new(self.c_out).init(device);
+        if self.zero_gamma {
+            bn.gamma = bn.gamma.map(|g| g.zeros_like());
+        }
+        ConvBnAct {
+            conv,
+            bn,
+            act: self.act,
+        }
+    }
+}
+
+impl ConvBnAct {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.bn.forward(self.conv.forward(x));
+        match &self.act {
+            Some(a) => a.forward(y),
+            None => y,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The inverted-residual block (pw 1×1 → dw k×k → [SE] → pwl 1×1 → [+x]), stated once.
+//! The fixed network calls it plainly; the supernet calls it with masks.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::act::Act;
+use super::conv_bn::{ConvBnAct, ConvBnActConfig};
+use super::se::{SqueezeExcite, SqueezeExciteConfig};
+
+/// Configuration of an [`IrBlock`].
+#[derive(Config, Debug)]
+pub struct IrBlockConfig {
+    pub c_in: usize,
+    pub mid: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    /// Squeeze-excitation hidden width.
+    #[config(default = "None")]
+    pub se: Option<usize>,
+    pub act: Act,
+    /// Build the pw expansion (a fixed block omits it when mid == in).
+    pub pw: bool,
+    /// Add the identity residual (fixed blocks with stride 1 and in == out).
+    pub residual: bool,
+}
+
+/// The masks of a searched block: soft channel masks [1, C, 1, 1] and, where the pw
+/// expansion may be absent (mid == in), the probability `pw_keep` that it is present.
+#[derive(Clone, Debug, Default)]
+pub struct IrMasks {
+    pub expand: Option<Tensor<4>>,
+    pub se: Option<Tensor<4>>,
+    pub out: Option<Tensor<4>>,
+    pub pw_keep: Option<Tensor<4>>,
+}
+
+/// Inverted residual block.
+#[derive(Module, Debug)]
+pub struct IrBlock {
+    pub pw: Option<ConvBnAct>,
+    pub dw: ConvBnAct,
+    pub se: Option<SqueezeExcite>,
+    pub pwl: ConvBnAct,
+    #[module(skip)]
+    pub residual: bool,
+}
+
+impl IrBlockConfig {
+    pub fn init(&self, device: &Device) -> IrBlock {
+        IrBlock {
+            pw: self.pw.then(|| {
+                ConvBnActConfig::new(self.c_in, self.mid)
+                    .with_act(Some(self.act))
+                    .init(device)
+            }),
+            dw: ConvBnActConfig::depthwise(self.mid, self.kernel, self.stride, self.act)
+                .init(device),
+            se: self.se.map(|hidden| {
+                SqueezeExciteConfig::new(self.mid, hidden, self.act).init(device)
+            }),
+            pwl: ConvBnActConfig::new(self.mid, self.c_out)
+                .with_zero_gamma(self.residual)
+                .init(device),
+            residual: self.residual,
+        }
+    }
+}
+
+/// Zero-pad or cut the channel dimension of `x` to `c`.
+pub fn fit_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
+    let [n, c_x, h, w] = x.dims();
+    if c_x == c {
+        x
+    } else if c_x > c {
+        x.narrow(1, 0, c)
+    } else {
+        let pad = Tensor::zeros([n, c - c_x, h, w], &x.device());
+        Tensor::cat(vec![x, pad], 1)
+    }
+}
+
+impl IrBlock {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_masked(x, None)
+    }
+
+    /// h = M_e·pw(x); h = M_e·dw(h); h = SE(h; M_s); y = M_o·pwl(h) [+ x].
+    pub fn forward_masked(&self, x: Tensor<4>, masks: Option<&IrMasks>) -> Tensor<4> {
+        let mask = |t: Tensor<4>, m: Option<&Tensor<4>>| match m {
+            Some(m) => t * m.clone(),
+            None => t,
+        };
+        let expand = masks.and_then(|m| m.expand.as_ref());
+        let mid = self.dw.conv.weight.dims()[0];
+        let h = match &self.pw {
+            Some(pw) => {
+                let h = mask(pw.forward(x.clone()), expand);
+                match masks.and_then(|m| m.pw_keep.as_ref()) {
+                    Some(p) => {
+                        h * p.clone() + fit_channels(x.clone(), mid) * (p.clone().neg() + 1.0)
+                    }
+                    None => h,
+                }
+            }
+            None => x.clone(),
+        };
+        let h = mask(self.dw.forward(h), expand);
+        let h = match &self.se {
+            Some(se) => se.forward(h, masks.and_then(|m| m.se.as_ref())),
+            None => h,
+        };
+        let y = mask(self.pwl.forward(h), masks.and_then(|m| m.out.as_ref()));
+        if self.residual { y + x } else { y }
+    }
+}

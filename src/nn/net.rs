@@ -1,0 +1,98 @@
+//! The fixed network an architecture file describes.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::conv_bn::{ConvBnAct, ConvBnActConfig};
+use super::head::{Head, HeadConfig};
+use super::ir_block::{IrBlock, IrBlockConfig};
+use crate::arch::{Act, Arch, BlockLayout, Layout};
+use crate::error::Result;
+
+/// A block of a fixed network.
+#[derive(Module, Debug)]
+pub enum FixedBlock {
+    Ir(IrBlock),
+    /// 1×1 conv (stride) → BN → ReLU where the shape changes.
+    Projection(ConvBnAct),
+    Identity(burn::nn::Identity),
+}
+
+impl FixedBlock {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            FixedBlock::Ir(b) => b.forward(x),
+            FixedBlock::Projection(p) => p.forward(x),
+            FixedBlock::Identity(_) => x,
+        }
+    }
+}
+
+/// stem → blocks → head → classifier; runs at any input size.
+#[derive(Module, Debug)]
+pub struct FixedNet {
+    pub stem: ConvBnAct,
+    pub blocks: Vec<FixedBlock>,
+    pub head: Head,
+}
+
+impl FixedNet {
+    /// Build the network of a validated architecture.
+    pub fn new(arch: &Arch, device: &Device) -> Result<Self> {
+        Ok(Self::from_layout(&arch.layout()?, device))
+    }
+
+    pub fn from_layout(l: &Layout, device: &Device) -> Self {
+        let stem = ConvBnActConfig::new(l.in_channels, l.stem_out)
+            .with_kernel(l.stem_kernel)
+            .with_stride(l.stem_stride)
+            .with_bias(true)
+            .with_act(Some(l.stem_act))
+            .init(device);
+        let blocks = l
+            .blocks
+            .iter()
+            .map(|b| match b {
+                BlockLayout::Ir(b) => FixedBlock::Ir(
+                    IrBlockConfig::new(
+                        b.c_in,
+                        b.mid,
+                        b.c_out,
+                        b.kernel,
+                        b.stride,
+                        b.act,
+                        b.has_pw(),
+                        b.has_residual(),
+                    )
+                    .with_se(b.se)
+                    .init(device),
+                ),
+                BlockLayout::Skip {
+                    c_in,
+                    c_out,
+                    stride,
+                } if *stride != 1 || c_in != c_out => FixedBlock::Projection(
+                    ConvBnActConfig::new(*c_in, *c_out)
+                        .with_stride(*stride)
+                        .with_act(Some(Act::Relu))
+                        .init(device),
+                ),
+                BlockLayout::Skip { .. } => FixedBlock::Identity(burn::nn::Identity::new()),
+            })
+            .collect();
+        let h = &l.head;
+        let head = HeadConfig::new(h.c_in, h.mid, h.out, l.num_classes, h.act)
+            .with_dropout(l.dropout)
+            .init(device);
+        FixedNet { stem, blocks, head }
+    }
+
+    /// Logits [N, classes] of images [N, C, H, W].
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self
+            .blocks
+            .iter()
+            .fold(self.stem.forward(x), |x, b| b.forward(x));
+        self.head.forward(x)
+    }
+}

@@ -1,0 +1,52 @@
+//! Squeeze-excitation with a hard-sigmoid gate.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::{Device, Tensor};
+
+use super::act::{Act, hard_sigmoid};
+
+/// Configuration of a [`SqueezeExcite`] on `channels` with `hidden` squeezed channels.
+#[derive(Config, Debug)]
+pub struct SqueezeExciteConfig {
+    pub channels: usize,
+    pub hidden: usize,
+    pub act: Act,
+}
+
+/// x · hsigmoid(W₂ act(W₁ pool(x) + b₁) + b₂).
+#[derive(Module, Debug)]
+pub struct SqueezeExcite {
+    pub reduce: Conv2d,
+    pub expand: Conv2d,
+    #[module(skip)]
+    pub act: Act,
+}
+
+impl SqueezeExciteConfig {
+    pub fn init(&self, device: &Device) -> SqueezeExcite {
+        SqueezeExcite {
+            reduce: Conv2dConfig::new([self.channels, self.hidden], [1, 1]).init(device),
+            expand: Conv2dConfig::new([self.hidden, self.channels], [1, 1]).init(device),
+            act: self.act,
+        }
+    }
+}
+
+/// Global average pool to [N, C, 1, 1].
+pub fn global_pool(x: Tensor<4>) -> Tensor<4> {
+    x.mean_dim(3).mean_dim(2)
+}
+
+impl SqueezeExcite {
+    /// `hidden_mask` ([1, hidden, 1, 1]) zeroes the squeezed channels beyond a searched width.
+    pub fn forward(&self, x: Tensor<4>, hidden_mask: Option<&Tensor<4>>) -> Tensor<4> {
+        let s = self.act.forward(self.reduce.forward(global_pool(x.clone())));
+        let s = match hidden_mask {
+            Some(m) => s * m.clone(),
+            None => s,
+        };
+        x * hard_sigmoid(self.expand.forward(s))
+    }
+}

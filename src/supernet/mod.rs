@@ -1,0 +1,18 @@
+//! The masked supernet (DMASKING.md §2-5): Gumbel-softmax architecture weights, channel
+//! masks, branch choices, resolution sub-lattices, effective-shape cost, and derivation.
+
+pub mod block;
+pub mod derive;
+pub mod eff;
+pub mod gumbel;
+pub mod lattice;
+pub mod mask;
+pub mod net;
+pub mod plan;
+
+pub use block::SuperBlock;
+pub use eff::Eff;
+pub use gumbel::{ArchLogits, ArchWeights, gumbel_noise};
+pub use lattice::Lattice;
+pub use net::Supernet;
+pub use plan::{Choice, ChoiceKind, Plan};

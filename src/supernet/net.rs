@@ -1,0 +1,247 @@
+//! The supernet of a search space: stem → masked blocks → head, optionally run on every
+//! resolution option's sub-lattice, with its differentiable expected cost.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::block::{BlockWeights, SuperBlock, option_weights};
+use super::eff::Eff;
+use super::gumbel::ArchWeights;
+use super::lattice::Lattice;
+use super::mask::{channel_mask, prefix_matrix};
+use super::plan::Plan;
+use crate::cost::{self, Cost};
+use crate::nn::{ConvBnAct, ConvBnActConfig, Head, HeadConfig, fit_channels, global_pool};
+use crate::space::Space;
+
+/// A DMaskingNAS supernet.
+#[derive(Module, Debug)]
+pub struct Supernet {
+    pub stem: ConvBnAct,
+    pub blocks: Vec<SuperBlock>,
+    pub head: Head,
+    /// Per stage: prefix matrix of its output widths (searched stages only).
+    pub width_prefix: Vec<Option<Tensor<2>>>,
+    pub width_values: Vec<Tensor<1>>,
+    /// Head hidden widths, following the last stage's width choice.
+    pub head_prefix: Option<Tensor<2>>,
+    pub head_mid_values: Tensor<1>,
+    /// `[m_i == c_i]` per last-stage width option: where the head's 1×1 expand is absent.
+    pub head_pw_absent: Option<Tensor<1>>,
+    /// Per boundary: each resolution option's size there.
+    pub res_sizes: Vec<Tensor<1>>,
+    pub lattice: Option<Lattice>,
+    /// The constant `[1]`: the weights of a fixed value.
+    pub one: Tensor<1>,
+    #[module(skip)]
+    pub plan: Plan,
+}
+
+fn floats(v: &[usize], device: &Device) -> Tensor<1> {
+    let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::from_floats(v.as_slice(), device)
+}
+
+impl Supernet {
+    /// Build the supernet of a validated space.
+    pub fn new(space: &Space, device: &Device) -> Self {
+        let plan = Plan::new(space);
+        let stem = ConvBnActConfig::new(plan.in_channels, plan.stem_out)
+            .with_kernel(plan.stem_kernel)
+            .with_stride(plan.stem_stride)
+            .with_bias(true)
+            .with_act(Some(plan.stem_act))
+            .init(device);
+        let blocks = plan
+            .blocks
+            .iter()
+            .map(|b| SuperBlock::new(b, device))
+            .collect();
+        let hp = &plan.head;
+        let m_max = hp.mid.iter().copied().max().unwrap_or(0);
+        let c_max = hp.c_in.max();
+        let pw_absent: Vec<usize> = hp
+            .mid
+            .iter()
+            .zip(&hp.c_in.values)
+            .map(|(m, c)| usize::from(m == c))
+            .collect();
+        let any_absent = pw_absent.contains(&1);
+        let all_absent = pw_absent.iter().all(|&a| a == 1);
+        let mut head = HeadConfig::new(c_max, m_max, hp.out, plan.num_classes, hp.act)
+            .with_dropout(plan.dropout)
+            .init(device);
+        if !all_absent && head.pw.is_none() {
+            // c_max == m_max but some option still expands: keep the 1×1 conv.
+            head.pw = Some(
+                ConvBnActConfig::new(c_max, m_max)
+                    .with_act(Some(hp.act))
+                    .init(device),
+            );
+        }
+        if all_absent {
+            head.pw = None;
+        }
+        let lattice = plan
+            .resolution
+            .choice
+            .map(|_| Lattice::new(&plan.full_sizes, &plan.sizes, device));
+        Supernet {
+            stem,
+            blocks,
+            head,
+            width_prefix: plan
+                .stage_out
+                .iter()
+                .map(|o| o.choice.map(|_| prefix_matrix(&o.values, device)))
+                .collect(),
+            width_values: plan
+                .stage_out
+                .iter()
+                .map(|o| floats(&o.values, device))
+                .collect(),
+            head_prefix: hp.c_in.choice.map(|_| prefix_matrix(&hp.mid, device)),
+            head_mid_values: floats(&hp.mid, device),
+            head_pw_absent: (any_absent && !all_absent).then(|| floats(&pw_absent, device)),
+            res_sizes: plan.sizes.iter().map(|s| floats(s, device)).collect(),
+            lattice,
+            one: Tensor::ones([1], device),
+            plan,
+        }
+    }
+
+    fn block_weights(&self, g: &ArchWeights) -> Vec<BlockWeights> {
+        let out_masks: Vec<Option<Tensor<4>>> = self
+            .width_prefix
+            .iter()
+            .zip(&self.plan.stage_out)
+            .map(|(p, o)| p.as_ref().map(|p| channel_mask(option_weights(o, g, &self.one), p)))
+            .collect();
+        self.blocks
+            .iter()
+            .map(|b| b.weights(g, out_masks[b.plan.stage].as_ref(), &self.one))
+            .collect()
+    }
+
+    /// The head's feature map: masked 1×1 expand, mixed with the identity where absent.
+    fn head_features(&self, x: Tensor<4>, g: &ArchWeights) -> Tensor<4> {
+        let Some(pw) = &self.head.pw else {
+            return x;
+        };
+        let g_last = option_weights(&self.plan.head.c_in, g, &self.one);
+        let h = pw.forward(x.clone());
+        let h = match &self.head_prefix {
+            Some(p) => h * channel_mask(g_last, p),
+            None => h,
+        };
+        match &self.head_pw_absent {
+            Some(a) => {
+                let absent = (g_last.clone() * a.clone()).sum().reshape([1, 1, 1, 1]);
+                let m = pw.conv.weight.dims()[0];
+                h * absent.clone().neg().add_scalar(1.0) + fit_channels(x, m) * absent
+            }
+            None => h,
+        }
+    }
+
+    /// Logits of images [N, C, R, R] (R = the space's input size) under weights g.
+    pub fn forward(&self, x: Tensor<4>, g: &ArchWeights) -> Tensor<2> {
+        let bw = self.block_weights(g);
+        let last = self.plan.full_sizes.len() - 1;
+        let pooled = match (&self.lattice, self.plan.resolution.choice) {
+            (Some(lat), Some(c)) => {
+                let g_r = g.get(c);
+                let m = self.plan.resolution.values.len();
+                let w = |i: usize| g_r.clone().narrow(0, i, 1).reshape([1, 1, 1, 1]);
+                // Σ_i g_i · scatter_i(f(gather_i(x))) at boundary b → b + 1.
+                let mix = |x: Tensor<4>, b: usize, f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+                    (0..m)
+                        .map(|i| lat.scatter(f(lat.gather(x.clone(), b, i)), b + 1, i) * w(i))
+                        .reduce(|a, b| a + b)
+                        .expect("at least one resolution")
+                };
+                let mut x = mix(x, 0, &|x| self.stem.forward(x));
+                for (blk, wts) in self.blocks.iter().zip(&bw) {
+                    x = mix(x, blk.plan.boundary, &|x| blk.forward(x, wts));
+                }
+                (0..m)
+                    .map(|i| global_pool(self.head_features(lat.gather(x.clone(), last, i), g)) * w(i))
+                    .reduce(|a, b| a + b)
+                    .expect("at least one resolution")
+            }
+            _ => {
+                let x = self
+                    .blocks
+                    .iter()
+                    .zip(&bw)
+                    .fold(self.stem.forward(x), |x, (b, w)| b.forward(x, w));
+                global_pool(self.head_features(x, g))
+            }
+        };
+        self.head.classify(pooled)
+    }
+
+    fn area(&self, g: &ArchWeights, b: usize) -> Eff {
+        match self.plan.resolution.choice {
+            Some(c) => {
+                let h = Eff::expect(g.get(c), &self.res_sizes[b]);
+                h.clone() * h
+            }
+            None => Eff::Const((self.plan.full_sizes[b] * self.plan.full_sizes[b]) as f64),
+        }
+    }
+
+    /// Expected FLOPs and params under g, from effective shapes (DMASKING.md §5).
+    pub fn expected_cost(&self, g: &ArchWeights) -> Cost<Eff> {
+        let p = &self.plan;
+        let width = |s: usize| match p.stage_out[s].choice {
+            Some(c) => Eff::expect(g.get(c), &self.width_values[s]),
+            None => Eff::Const(p.stage_out[s].values[0] as f64),
+        };
+        let mut total = cost::conv(
+            p.stem_kernel as u64,
+            self.area(g, 1),
+            Eff::Const(p.in_channels as f64),
+            Eff::Const(p.stem_out as f64),
+        );
+        let mut c_in = Eff::Const(p.stem_out as f64);
+        for blk in &self.blocks {
+            let b = &blk.plan;
+            let c_out = width(b.stage);
+            total = total
+                + blk.expected_cost(
+                    g,
+                    &self.one,
+                    c_in,
+                    c_out.clone(),
+                    self.area(g, b.boundary),
+                    self.area(g, b.boundary + 1),
+                );
+            c_in = c_out;
+        }
+        let hp = &p.head;
+        let (mid, pw) = match hp.c_in.choice {
+            Some(c) => (
+                Eff::expect(g.get(c), &self.head_mid_values),
+                match &self.head_pw_absent {
+                    Some(a) => Eff::Var((g.get(c).clone() * a.clone()).sum().neg().add_scalar(1.0)),
+                    None => Eff::Const(if self.head.pw.is_some() { 1.0 } else { 0.0 }),
+                },
+            ),
+            None => (
+                Eff::Const(hp.mid[0] as f64),
+                Eff::Const(if self.head.pw.is_some() { 1.0 } else { 0.0 }),
+            ),
+        };
+        let last = p.full_sizes.len() - 1;
+        total
+            + cost::head(
+                c_in,
+                mid,
+                Eff::Const(hp.out as f64),
+                Eff::Const(p.num_classes as f64),
+                self.area(g, last),
+                pw,
+            )
+    }
+}
