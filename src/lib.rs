@@ -6,6 +6,7 @@
 //! propagation, derivation of the final architecture, and the fixed network it describes.
 
 pub mod arch;
+pub mod cli;
 pub mod cost;
 pub mod device;
 pub mod divisible;

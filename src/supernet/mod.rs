@@ -4,6 +4,7 @@
 pub mod block;
 pub mod derive;
 pub mod eff;
+pub mod extremes;
 pub mod gumbel;
 pub mod lattice;
 pub mod mask;

@@ -1,0 +1,104 @@
+//! `dmasking flops (--arch FILE | --zoo NAME | --space FILE) [--json]`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use crate::arch::Arch;
+use crate::cost::count;
+use crate::space::Space;
+use crate::supernet::Plan;
+use crate::zoo;
+
+/// Arguments of `dmasking flops`.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["arch", "zoo", "space"])))]
+pub struct FlopsArgs {
+    /// An architecture file (dmasking-arch/1).
+    #[arg(long)]
+    pub arch: Option<PathBuf>,
+    /// A built-in model: fbnetv2_f1..f4, fbnetv2_l1, fbnetv2_l2.
+    #[arg(long)]
+    pub zoo: Option<String>,
+    /// A search-space file (dmasking-space/1).
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Count at this input size instead of the file's.
+    #[arg(long)]
+    pub input_size: Option<usize>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: FlopsArgs) -> Result<()> {
+    if let Some(path) = &args.space {
+        let space = Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
+        return run_space(&space, args.json);
+    }
+    let arch = match (&args.arch, &args.zoo) {
+        (Some(path), _) => {
+            Arch::load(path).with_context(|| format!("reading architecture {}", path.display()))?
+        }
+        (_, Some(name)) => zoo::get(name)?,
+        _ => unreachable!("clap requires one source"),
+    };
+    let size = args.input_size.unwrap_or(arch.input_size);
+    let c = count(&arch.layout()?, size);
+    if args.json {
+        let v = json!({
+            "flops": c.flops,
+            "params": c.params,
+            "name": arch.name,
+            "input_size": size,
+            "blocks": arch.blocks.len(),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{}: {} FLOPs ({:.2} MFLOPs), {} params ({:.3} M) at {size}x{size}",
+            arch.name.as_deref().unwrap_or("architecture"),
+            c.flops,
+            c.flops as f64 / 1e6,
+            c.params,
+            c.params as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+fn run_space(space: &Space, json: bool) -> Result<()> {
+    let plan = Plan::new(space);
+    let smallest = plan.extreme(false, 20_000)?;
+    let largest = plan.extreme(true, 20_000)?;
+    let samples = 1000;
+    let mean = plan.uniform_mean_flops(samples, 0)?;
+    let log10 = plan.log10_size();
+    if json {
+        let v = json!({
+            "name": space.name,
+            "choices": plan.choices.len(),
+            "log10_size": log10,
+            "min_flops": smallest.flops,
+            "max_flops": largest.flops,
+            "uniform_mean_flops": mean,
+            "uniform_mean_samples": samples,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{}: {} choices, 10^{log10:.2} architectures",
+            space.name.as_deref().unwrap_or("space"),
+            plan.choices.len()
+        );
+        println!("  smallest: {:.2} MFLOPs", smallest.flops as f64 / 1e6);
+        println!("  largest:  {:.2} MFLOPs", largest.flops as f64 / 1e6);
+        println!(
+            "  uniform mean: {:.2} MFLOPs ({samples} random architectures, seed 0)",
+            mean / 1e6
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! Command-line interface (`dmasking <command>`). Errors print one line and exit with 2.
+
+mod flops;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// DMaskingNAS (FBNetV2) on Burn: search, derive and count efficient convnets.
+#[derive(Parser, Debug)]
+#[command(name = "dmasking", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// FLOPs and params of an architecture, a zoo model or a search space.
+    Flops(flops::FlopsArgs),
+}
+
+/// Parse arguments, run, and map errors to exit code 2 with a one-line message.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Flops(args) => flops::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::from(2)
+        }
+    }
+}

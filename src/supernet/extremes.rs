@@ -1,0 +1,151 @@
+//! Exact statistics of a space's FLOPs: smallest and largest by search, mean by sampling.
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use super::plan::{ChoiceKind, Plan};
+use crate::cost::count;
+use crate::error::Result;
+
+/// An architecture of the space and its exact FLOPs.
+#[derive(Clone, Debug)]
+pub struct Extreme {
+    pub flops: u64,
+    pub picks: Vec<usize>,
+}
+
+impl Plan {
+    /// Exact FLOPs of the architecture `picks` describes.
+    pub fn flops_of(&self, picks: &[usize]) -> Result<u64> {
+        let arch = self.derive(picks)?;
+        Ok(count(&arch.layout()?, arch.input_size).flops)
+    }
+
+    /// The smallest (`maximize == false`) or largest architecture by FLOPs. Network-wide
+    /// choices (resolution, stage widths) are enumerated when there are at most `limit`
+    /// combinations; given them, blocks are independent, so each block's expansion × op
+    /// options are searched jointly. Beyond `limit`, widths are found by coordinate search.
+    pub fn extreme(&self, maximize: bool, limit: usize) -> Result<Extreme> {
+        let global: Vec<usize> = (0..self.choices.len())
+            .filter(|&c| {
+                matches!(
+                    self.choices[c].kind,
+                    ChoiceKind::Resolution | ChoiceKind::Width { .. }
+                )
+            })
+            .collect();
+        let combos: usize = global
+            .iter()
+            .map(|&c| self.choices[c].options.len())
+            .try_fold(1usize, |a, k| a.checked_mul(k))
+            .unwrap_or(usize::MAX);
+        let better = |a: u64, b: u64| if maximize { a > b } else { a < b };
+        let mut best: Option<Extreme> = None;
+        let consider = |picks: Vec<usize>, best: &mut Option<Extreme>| -> Result<()> {
+            let picks = self.best_blocks(picks, maximize)?;
+            let flops = self.flops_of(&picks)?;
+            if best.as_ref().is_none_or(|b| better(flops, b.flops)) {
+                *best = Some(Extreme { flops, picks });
+            }
+            Ok(())
+        };
+        if combos <= limit {
+            let mut picks = vec![0; self.choices.len()];
+            'outer: loop {
+                consider(picks.clone(), &mut best)?;
+                for &c in &global {
+                    picks[c] += 1;
+                    if picks[c] < self.choices[c].options.len() {
+                        continue 'outer;
+                    }
+                    picks[c] = 0;
+                }
+                break;
+            }
+        } else {
+            // Coordinate search over the network-wide choices from two corners.
+            for start in [0usize, usize::MAX] {
+                let mut picks: Vec<usize> = self
+                    .choices
+                    .iter()
+                    .map(|c| start.min(c.options.len() - 1))
+                    .collect();
+                let mut current = self.flops_of(&self.best_blocks(picks.clone(), maximize)?)?;
+                loop {
+                    let mut improved = false;
+                    for &c in &global {
+                        for o in 0..self.choices[c].options.len() {
+                            let mut trial = picks.clone();
+                            trial[c] = o;
+                            let trial = self.best_blocks(trial, maximize)?;
+                            let f = self.flops_of(&trial)?;
+                            if better(f, current) {
+                                current = f;
+                                picks = trial;
+                                improved = true;
+                            }
+                        }
+                    }
+                    if !improved {
+                        break;
+                    }
+                }
+                consider(picks, &mut best)?;
+            }
+        }
+        Ok(best.expect("at least one architecture"))
+    }
+
+    /// With the network-wide choices fixed, give every block its cheapest (or dearest)
+    /// expansion × op pair.
+    fn best_blocks(&self, mut picks: Vec<usize>, maximize: bool) -> Result<Vec<usize>> {
+        for b in &self.blocks {
+            let exp: Vec<Option<usize>> = match b.mid.choice {
+                Some(c) => (0..self.choices[c].options.len()).map(Some).collect(),
+                None => vec![None],
+            };
+            let ops: Vec<Option<usize>> = match b.op_choice {
+                Some(c) => (0..self.choices[c].options.len()).map(Some).collect(),
+                None => vec![None],
+            };
+            let mut best: Option<(u64, Vec<usize>)> = None;
+            for e in &exp {
+                for o in &ops {
+                    let mut trial = picks.clone();
+                    if let (Some(c), Some(e)) = (b.mid.choice, e) {
+                        trial[c] = *e;
+                    }
+                    if let (Some(c), Some(o)) = (b.op_choice, o) {
+                        trial[c] = *o;
+                    }
+                    let f = self.flops_of(&trial)?;
+                    let wins = best
+                        .as_ref()
+                        .is_none_or(|(bf, _)| if maximize { f > *bf } else { f < *bf });
+                    if wins {
+                        best = Some((f, trial));
+                    }
+                }
+            }
+            picks = best.expect("a block has an option").1;
+        }
+        Ok(picks)
+    }
+
+    /// Uniformly random option indices.
+    pub fn random_picks<R: Rng>(&self, rng: &mut R) -> Vec<usize> {
+        self.choices
+            .iter()
+            .map(|c| rng.random_range(0..c.options.len()))
+            .collect()
+    }
+
+    /// Mean exact FLOPs of `n` architectures drawn uniformly (seeded).
+    pub fn uniform_mean_flops(&self, n: usize, seed: u64) -> Result<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut sum = 0.0;
+        for _ in 0..n {
+            sum += self.flops_of(&self.random_picks(&mut rng))? as f64;
+        }
+        Ok(sum / n as f64)
+    }
+}

@@ -1,0 +1,202 @@
+//! Correctness properties of the masked supernet (DMASKING.md §7).
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use dmasking::cost::count;
+use dmasking::nn::{ConvBnActConfig, fit_channels};
+use dmasking::space::Space;
+use dmasking::supernet::mask::{channel_mask, prefix_matrix};
+use dmasking::supernet::{ArchLogits, ArchWeights, Eff, Supernet};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+fn space(name: &str) -> Space {
+    Space::load(std::path::Path::new(&format!(
+        "{}/configs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .unwrap()
+}
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+fn scalar(e: Eff) -> f64 {
+    match e {
+        Eff::Const(c) => c,
+        Eff::Var(t) => t.into_scalar::<f32>() as f64,
+    }
+}
+
+/// Masked: one conv with C outputs times the soft mask. Naive: K convs with the first c_i
+/// filters of the same weights, zero-padded to C and summed with the same g.
+#[test]
+fn masked_forward_equals_naive_sum_of_options() {
+    let dev = device();
+    let widths = [8usize, 16, 24, 40];
+    let c = 40;
+    let block = ConvBnActConfig::new(12, c)
+        .with_kernel(3)
+        .with_act(Some(dmasking::arch::Act::Hswish))
+        .init(&dev);
+    // Perturb BN statistics, then compare in eval mode.
+    let warm = Tensor::<4>::random([4, 12, 8, 8], Distribution::Normal(0.5, 2.0), &dev);
+    let _ = block.forward(warm);
+    let block = block.valid();
+    let x = Tensor::<4>::random([2, 12, 8, 8], Distribution::Default, &block.conv.weight.device());
+    let g = burn::tensor::activation::softmax(
+        Tensor::<1>::from_floats([0.3, -1.0, 2.0, 0.1], &x.device()),
+        0,
+    );
+    let masked = block.forward(x.clone()) * channel_mask(&g, &prefix_matrix(&widths, &x.device()));
+    let full = block.forward(x.clone());
+    let mut naive = Tensor::<4>::zeros([2, c, 8, 8], &x.device());
+    for (i, &w) in widths.iter().enumerate() {
+        // A separate option conv: the first w filters (and BN channels) of the shared block.
+        let option = full.clone().narrow(1, 0, w);
+        let gi = g.clone().narrow(0, i, 1).reshape([1, 1, 1, 1]);
+        naive = naive + fit_channels(option, c) * gi;
+    }
+    let d = max_abs_diff(masked.clone(), naive);
+    assert!(d < 1e-5, "masked vs naive differ by {d}");
+    // And the mask is not trivially all ones.
+    assert!(max_abs_diff(masked, full) > 1e-3);
+}
+
+fn random_picks(net: &Supernet, rng: &mut StdRng) -> Vec<usize> {
+    net.plan
+        .choices
+        .iter()
+        .map(|c| rng.random_range(0..c.options.len()))
+        .collect()
+}
+
+/// With one-hot weights the supernet equals the derived network with inherited weights.
+#[test]
+fn one_hot_supernet_equals_derived_network() {
+    let dev = device();
+    let space = space("cifar10_tiny");
+    let net = Supernet::new(&space, &dev);
+    // Train-mode passes with soft weights move the BN running statistics off their init.
+    let logits = ArchLogits::new(&net.plan.choices, &dev);
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..2 {
+        let noise = dmasking::supernet::gumbel_noise(&mut rng, logits.num_options(), &dev);
+        let g = logits.sample(1.0, Some(&noise), false);
+        let x = Tensor::<4>::random([8, 3, 16, 16], Distribution::Normal(0.2, 1.5), &dev);
+        let _ = net.forward(x, &g);
+    }
+    let net = net.valid();
+    let plain = net.one.device();
+    let x = Tensor::<4>::random([3, 3, 16, 16], Distribution::Normal(0.0, 1.0), &plain);
+    let mut seen_res = std::collections::BTreeSet::new();
+    let mut seen_skip = false;
+    for trial in 0..12 {
+        let mut picks = random_picks(&net, &mut rng);
+        if trial == 0 {
+            picks.iter_mut().for_each(|p| *p = 0);
+        }
+        let g = ArchWeights::one_hot(&net.plan.choices, &picks, &plain);
+        let y_super = net.forward(x.clone(), &g);
+        let (arch, fixed) = net.inherit(&picks, &plain).unwrap();
+        seen_res.insert(arch.input_size);
+        seen_skip |= arch.blocks.len() < net.plan.blocks.len();
+        // The derived network sees the input subsampled to its resolution.
+        let r = arch.input_size;
+        let lattice: Vec<i64> = (0..r).map(|j| (j * 16 / r) as i64).collect();
+        let idx = Tensor::<1, Int>::from_ints(lattice.as_slice(), &plain);
+        let x_small = x.clone().select(2, idx.clone()).select(3, idx);
+        let y_fixed = fixed.valid().forward(x_small);
+        let d = max_abs_diff(y_super, y_fixed);
+        assert!(d < 1e-4, "picks {picks:?}: supernet vs derived differ by {d}");
+    }
+    assert!(seen_res.len() > 1, "trials should cover both resolutions");
+    assert!(seen_skip, "trials should cover a skipped block");
+}
+
+/// The expected cost at one-hot weights is the exact count of the derived architecture.
+#[test]
+fn one_hot_expected_cost_equals_exact_count() {
+    let dev = Device::flex();
+    for name in ["cifar10_tiny", "cifar10"] {
+        let net = Supernet::new(&space(name), &dev);
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..20 {
+            let picks = random_picks(&net, &mut rng);
+            let g = ArchWeights::one_hot(&net.plan.choices, &picks, &dev);
+            let expected = net.expected_cost(&g);
+            let arch = net.plan.derive(&picks).unwrap();
+            let exact = count(&arch.layout().unwrap(), arch.input_size);
+            let (ef, ep) = (scalar(expected.flops), scalar(expected.params));
+            assert!(
+                (ef - exact.flops as f64).abs() <= 1e-6 * exact.flops as f64,
+                "{name} {picks:?}: expected {ef} vs exact {}",
+                exact.flops
+            );
+            assert!(
+                (ep - exact.params as f64).abs() <= 1e-6 * exact.params as f64,
+                "{name} {picks:?}: params {ep} vs exact {}",
+                exact.params
+            );
+        }
+    }
+}
+
+fn loss_and_logits(
+    net: &Supernet,
+    logits: &ArchLogits,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+    lambda: f64,
+) -> Tensor<1> {
+    let g = logits.sample(1.0, None, false);
+    let ce = CrossEntropyLossConfig::new()
+        .init(&x.device())
+        .forward(net.forward(x, &g), y);
+    let flops = net.expected_cost(&g).flops.into_tensor(&ce.device());
+    ce + flops.div_scalar(1e6).mul_scalar(lambda)
+}
+
+/// Architecture gradients are finite and non-zero, and a larger FLOP weight moves the
+/// architecture toward cheaper options.
+#[test]
+fn architecture_gradients_move_toward_cheaper_options() {
+    let dev = device();
+    let net = Supernet::new(&space("cifar10_tiny"), &dev).no_grad();
+    let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Default, &dev);
+    let y = Tensor::<1, Int>::from_ints([1, 2, 3, 4], &dev);
+    let mut costs = Vec::new();
+    for lambda in [0.0, 10.0] {
+        let logits = ArchLogits::new(&net.plan.choices, &dev);
+        let loss = loss_and_logits(&net, &logits, x.clone(), y.clone(), lambda);
+        let grads = loss.backward();
+        let mut total = 0.0f32;
+        let stepped = ArchLogits {
+            alphas: logits
+                .alphas
+                .iter()
+                .map(|a| {
+                    let gr = a.grad(&grads).expect("every choice gets a gradient");
+                    let v: Vec<f32> = gr.clone().into_data().try_to_vec().unwrap();
+                    assert!(v.iter().all(|g| g.is_finite()), "gradient not finite");
+                    total += v.iter().map(|g| g.abs()).sum::<f32>();
+                    burn::module::Param::from_tensor(a.val().inner() - gr.mul_scalar(0.5))
+                })
+                .collect(),
+        };
+        assert!(total > 0.0, "architecture gradients are all zero");
+        let g = stepped.sample(1.0, None, false);
+        let plain = net.valid();
+        costs.push(scalar(plain.expected_cost(&g).flops));
+    }
+    assert!(
+        costs[1] < costs[0] * 0.95,
+        "a larger FLOP weight should lower the expected cost: {costs:?}"
+    );
+    // No weight gradients were requested: the supernet is no_grad.
+}
