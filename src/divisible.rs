@@ -4,7 +4,7 @@
 /// (at least 1) times `d`, plus `d` more when that fell below `0.95 x`; never below `d`.
 pub fn divisible(x: f64, d: usize) -> usize {
     let d_f = d as f64;
-    if x.fract() == 0.0 && (x as usize) % d == 0 && x > 0.0 {
+    if x.fract() == 0.0 && (x as usize).is_multiple_of(d) && x > 0.0 {
         return x as usize;
     }
     let mut v = ((x / d_f + 0.5).floor().max(1.0) as usize) * d;

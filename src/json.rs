@@ -21,7 +21,11 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T> {
 
 fn json_error(path: &str, message: &str, syntax: bool) -> Error {
     // serde_json appends " at line L column C"; keep it for syntax errors only.
-    let base = if path == "." { "$".to_string() } else { format!("$.{path}") };
+    let base = if path == "." || path == "?" || path.is_empty() {
+        "$".to_string()
+    } else {
+        format!("$.{path}")
+    };
     let base = base.replace(".[", "[");
     let trimmed = match message.rfind(" at line ") {
         Some(i) if !syntax => &message[..i],
@@ -79,7 +83,11 @@ pub fn pretty_with_inline_items(value: &serde_json::Value, key: &str) -> String 
             serde_json::Value::Object(_) | serde_json::Value::Array(_) => v.to_string(),
             _ => v.to_string(),
         };
-        out.push_str(&format!("  {}: {}", serde_json::Value::from(k.as_str()), rendered));
+        out.push_str(&format!(
+            "  {}: {}",
+            serde_json::Value::from(k.as_str()),
+            rendered
+        ));
         out.push_str(if i + 1 < n { ",\n" } else { "\n" });
     }
     out.push('}');

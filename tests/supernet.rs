@@ -48,7 +48,11 @@ fn masked_forward_equals_naive_sum_of_options() {
     let warm = Tensor::<4>::random([4, 12, 8, 8], Distribution::Normal(0.5, 2.0), &dev);
     let _ = block.forward(warm);
     let block = block.valid();
-    let x = Tensor::<4>::random([2, 12, 8, 8], Distribution::Default, &block.conv.weight.device());
+    let x = Tensor::<4>::random(
+        [2, 12, 8, 8],
+        Distribution::Default,
+        &block.conv.weight.device(),
+    );
     let g = burn::tensor::activation::softmax(
         Tensor::<1>::from_floats([0.3, -1.0, 2.0, 0.1], &x.device()),
         0,
@@ -113,7 +117,10 @@ fn one_hot_supernet_equals_derived_network() {
         let x_small = x.clone().select(2, idx.clone()).select(3, idx);
         let y_fixed = fixed.valid().forward(x_small);
         let d = max_abs_diff(y_super, y_fixed);
-        assert!(d < 1e-4, "picks {picks:?}: supernet vs derived differ by {d}");
+        assert!(
+            d < 1e-4,
+            "picks {picks:?}: supernet vs derived differ by {d}"
+        );
     }
     assert!(seen_res.len() > 1, "trials should cover both resolutions");
     assert!(seen_skip, "trials should cover a skipped block");

@@ -92,7 +92,7 @@ pub(crate) fn check_positive(path: &str, name: &str, v: usize) -> Result<()> {
 }
 
 pub(crate) fn check_kernel(path: &str, k: usize) -> Result<()> {
-    if k == 0 || k % 2 == 0 {
+    if k == 0 || k.is_multiple_of(2) {
         return Err(Error::invalid(
             format!("{path}.kernel"),
             format!("kernel must be odd and positive (got {k})"),

@@ -3,9 +3,9 @@
 mod format;
 mod layout;
 
+pub(crate) use format::default_width_divisor;
 pub use format::*;
 pub use layout::*;
-pub(crate) use format::default_width_divisor;
 
 use std::path::Path;
 

@@ -35,7 +35,8 @@ pub struct FlopsArgs {
 
 pub fn run(args: FlopsArgs) -> Result<()> {
     if let Some(path) = &args.space {
-        let space = Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
+        let space =
+            Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
         return run_space(&space, args.json);
     }
     let arch = match (&args.arch, &args.zoo) {

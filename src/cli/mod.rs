@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "dmasking", version, about)]
 pub struct Cli {
+    /// Backend: cpu (Burn's pure-Rust Flex), ndarray, wgpu or cuda.
+    #[arg(long, global = true, default_value = "cpu")]
+    pub device: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -24,9 +27,11 @@ pub enum Command {
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Flops(args) => flops::run(args),
-    };
+    let result = crate::device::device(&cli.device)
+        .map_err(anyhow::Error::from)
+        .and_then(|_device| match cli.command {
+            Command::Flops(args) => flops::run(args),
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -58,9 +58,9 @@ impl IrBlockConfig {
             }),
             dw: ConvBnActConfig::depthwise(self.mid, self.kernel, self.stride, self.act)
                 .init(device),
-            se: self.se.map(|hidden| {
-                SqueezeExciteConfig::new(self.mid, hidden, self.act).init(device)
-            }),
+            se: self
+                .se
+                .map(|hidden| SqueezeExciteConfig::new(self.mid, hidden, self.act).init(device)),
             pwl: ConvBnActConfig::new(self.mid, self.c_out)
                 .with_zero_gamma(self.residual)
                 .init(device),

@@ -42,7 +42,9 @@ pub fn global_pool(x: Tensor<4>) -> Tensor<4> {
 impl SqueezeExcite {
     /// `hidden_mask` ([1, hidden, 1, 1]) zeroes the squeezed channels beyond a searched width.
     pub fn forward(&self, x: Tensor<4>, hidden_mask: Option<&Tensor<4>>) -> Tensor<4> {
-        let s = self.act.forward(self.reduce.forward(global_pool(x.clone())));
+        let s = self
+            .act
+            .forward(self.reduce.forward(global_pool(x.clone())));
         let s = match hidden_mask {
             Some(m) => s * m.clone(),
             None => s,

@@ -200,11 +200,19 @@ impl SuperBlock {
         };
         let pw = match &self.pw_eq {
             Some(e) => Eff::Var(
-                prob_equal(option_weights(&p.mid, g, one), e, option_weights(&p.c_in, g, one))
-                    .neg()
-                    .add_scalar(1.0),
+                prob_equal(
+                    option_weights(&p.mid, g, one),
+                    e,
+                    option_weights(&p.c_in, g, one),
+                )
+                .neg()
+                .add_scalar(1.0),
             ),
-            None => Eff::Const(if self.branches[0].pw.is_some() { 1.0 } else { 0.0 }),
+            None => Eff::Const(if self.branches[0].pw.is_some() {
+                1.0
+            } else {
+                0.0
+            }),
         };
         let mut total = Cost::zero();
         for (t, br) in p.branches.iter().enumerate() {

@@ -80,9 +80,13 @@ mod tests {
     #[test]
     fn positions_are_floor_of_j_times_ratio() {
         // DMASKING.md §4: position j of the small map sits at floor(j · R / r).
-        assert_eq!(lattice_positions(32, 24), [
-            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18, 20, 21, 22, 24, 25, 26, 28, 29, 30
-        ]);
+        assert_eq!(
+            lattice_positions(32, 24),
+            [
+                0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18, 20, 21, 22, 24, 25, 26, 28, 29,
+                30
+            ]
+        );
         assert_eq!(lattice_positions(4, 2), [0, 2]);
         assert_eq!(lattice_positions(7, 7), [0, 1, 2, 3, 4, 5, 6]);
     }

@@ -115,7 +115,10 @@ impl Supernet {
             .width_prefix
             .iter()
             .zip(&self.plan.stage_out)
-            .map(|(p, o)| p.as_ref().map(|p| channel_mask(option_weights(o, g, &self.one), p)))
+            .map(|(p, o)| {
+                p.as_ref()
+                    .map(|p| channel_mask(option_weights(o, g, &self.one), p))
+            })
             .collect();
         self.blocks
             .iter()
@@ -165,7 +168,9 @@ impl Supernet {
                     x = mix(x, blk.plan.boundary, &|x| blk.forward(x, wts));
                 }
                 (0..m)
-                    .map(|i| global_pool(self.head_features(lat.gather(x.clone(), last, i), g)) * w(i))
+                    .map(|i| {
+                        global_pool(self.head_features(lat.gather(x.clone(), last, i), g)) * w(i)
+                    })
                     .reduce(|a, b| a + b)
                     .expect("at least one resolution")
             }

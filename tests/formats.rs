@@ -1,0 +1,380 @@
+//! Architecture and space files: strict parsing, validation errors with JSON paths, the
+//! exact counter against published numbers and against an independent count, and the CLI.
+
+use std::process::Command;
+
+use dmasking::arch::Arch;
+use dmasking::cost::count;
+use dmasking::space::Space;
+use dmasking::zoo;
+use serde_json::{Value, json};
+
+/// Published counts (mobile-vision model_zoo/models/model_info/fbnet_v2, flops_m/params_m).
+#[test]
+fn zoo_counts_match_published_values() {
+    let published = [
+        ("fbnetv2_f1", 56_410_560u64, 5_999_408u64),
+        ("fbnetv2_f2", 85_441_392, 5_999_408),
+        ("fbnetv2_f3", 121_824_000, 6_899_504),
+        ("fbnetv2_f4", 238_351_984, 6_994_824),
+        ("fbnetv2_l1", 326_023_008, 8_496_520),
+        ("fbnetv2_l2", 423_912_768, 8_496_520),
+    ];
+    for (name, flops, params) in published {
+        let arch = zoo::get(name).unwrap();
+        let c = count(&arch.layout().unwrap(), arch.input_size);
+        assert_eq!((c.flops, c.params), (flops, params), "{name}");
+    }
+}
+
+/// An independent reading of ARCH_FORMAT.md's convention, straight from the JSON.
+fn independent_count(v: &Value) -> (u64, u64) {
+    fn div(x: f64, d: f64) -> f64 {
+        if x > 0.0 && x % d == 0.0 {
+            return x;
+        }
+        let mut r = ((x / d + 0.5).floor()).max(1.0) * d;
+        if r < 0.95 * x {
+            r += d;
+        }
+        r.max(d)
+    }
+    let u = |v: &Value| v.as_u64().unwrap() as f64;
+    let d = v.get("width_divisor").map_or(8.0, u);
+    let mut h = u(&v["input_size"]);
+    let out = |h: f64, s: f64| ((h - 1.0) / s).floor() + 1.0;
+    let (mut f, mut p) = (0.0, 0.0);
+    let mut add = |w: f64, positions: f64| {
+        p += w;
+        f += w * positions;
+    };
+    let st = &v["stem"];
+    h = out(h, u(&st["stride"]));
+    let mut c = u(&st["out"]);
+    add(
+        u(&st["kernel"]).powi(2) * v.get("in_channels").map_or(3.0, u) * c,
+        h * h,
+    );
+    let mut pools = 0.0;
+    for b in v["blocks"].as_array().unwrap() {
+        let o = u(&b["out"]);
+        let s = u(&b["stride"]);
+        if b["op"] == "skip" {
+            let h2 = out(h, s);
+            if s != 1.0 || o != c {
+                add(c * o, h2 * h2);
+            }
+            h = h2;
+            c = o;
+            continue;
+        }
+        let k = u(&b["kernel"]);
+        let mid = match b.get("mid") {
+            Some(m) => u(m),
+            None => div(c * b["expansion"].as_f64().unwrap(), d),
+        };
+        if mid != c {
+            add(c * mid, h * h);
+        }
+        let h2 = out(h, s);
+        add(k * k * mid, h2 * h2);
+        if b.get("se") == Some(&Value::Bool(true)) {
+            let sh = div((mid * 0.25).floor(), d);
+            pools += mid * h2 * h2;
+            add(mid * sh, 1.0);
+            add(sh * mid, 1.0);
+        }
+        add(mid * o, h2 * h2);
+        h = h2;
+        c = o;
+    }
+    let hd = &v["head"];
+    let m = div(c * hd["expansion"].as_f64().unwrap(), d);
+    if m != c {
+        add(c * m, h * h);
+    }
+    pools += m * h * h;
+    let ho = u(&hd["out"]);
+    add(m * ho, 1.0);
+    pools += ho;
+    add(ho * v.get("num_classes").map_or(1000.0, u), 1.0);
+    ((f + pools) as u64, p as u64)
+}
+
+fn random_arch(rng: &mut impl rand::Rng) -> Value {
+    let mut blocks = Vec::new();
+    for _ in 0..rng.random_range(1..8) {
+        let out = 8 * rng.random_range(1..12);
+        let stride = rng.random_range(1..3);
+        if rng.random_bool(0.15) {
+            blocks.push(json!({"op": "skip", "out": out, "stride": stride}));
+            continue;
+        }
+        let mut b = json!({"op": "ir", "out": out, "stride": stride,
+                           "kernel": ([1, 3, 5, 7][rng.random_range(0..4)])});
+        if rng.random_bool(0.5) {
+            b["expansion"] = json!(rng.random_range(0.5..6.5));
+        } else {
+            b["mid"] = json!(rng.random_range(1..100));
+        }
+        if rng.random_bool(0.4) {
+            b["se"] = json!(true);
+        }
+        if rng.random_bool(0.4) {
+            b["act"] = json!("hswish");
+        }
+        blocks.push(b);
+    }
+    json!({
+        "format": "dmasking-arch/1",
+        "input_size": rng.random_range(8..100),
+        "in_channels": rng.random_range(1..5),
+        "num_classes": rng.random_range(2..50),
+        "width_divisor": ([4, 8, 16][rng.random_range(0..3)]),
+        "stem": {"out": 8 * rng.random_range(1..5), "kernel": 3, "stride": rng.random_range(1..3)},
+        "blocks": blocks,
+        "head": {"op": "ir_pool", "expansion": rng.random_range(1.0..6.0), "out": rng.random_range(16..300)}
+    })
+}
+
+#[test]
+fn counter_agrees_with_an_independent_count_on_random_files() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for _ in 0..300 {
+        let v = random_arch(&mut rng);
+        let arch = Arch::from_json(&v.to_string()).unwrap();
+        let c = count(&arch.layout().unwrap(), arch.input_size);
+        assert_eq!((c.flops, c.params), independent_count(&v), "{v}");
+    }
+    for (name, text) in zoo::MODELS {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let c = count(
+            &zoo::get(name).unwrap().layout().unwrap(),
+            v["input_size"].as_u64().unwrap() as usize,
+        );
+        assert_eq!((c.flops, c.params), independent_count(&v), "{name}");
+    }
+}
+
+#[test]
+fn derived_json_round_trips() {
+    let arch = zoo::get("fbnetv2_f1").unwrap();
+    let again = Arch::from_json(&arch.to_json()).unwrap();
+    assert_eq!(arch, again);
+}
+
+/// An edit that breaks a valid document.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
+fn base_arch() -> Value {
+    json!({
+        "format": "dmasking-arch/1", "input_size": 32, "num_classes": 10,
+        "stem": {"out": 16, "kernel": 3, "stride": 1},
+        "blocks": [
+            {"op": "ir", "out": 16, "stride": 1, "kernel": 3, "expansion": 1.0},
+            {"op": "ir", "out": 24, "stride": 2, "kernel": 5, "mid": 64, "se": true},
+            {"op": "skip", "out": 32, "stride": 1}
+        ],
+        "head": {"op": "ir_pool", "expansion": 4.0, "out": 128}
+    })
+}
+
+fn arch_error(edit: impl FnOnce(&mut Value)) -> String {
+    let mut v = base_arch();
+    edit(&mut v);
+    Arch::from_json(&v.to_string()).unwrap_err().to_string()
+}
+
+#[test]
+fn malformed_architectures_name_the_json_path() {
+    assert!(Arch::from_json(&base_arch().to_string()).is_ok());
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|v| v["blocks"][1]["kernal"] = json!(3)),
+            "$.blocks[1].kernal: unknown field",
+        ),
+        (
+            Box::new(|v| v["blocks"][0]["out"] = json!("16")),
+            "$.blocks[0].out",
+        ),
+        (
+            Box::new(|v| v["blocks"][0]["out"] = json!(-3)),
+            "$.blocks[0].out",
+        ),
+        (
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("stem");
+            }),
+            "$.stem: missing field",
+        ),
+        (
+            Box::new(|v| {
+                v["head"].as_object_mut().unwrap().remove("out");
+            }),
+            "$.head.out: missing field",
+        ),
+        (
+            Box::new(|v| v["blocks"][1]["kernel"] = json!(4)),
+            "$.blocks[1].kernel: kernel must be odd",
+        ),
+        (
+            Box::new(|v| v["blocks"][0]["stride"] = json!(3)),
+            "$.blocks[0].stride: stride must be 1 or 2",
+        ),
+        (
+            Box::new(|v| v["blocks"][2]["out"] = json!(0)),
+            "$.blocks[2].out: must be positive",
+        ),
+        (
+            Box::new(|v| v["blocks"][1]["expansion"] = json!(2.0)),
+            "$.blocks[1]: an ir block needs exactly one",
+        ),
+        (
+            Box::new(|v| {
+                v["blocks"][0].as_object_mut().unwrap().remove("expansion");
+            }),
+            "$.blocks[0]: an ir block needs exactly one",
+        ),
+        (
+            Box::new(|v| v["blocks"][2]["kernel"] = json!(3)),
+            "$.blocks[2].kernel: not allowed on a skip block",
+        ),
+        (
+            Box::new(|v| v["blocks"][0]["op"] = json!("conv")),
+            "$.blocks[0].op",
+        ),
+        (
+            Box::new(|v| v["blocks"][0]["act"] = json!("gelu")),
+            "$.blocks[0].act",
+        ),
+        (
+            Box::new(|v| v["format"] = json!("dmasking-arch/2")),
+            "$.format",
+        ),
+        (
+            Box::new(|v| v["head"]["expansion"] = json!(-1.0)),
+            "$.head.expansion",
+        ),
+        (Box::new(|v| v["dropout"] = json!(1.5)), "$.dropout"),
+    ];
+    for (edit, want) in cases {
+        let err = arch_error(edit);
+        assert!(
+            err.starts_with(want),
+            "got `{err}`, want it to start with `{want}`"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+    let syntax = Arch::from_json("{\"format\": ").unwrap_err().to_string();
+    assert!(syntax.contains("malformed JSON"), "{syntax}");
+}
+
+#[test]
+fn malformed_spaces_name_the_json_path() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/cifar10.json"))
+            .unwrap();
+    let good: Value = serde_json::from_str(&text).unwrap();
+    assert!(Space::from_json(&text).is_ok());
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|v| v["stages"][1]["kernels"] = json!([3])),
+            "$.stages[1].kernels: unknown field",
+        ),
+        (
+            Box::new(|v| v["stages"][1]["out"] = json!([])),
+            "$.stages[1].out: needs at least one option",
+        ),
+        (
+            Box::new(|v| v["stages"][1]["out"] = json!([16, 16])),
+            "$.stages[1].out[1]: duplicate option",
+        ),
+        (
+            Box::new(|v| v["stages"][2]["kernel"] = json!([3, 4])),
+            "$.stages[2].kernel[1]",
+        ),
+        (
+            Box::new(|v| v["resolutions"] = json!([32, 40])),
+            "$.resolutions[1]",
+        ),
+        (
+            Box::new(|v| v["stages"] = json!([])),
+            "$.stages: needs at least one stage",
+        ),
+        (
+            Box::new(|v| v["stages"][0]["expansion"] = json!([0.0])),
+            "$.stages[0].expansion[0]",
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut v = good.clone();
+        edit(&mut v);
+        let err = Space::from_json(&v.to_string()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "got `{err}`, want it to start with `{want}`"
+        );
+    }
+}
+
+fn dmasking(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_flops_prints_json_and_rejects_bad_files_with_exit_2() {
+    let ok = dmasking(&["flops", "--zoo", "fbnetv2_f4", "--json"]);
+    assert!(ok.status.success());
+    let v: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["flops"], 238_351_984u64);
+    assert_eq!(v["params"], 6_994_824u64);
+
+    let dir = std::env::temp_dir().join(format!("dmasking-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    let mut v = base_arch();
+    v["blocks"][1]["kernal"] = json!(3);
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let out = dmasking(&["flops", "--arch", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("$.blocks[1].kernal: unknown field"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    let missing = dmasking(&["flops", "--arch", dir.join("nope.json").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8(missing.stderr)
+            .unwrap()
+            .contains("nope.json")
+    );
+
+    let unknown = dmasking(&["flops", "--zoo", "fbnetv2_f9"]);
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let space = dmasking(&[
+        "flops",
+        "--space",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/configs/cifar10.json"),
+        "--json",
+    ]);
+    assert!(space.status.success());
+    let s: Value = serde_json::from_slice(&space.stdout).unwrap();
+    assert!(s["log10_size"].as_f64().unwrap() >= 10.0);
+    let (lo, hi) = (
+        s["min_flops"].as_f64().unwrap(),
+        s["max_flops"].as_f64().unwrap(),
+    );
+    assert!(
+        hi >= 4.0 * lo,
+        "searchable range {lo}..{hi} spans less than 4x"
+    );
+    let mean = s["uniform_mean_flops"].as_f64().unwrap();
+    assert!(lo < mean && mean < hi);
+    std::fs::remove_dir_all(&dir).ok();
+}
