@@ -11,11 +11,13 @@
 pub mod arch;
 pub mod cli;
 pub mod cost;
+pub mod data;
 pub mod device;
 pub mod divisible;
 pub mod error;
 pub mod json;
 pub mod nn;
+pub mod search;
 pub mod space;
 pub mod supernet;
 pub mod zoo;

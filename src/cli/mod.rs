@@ -1,6 +1,7 @@
 //! Command-line interface (`dmasking <command>`). Errors print one line and exit with 2.
 
 mod flops;
+mod search;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// FLOPs and params of an architecture, a zoo model or a search space.
     Flops(flops::FlopsArgs),
+    /// Search a space for an architecture (alternating weight / architecture steps).
+    Search(search::SearchArgs),
 }
 
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
@@ -29,8 +32,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = crate::device::device(&cli.device)
         .map_err(anyhow::Error::from)
-        .and_then(|_device| match cli.command {
+        .and_then(|device| match cli.command {
             Command::Flops(args) => flops::run(args),
+            Command::Search(args) => search::run(args, &device),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,216 @@
+//! CIFAR-10 readers: the official binary files and any `root/<class>/*.{png,jpg}` tree.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Bytes of one binary record: 1 label byte + 3·32·32 pixels (R plane, G plane, B plane).
+pub const RECORD: usize = 1 + 3 * 32 * 32;
+/// Class names in label order.
+pub const CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Images in CHW u8 layout with their labels.
+#[derive(Clone, Debug, Default)]
+pub struct ImageSet {
+    pub channels: usize,
+    pub size: usize,
+    /// `len · channels · size · size` bytes.
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub classes: Vec<String>,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Bytes of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.channels * self.size * self.size;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+    /// The first `n` images (all when `n` is larger).
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.labels.truncate(n);
+        self.pixels.truncate(n * self.channels * self.size * self.size);
+    }
+    /// The images at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
+        let mut pixels = Vec::with_capacity(idx.len() * self.image(0).len());
+        for &i in idx {
+            pixels.extend_from_slice(self.image(i));
+        }
+        ImageSet {
+            channels: self.channels,
+            size: self.size,
+            pixels,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+        }
+    }
+}
+
+/// Read one official binary file (`data_batch_N.bin`, `test_batch.bin`).
+pub fn read_binary_file(path: &Path, into: &mut ImageSet) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        return Err(Error::Other(format!(
+            "{}: size {} bytes is not a multiple of the CIFAR-10 record size {RECORD} (truncated or not a CIFAR-10 binary file)",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    for rec in bytes.chunks_exact(RECORD) {
+        if rec[0] >= 10 {
+            return Err(Error::Other(format!(
+                "{}: label {} out of range 0..10",
+                path.display(),
+                rec[0]
+            )));
+        }
+        into.labels.push(rec[0]);
+        into.pixels.extend_from_slice(&rec[1..]);
+    }
+    Ok(())
+}
+
+/// Which split to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+fn empty_set() -> ImageSet {
+    ImageSet {
+        channels: 3,
+        size: 32,
+        classes: CLASSES.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The directory that holds the binary files, if `root` is (or contains) one.
+fn binary_dir(root: &Path) -> Option<PathBuf> {
+    [root.to_path_buf(), root.join("cifar-10-batches-bin")]
+        .into_iter()
+        .find(|d| d.join("data_batch_1.bin").exists() || d.join("test_batch.bin").exists())
+}
+
+/// Read a split from `root`: a directory of official binary files (or its parent), or an
+/// image-folder tree with `train/` and `test/` (each `<class>/*.{png,jpg}`).
+pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
+    if !root.is_dir() {
+        return Err(Error::Other(format!(
+            "data directory {} does not exist",
+            root.display()
+        )));
+    }
+    if let Some(dir) = binary_dir(root) {
+        let mut set = empty_set();
+        let files: Vec<String> = match split {
+            Split::Train => (1..=5).map(|i| format!("data_batch_{i}.bin")).collect(),
+            Split::Test => vec!["test_batch.bin".into()],
+        };
+        for f in files {
+            let p = dir.join(&f);
+            if !p.exists() {
+                return Err(Error::Other(format!(
+                    "{}: missing CIFAR-10 binary file {f}",
+                    dir.display()
+                )));
+            }
+            read_binary_file(&p, &mut set)?;
+        }
+        return Ok(set);
+    }
+    let sub = root.join(match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    });
+    if sub.is_dir() {
+        return load_image_folder(&sub);
+    }
+    Err(Error::Other(format!(
+        "{}: no CIFAR-10 data found (expected data_batch_1.bin .. test_batch.bin, or train/ and test/ image folders)",
+        root.display()
+    )))
+}
+
+/// Read `root/<class>/*.{png,jpg,jpeg}`; classes are the sorted folder names, except
+/// that the ten CIFAR-10 names keep their label order.
+pub fn load_image_folder(root: &Path) -> Result<ImageSet> {
+    let mut classes: Vec<String> = std::fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
+        classes.sort_by_key(|c| CLASSES.iter().position(|k| k == c));
+    }
+    if classes.is_empty() {
+        return Err(Error::Other(format!(
+            "{}: no class folders",
+            root.display()
+        )));
+    }
+    let mut set = ImageSet {
+        channels: 3,
+        size: 0,
+        classes: classes.clone(),
+        ..Default::default()
+    };
+    for (label, class) in classes.iter().enumerate() {
+        let dir = root.join(class);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            let img = image::open(&f)
+                .map_err(|e| Error::Other(format!("{}: {e}", f.display())))?
+                .to_rgb8();
+            let (w, h) = img.dimensions();
+            if w != h || (set.size != 0 && set.size != w as usize) {
+                return Err(Error::Other(format!(
+                    "{}: image is {w}x{h}; all images must be square and of one size",
+                    f.display()
+                )));
+            }
+            set.size = w as usize;
+            let n = (w * h) as usize;
+            let raw = img.into_raw();
+            for c in 0..3 {
+                set.pixels.extend((0..n).map(|i| raw[i * 3 + c]));
+            }
+            set.labels.push(label as u8);
+        }
+    }
+    if set.is_empty() {
+        return Err(Error::Other(format!("{}: no images found", root.display())));
+    }
+    Ok(set)
+}

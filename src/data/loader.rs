@@ -1,0 +1,111 @@
+//! Seeded split, augmentation (random crop with 4-pixel padding, horizontal flip),
+//! normalization and batching on a worker thread.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use super::cifar::ImageSet;
+
+/// Per-channel mean and std of CIFAR-10 training images.
+pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+pub const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+
+/// Seeded shuffle of `0..n` cut at `fraction`: (first part, second part).
+pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut StdRng::seed_from_u64(seed));
+    let cut = ((n as f64) * fraction).round() as usize;
+    let second = idx.split_off(cut.min(n));
+    (idx, second)
+}
+
+/// One batch on the host.
+pub struct Batch {
+    pub images: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub shape: [usize; 4],
+}
+
+impl Batch {
+    /// Upload to `device`.
+    pub fn to_tensors(self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let n = self.labels.len();
+        (
+            Tensor::from_data(TensorData::new(self.images, self.shape), device),
+            Tensor::from_data(TensorData::new(self.labels, [n]), device),
+        )
+    }
+}
+
+/// Normalized, optionally augmented copy of image `i` appended to `out`.
+fn push_image(set: &ImageSet, i: usize, augment: Option<&mut StdRng>, out: &mut Vec<f32>) {
+    let s = set.size as isize;
+    let img = set.image(i);
+    let (dx, dy, flip) = match augment {
+        Some(rng) => (
+            rng.random_range(-4..=4i64) as isize,
+            rng.random_range(-4..=4i64) as isize,
+            rng.random_bool(0.5),
+        ),
+        None => (0, 0, false),
+    };
+    for c in 0..set.channels {
+        let plane = &img[c * set.size * set.size..(c + 1) * set.size * set.size];
+        let (m, sd) = (MEAN[c % 3], STD[c % 3]);
+        for y in 0..s {
+            for x in 0..s {
+                let sx = if flip { s - 1 - x } else { x } + dx;
+                let sy = y + dy;
+                let v = if (0..s).contains(&sx) && (0..s).contains(&sy) {
+                    plane[(sy * s + sx) as usize] as f32 / 255.0
+                } else {
+                    0.0 // zero padding, before normalization as torchvision pads
+                };
+                out.push((v - m) / sd);
+            }
+        }
+    }
+}
+
+/// Assemble the batch of images `idx`.
+pub fn make_batch(set: &ImageSet, idx: &[usize], mut augment: Option<&mut StdRng>) -> Batch {
+    let mut images = Vec::with_capacity(idx.len() * set.image(0).len());
+    for &i in idx {
+        push_image(set, i, augment.as_deref_mut(), &mut images);
+    }
+    Batch {
+        images,
+        labels: idx.iter().map(|&i| set.labels[i] as i64).collect(),
+        shape: [idx.len(), set.channels, set.size, set.size],
+    }
+}
+
+/// The batches of one epoch over `indices` of `set`, shuffled and augmented with RNGs
+/// seeded by `seed`, produced on a worker thread a few batches ahead.
+pub fn epoch_batches(
+    set: Arc<ImageSet>,
+    mut indices: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+    augment: bool,
+) -> Receiver<Batch> {
+    let (tx, rx) = sync_channel(4);
+    std::thread::spawn(move || {
+        let mut rng = StdRng::seed_from_u64(seed);
+        indices.shuffle(&mut rng);
+        for chunk in indices.chunks(batch_size) {
+            if chunk.len() < batch_size && indices.len() >= batch_size {
+                break; // drop the last partial batch so every step sees one batch size
+            }
+            let batch = make_batch(&set, chunk, augment.then_some(&mut rng));
+            if tx.send(batch).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,7 @@
+//! CIFAR-10 data: readers, split, augmentation and batching.
+
+pub mod cifar;
+pub mod loader;
+
+pub use cifar::{CLASSES, ImageSet, Split, load};
+pub use loader::{Batch, epoch_batches, make_batch, split};

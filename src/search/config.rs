@@ -1,0 +1,116 @@
+//! Search settings (DMASKING.md §6 defaults).
+
+use serde::{Deserialize, Serialize};
+
+/// The FLOP-aware loss.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum LossMode {
+    /// `CE · a · (ln MFLOPs)^b` (FBNet).
+    Fbnet,
+    /// `CE + lambda · C / C_ref`, C_ref = the expected cost at uniform weights.
+    Additive,
+    /// `CE + mu · C / target`, mu adapted by dual ascent until C is within the band.
+    Budget,
+}
+
+impl std::str::FromStr for LossMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fbnet" => Ok(LossMode::Fbnet),
+            "additive" => Ok(LossMode::Additive),
+            "budget" => Ok(LossMode::Budget),
+            o => Err(format!(
+                "unknown loss mode `{o}`; expected fbnet, additive or budget"
+            )),
+        }
+    }
+}
+
+/// Every setting of a search run; written to the run directory.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Use at most this many training images (all when absent).
+    pub max_images: Option<usize>,
+    /// Fraction of the training set for weights; the rest trains the architecture.
+    pub weight_fraction: f64,
+    /// Epochs that train weights only.
+    pub warmup_epochs: usize,
+    pub weight_lr: f64,
+    pub weight_momentum: f64,
+    pub weight_decay: f64,
+    pub arch_lr: f64,
+    pub arch_weight_decay: f64,
+    pub temperature_start: f64,
+    /// Per-epoch factor; ignored when `temperature_end` is set.
+    pub temperature_decay: f64,
+    /// Anneal exponentially from start to end over the run instead.
+    pub temperature_end: Option<f64>,
+    /// Straight-through hard Gumbel samples.
+    pub hard: bool,
+    pub loss: LossMode,
+    pub fbnet_a: f64,
+    pub fbnet_b: f64,
+    pub additive_lambda: f64,
+    pub budget_mflops: Option<f64>,
+    pub budget_tolerance: f64,
+    /// Dual-ascent step of the budget penalty weight.
+    pub budget_step: f64,
+    /// Log a metrics line every this many steps (0: per epoch only).
+    pub log_every: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            epochs: 5,
+            batch_size: 64,
+            seed: 0,
+            max_images: None,
+            weight_fraction: 0.8,
+            warmup_epochs: 1,
+            weight_lr: 0.05,
+            weight_momentum: 0.9,
+            weight_decay: 5e-4,
+            arch_lr: 0.01,
+            arch_weight_decay: 5e-4,
+            temperature_start: 5.0,
+            temperature_decay: 0.956,
+            temperature_end: None,
+            hard: false,
+            loss: LossMode::Fbnet,
+            fbnet_a: 0.2,
+            fbnet_b: 0.6,
+            additive_lambda: 1.0,
+            budget_mflops: None,
+            budget_tolerance: 0.1,
+            budget_step: 0.05,
+            log_every: 50,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Gumbel temperature at epoch `e`.
+    pub fn temperature(&self, e: usize) -> f64 {
+        match self.temperature_end {
+            Some(end) if self.epochs > 1 => {
+                let t = e as f64 / (self.epochs - 1) as f64;
+                self.temperature_start * (end / self.temperature_start).powf(t)
+            }
+            Some(end) => end,
+            None => self.temperature_start * self.temperature_decay.powi(e as i32),
+        }
+    }
+
+    /// Cosine learning rate of the weights at step `s` of `total`.
+    pub fn weight_lr_at(&self, s: usize, total: usize) -> f64 {
+        let t = s as f64 / total.max(1) as f64;
+        0.5 * self.weight_lr * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
