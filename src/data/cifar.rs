@@ -47,7 +47,8 @@ impl ImageSet {
     pub fn truncate(&mut self, n: usize) {
         let n = n.min(self.len());
         self.labels.truncate(n);
-        self.pixels.truncate(n * self.channels * self.size * self.size);
+        self.pixels
+            .truncate(n * self.channels * self.size * self.size);
     }
     /// The images at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> ImageSet {
@@ -183,9 +184,9 @@ pub fn load_image_folder(root: &Path) -> Result<ImageSet> {
             .map_err(|e| Error::io(&dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                })
             })
             .collect();
         files.sort();

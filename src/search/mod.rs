@@ -119,7 +119,12 @@ pub fn search(
     if train.size != space.input_size || train.channels != space.in_channels {
         return Err(Error::Other(format!(
             "data has {}x{}x{} images but the space expects {}x{}x{}",
-            train.channels, train.size, train.size, space.in_channels, space.input_size, space.input_size
+            train.channels,
+            train.size,
+            train.size,
+            space.in_channels,
+            space.input_size,
+            space.input_size
         )));
     }
     let min_flops = plan.extreme(false, 20_000)?.flops;
@@ -177,7 +182,6 @@ pub fn search(
     let mut mu = 0.0f64;
     let mut step = 0usize;
     let mut images = 0usize;
-    let mut last_cost = uniform;
     let interactive = std::io::stdout().is_terminal();
     for epoch in 0..cfg.epochs {
         let temperature = cfg.temperature(epoch);
@@ -195,7 +199,9 @@ pub fn search(
                 set.clone(),
                 a_idx.clone(),
                 cfg.batch_size,
-                cfg.seed.wrapping_mul(7919).wrapping_add(epoch as u64 * 1000 + round),
+                cfg.seed
+                    .wrapping_mul(7919)
+                    .wrapping_add(epoch as u64 * 1000 + round),
                 true,
             )
         };
@@ -214,8 +220,6 @@ pub fn search(
         let mut w_run = Running::new();
         let mut a_run = Running::new();
         let mut epoch_w = Running::new();
-        let mut epoch_a = Running::new();
-        let _ = &mut epoch_a;
         for batch in w_batches.iter() {
             let lr = cfg.weight_lr_at(step, total_steps);
             // Weight step: g detached, so no architecture gradient is computed.
@@ -236,7 +240,9 @@ pub fn search(
                     Err(_) => {
                         a_round += 1;
                         a_batches = new_a(a_round);
-                        a_batches.recv().map_err(|_| Error::Other("data worker stopped".into()))?
+                        a_batches
+                            .recv()
+                            .map_err(|_| Error::Other("data worker stopped".into()))?
                     }
                 };
                 // Architecture step: weights frozen, so no weight gradient is computed.
@@ -250,13 +256,18 @@ pub fn search(
                 let cost = frozen.expected_cost(&g).flops.into_tensor(&ad);
                 let loss = match cfg.loss {
                     LossMode::Fbnet => {
-                        ce * cost.div_scalar(1e6).log().powf_scalar(cfg.fbnet_b).mul_scalar(cfg.fbnet_a)
+                        ce * cost
+                            .div_scalar(1e6)
+                            .log()
+                            .powf_scalar(cfg.fbnet_b)
+                            .mul_scalar(cfg.fbnet_a)
                     }
-                    LossMode::Additive => ce + cost.div_scalar(uniform).mul_scalar(cfg.additive_lambda),
+                    LossMode::Additive => {
+                        ce + cost.div_scalar(uniform).mul_scalar(cfg.additive_lambda)
+                    }
                     LossMode::Budget => {
                         let target = budget.expect("checked above");
                         let ratio = scalar(cost.clone().detach()) / target;
-                        last_cost = ratio * target;
                         if (ratio - 1.0).abs() > cfg.budget_tolerance {
                             mu += cfg.budget_step * (ratio - 1.0);
                         }
@@ -272,7 +283,7 @@ pub fn search(
             if let Some(b) = &bar {
                 b.inc(1);
             }
-            if cfg.log_every > 0 && step % cfg.log_every == 0 {
+            if cfg.log_every > 0 && step.is_multiple_of(cfg.log_every) {
                 let (wl, wa) = w_run.take();
                 let (al, aa) = a_run.take();
                 if let Some(b) = &bar {
@@ -312,7 +323,6 @@ pub fn search(
             Eff::Const(c) => c,
             Eff::Var(t) => scalar(t),
         };
-        let _ = last_cost;
         let entropy = mean_entropy(&probs);
         let named: serde_json::Map<String, serde_json::Value> = plan
             .choices

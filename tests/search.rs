@@ -1,0 +1,182 @@
+//! The search CLI on real CIFAR-10 records: a short run and its run directory, and the
+//! clear errors (exit code 2) that leave an existing run untouched.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dmasking::arch::Arch;
+use serde_json::Value;
+
+fn dmasking(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn repo(p: &str) -> String {
+    format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dmasking-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    d
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn short_search_writes_a_valid_architecture_and_metrics() {
+    let out = temp("search");
+    let o = dmasking(&[
+        "search",
+        "--space",
+        &repo("configs/cifar10.json"),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--max-images",
+        "160",
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let arch = Arch::load(&out.join("arch.json")).unwrap();
+    assert_eq!(arch.num_classes, 10);
+    let prov = arch.provenance.as_ref().unwrap();
+    assert!(prov["exact_flops"].as_u64().unwrap() > 0);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "epoch")
+        .collect();
+    assert_eq!(epochs.len(), 2);
+    for e in &epochs {
+        assert!(e["expected_mflops"].as_f64().unwrap() > 0.0);
+        let probs = e["probabilities"].as_object().unwrap();
+        assert!(probs.contains_key("stage1.width"));
+        for p in probs.values() {
+            let s: f64 = p
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .sum();
+            assert!((s - 1.0).abs() < 1e-4);
+        }
+    }
+
+    // An existing run without --force: exit 2, nothing changed.
+    let before = snapshot(&out);
+    let again = dmasking(&[
+        "search",
+        "--space",
+        &repo("configs/cifar10.json"),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(before, snapshot(&out));
+    std::fs::remove_dir_all(&out).ok();
+}
+
+fn search_error(extra: &[&str], data: &str) -> String {
+    let out = temp("bad");
+    let mut args: Vec<String> = vec![
+        "search".into(),
+        "--space".into(),
+        repo("configs/cifar10.json"),
+        "--data".into(),
+        data.into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--epochs".into(),
+        "1".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = dmasking(&argv);
+    assert_eq!(o.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8(o.stderr).unwrap();
+    // One error line (clap adds a usage hint below its own).
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn bad_search_inputs_fail_with_exit_2() {
+    let missing = search_error(&[], "/nonexistent/cifar");
+    assert!(missing.contains("does not exist"), "{missing}");
+
+    let dir = temp("trunc");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+    ] {
+        std::fs::copy(repo(&format!("data/cifar10-mini/{f}")), dir.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(dir.join("data_batch_3.bin")).unwrap();
+    std::fs::write(dir.join("data_batch_3.bin"), &bytes[..bytes.len() - 100]).unwrap();
+    let truncated = search_error(&[], dir.to_str().unwrap());
+    assert!(
+        truncated.contains("data_batch_3.bin") && truncated.contains("not a multiple"),
+        "{truncated}"
+    );
+    std::fs::remove_file(dir.join("data_batch_5.bin")).unwrap();
+    std::fs::write(dir.join("data_batch_3.bin"), &bytes).unwrap();
+    let missing_file = search_error(&[], dir.to_str().unwrap());
+    assert!(missing_file.contains("data_batch_5.bin"), "{missing_file}");
+
+    let loss = search_error(&["--loss", "magic"], &repo("data/cifar10-mini"));
+    assert!(loss.contains("unknown loss mode"), "{loss}");
+
+    let space = temp("space");
+    std::fs::create_dir_all(&space).unwrap();
+    let bad = space.join("s.json");
+    std::fs::write(&bad, "{\"format\": \"dmasking-space/1\", \"stages\": 3}").unwrap();
+    let o = dmasking(&[
+        "search",
+        "--space",
+        bad.to_str().unwrap(),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        space.join("r").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("$."));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&space).ok();
+}
