@@ -25,6 +25,9 @@ pub enum Error {
     /// A backend that this build does not contain.
     #[error("backend `{0}` was not compiled in; rebuild with `--features {0}`")]
     BackendMissing(String),
+    /// The run was interrupted (Ctrl-C) after writing a checkpoint.
+    #[error("interrupted; checkpoint written to {0}; continue with --resume")]
+    Interrupted(PathBuf),
     /// Anything else that makes a request impossible, with its reason.
     #[error("{0}")]
     Other(String),

@@ -180,3 +180,85 @@ fn bad_search_inputs_fail_with_exit_2() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&space).ok();
 }
+
+fn search_args(out: &Path) -> Vec<String> {
+    [
+        "search",
+        "--space",
+        &repo("configs/cifar10.json"),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--warmup-epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--max-images",
+        "320",
+        "--seed",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// SIGKILL mid-epoch, then --resume: the same arch.json as an uninterrupted run.
+#[test]
+fn killed_search_resumes_to_the_same_architecture() {
+    let whole = temp("whole");
+    let o = Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(search_args(&whole))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let killed = temp("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(search_args(&killed))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's checkpoint, then a little into the next epoch.
+    let progress = killed.join("checkpoint/progress.json");
+    let t0 = std::time::Instant::now();
+    while !progress.exists() {
+        assert!(t0.elapsed().as_secs() < 300, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !killed.join("arch.json").exists(),
+        "the run finished before it was killed"
+    );
+
+    let o = dmasking(&[
+        "search",
+        "--resume",
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        killed.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = std::fs::read_to_string(whole.join("arch.json")).unwrap();
+    let b = std::fs::read_to_string(killed.join("arch.json")).unwrap();
+    assert_eq!(a, b);
+    // The resumed run's metrics have exactly one line per epoch, as the whole run's.
+    let epochs = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"epoch\""))
+            .count()
+    };
+    assert_eq!(epochs(&whole), 3);
+    assert_eq!(epochs(&killed), 3);
+    std::fs::remove_dir_all(&whole).ok();
+    std::fs::remove_dir_all(&killed).ok();
+}

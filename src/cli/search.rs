@@ -1,24 +1,25 @@
-//! `dmasking search`: search a space on CIFAR-10-style data.
+//! `dmasking search`: search a space on CIFAR-10-style data; `--resume` continues a run.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use serde::Deserialize;
 
 use crate::data::{Split, load};
-use crate::search::{LossMode, RunDir, SearchConfig, search};
+use crate::search::{LossMode, RunDir, SearchConfig, request_stop, search};
 use crate::space::Space;
 
 /// Arguments of `dmasking search`.
 #[derive(Args, Debug)]
 pub struct SearchArgs {
-    /// Search-space file (dmasking-space/1).
+    /// Search-space file (dmasking-space/1); with --resume, the run's own copy is used.
     #[arg(long)]
-    pub space: PathBuf,
+    pub space: Option<PathBuf>,
     /// CIFAR-10 binary files, or an image folder with train/ and test/.
     #[arg(long)]
     pub data: PathBuf,
-    /// Run directory (must not exist, or be empty, unless --force).
+    /// Run directory (must not exist or be empty, unless --force or --resume).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long)]
@@ -42,21 +43,51 @@ pub struct SearchArgs {
     /// Weight-only warm-up epochs.
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
+    /// A JSON file of search settings (any subset of SearchConfig's fields).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
     /// Overwrite an existing run directory.
     #[arg(long)]
     pub force: bool,
 }
 
-pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
-    let space = Space::load(&args.space)
-        .with_context(|| format!("reading space {}", args.space.display()))?;
-    let mut cfg = SearchConfig::default();
-    if let Some(v) = args.epochs {
-        cfg.epochs = v;
-    }
-    if let Some(v) = args.batch_size {
-        cfg.batch_size = v;
-    }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    space: Space,
+    search: SearchConfig,
+}
+
+fn settings(args: &SearchArgs) -> Result<SearchConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading search config {}", p.display()))?;
+            let mut base = serde_json::to_value(SearchConfig::default())?;
+            let over: serde_json::Value = crate::json::parse(&text)
+                .with_context(|| format!("reading search config {}", p.display()))?;
+            let (Some(b), Some(o)) = (base.as_object_mut(), over.as_object()) else {
+                bail!("{}: $: expected a JSON object", p.display());
+            };
+            for (k, v) in o {
+                b.insert(k.clone(), v.clone());
+            }
+            crate::json::parse::<SearchConfig>(&base.to_string())
+                .with_context(|| format!("reading search config {}", p.display()))?
+        }
+        None => SearchConfig::default(),
+    };
+    let set = |dst: &mut usize, v: Option<usize>| {
+        if let Some(v) = v {
+            *dst = v;
+        }
+    };
+    set(&mut cfg.epochs, args.epochs);
+    set(&mut cfg.batch_size, args.batch_size);
+    set(&mut cfg.warmup_epochs, args.warmup_epochs);
     if let Some(v) = args.seed {
         cfg.seed = v;
     }
@@ -66,21 +97,59 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(v) = args.lambda {
         cfg.additive_lambda = v;
     }
-    if let Some(v) = args.warmup_epochs {
-        cfg.warmup_epochs = v;
+    if args.budget_mflops.is_some() {
+        cfg.budget_mflops = args.budget_mflops;
     }
-    cfg.budget_mflops = args.budget_mflops;
-    cfg.max_images = args.max_images;
+    if args.max_images.is_some() {
+        cfg.max_images = args.max_images;
+    }
+    if cfg.epochs == 0 || cfg.batch_size == 0 {
+        bail!("--epochs and --batch-size must be positive");
+    }
+    Ok(cfg)
+}
+
+pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
+    let (space, cfg, run) = if args.resume {
+        let run = RunDir::open(&args.out)?;
+        let saved: Saved = crate::json::parse(&run.read("config.json")?)
+            .with_context(|| format!("reading {}", args.out.join("config.json").display()))?;
+        saved.space.validate()?;
+        (saved.space, saved.search, Some(run))
+    } else {
+        let Some(path) = &args.space else {
+            bail!("--space is required (unless --resume)");
+        };
+        let space =
+            Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
+        (space, settings(&args)?, None)
+    };
     let mut train = load(&args.data, Split::Train)
         .with_context(|| format!("reading data {}", args.data.display()))?;
     if let Some(n) = cfg.max_images {
         train.truncate(n);
     }
-    let run = RunDir::create(&args.out, args.force)?;
-    run.write_atomic(
-        "config.json",
-        &serde_json::to_string_pretty(&serde_json::json!({"space": space, "search": cfg}))?,
-    )?;
+    let resume = run.is_some();
+    let run = match run {
+        Some(r) => r,
+        None => {
+            let r = RunDir::create(&args.out, args.force)?;
+            r.write_atomic(
+                "config.json",
+                &serde_json::to_string_pretty(&serde_json::json!({"space": space, "search": cfg}))?,
+            )?;
+            r
+        }
+    };
+    // Ctrl-C: checkpoint at the next step and stop (a second Ctrl-C kills at once).
+    let _ = ctrlc::set_handler(|| {
+        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: writing a checkpoint after this step (Ctrl-C again to quit now)");
+        request_stop();
+    });
     println!(
         "searching {} on {} images ({} epochs, batch {}, loss {:?}) -> {}",
         space.name.as_deref().unwrap_or("space"),
@@ -90,7 +159,7 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
         cfg.loss,
         args.out.display()
     );
-    let outcome = search(&space, &train, &cfg, device, &run)?;
+    let outcome = search(&space, &train, &cfg, device, &run, resume)?;
     println!(
         "derived architecture: {:.2} MFLOPs exact ({} blocks, input {}), {:.0} s, {:.1} images/s -> {}",
         outcome.exact_flops as f64 / 1e6,

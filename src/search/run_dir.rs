@@ -1,9 +1,11 @@
 //! The run directory: created fresh (never overwriting a run unless forced), with atomic
-//! writes (temp file + rename) and an append-only `metrics.jsonl`.
+//! writes (temp file + rename), an append-only `metrics.jsonl`, and checkpoints written as
+//! a whole directory that replaces the previous one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::progress::Progress;
 use crate::error::{Error, Result};
 
 /// A run directory.
@@ -13,7 +15,7 @@ pub struct RunDir {
 
 impl RunDir {
     /// Create `path` for a new run. An existing non-empty directory is an error unless
-    /// `force`, in which case its files are left in place and overwritten one by one.
+    /// `force`, in which case the old run's files are removed first.
     pub fn create(path: &Path, force: bool) -> Result<Self> {
         if path.exists() {
             let non_empty = std::fs::read_dir(path)
@@ -22,33 +24,67 @@ impl RunDir {
                 .is_some();
             if non_empty && !force {
                 return Err(Error::Other(format!(
-                    "{}: run directory already exists; pass --force to overwrite it",
+                    "{}: run directory already exists; pass --resume to continue it or --force to overwrite it",
                     path.display()
                 )));
             }
             if force {
-                let metrics = path.join("metrics.jsonl");
-                if metrics.exists() {
-                    std::fs::remove_file(&metrics).map_err(|e| Error::io(&metrics, e))?;
+                for name in [
+                    "metrics.jsonl",
+                    "arch.json",
+                    "config.json",
+                    "checkpoint",
+                    "checkpoint.old",
+                    "checkpoint.tmp",
+                ] {
+                    let p = path.join(name);
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+                    } else if p.exists() {
+                        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                    }
                 }
             }
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
-        // Probe writability now rather than after the first epoch.
-        let probe = path.join(".write-test");
-        std::fs::write(&probe, b"").map_err(|e| Error::io(path, e))?;
-        std::fs::remove_file(&probe).ok();
-        Ok(RunDir {
+        let run = RunDir {
             path: path.to_path_buf(),
-        })
+        };
+        run.probe()?;
+        Ok(run)
+    }
+
+    /// Open an existing run to resume it.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.join("config.json").exists() {
+            return Err(Error::Other(format!(
+                "{}: not a run directory (no config.json) to resume",
+                path.display()
+            )));
+        }
+        let run = RunDir {
+            path: path.to_path_buf(),
+        };
+        run.probe()?;
+        Ok(run)
+    }
+
+    fn probe(&self) -> Result<()> {
+        let probe = self.path.join(".write-test");
+        std::fs::write(&probe, b"").map_err(|e| Error::io(&self.path, e))?;
+        std::fs::remove_file(&probe).ok();
+        Ok(())
+    }
+
+    /// Read a file of the run.
+    pub fn read(&self, name: &str) -> Result<String> {
+        let p = self.path.join(name);
+        std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
     }
 
     /// Write `name` atomically: a temp file in the same directory, then rename.
     pub fn write_atomic(&self, name: &str, contents: &str) -> Result<()> {
-        let target = self.path.join(name);
-        let tmp = self.path.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))
+        write_atomic(&self.path.join(name), contents)
     }
 
     /// Append one JSON line to `metrics.jsonl`.
@@ -61,4 +97,67 @@ impl RunDir {
             .map_err(|e| Error::io(&p, e))?;
         writeln!(f, "{v}").map_err(|e| Error::io(&p, e))
     }
+
+    /// Keep the first `lines` lines of `metrics.jsonl` (those a checkpoint accounts for).
+    pub fn truncate_metrics(&self, lines: usize) -> Result<()> {
+        let p = self.path.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let kept: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
+        write_atomic(&p, &kept)
+    }
+
+    /// Write a checkpoint: `fill` writes the tensors into a fresh directory, the progress
+    /// goes in last, then the directory replaces the previous checkpoint.
+    pub fn checkpoint(
+        &self,
+        progress: &Progress,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        let tmp = self.path.join("checkpoint.tmp");
+        let cur = self.path.join("checkpoint");
+        let old = self.path.join("checkpoint.old");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        fill(&tmp)?;
+        let state = serde_json::to_string_pretty(progress).expect("progress serializes");
+        write_atomic(&tmp.join("progress.json"), &state)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        if cur.exists() {
+            std::fs::rename(&cur, &old).map_err(|e| Error::io(&cur, e))?;
+        }
+        std::fs::rename(&tmp, &cur).map_err(|e| Error::io(&tmp, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(())
+    }
+
+    /// The newest complete checkpoint and its progress, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<(PathBuf, Progress)>> {
+        for name in ["checkpoint", "checkpoint.old"] {
+            let dir = self.path.join(name);
+            let p = dir.join("progress.json");
+            if p.exists() {
+                let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+                let progress = crate::json::parse(&text)?;
+                return Ok(Some((dir, progress)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Write a file atomically: temp file beside it, then rename.
+pub fn write_atomic(target: &Path, contents: &str) -> Result<()> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e))
 }

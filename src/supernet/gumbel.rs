@@ -43,13 +43,17 @@ impl ArchWeights {
 /// Gumbel(0, 1) noise for every option of every choice, drawn from `rng` on the host and
 /// uploaded once: `eps = -ln(-ln u)`.
 pub fn gumbel_noise<R: Rng>(rng: &mut R, n: usize, device: &Device) -> Tensor<1> {
-    let v: Vec<f32> = (0..n)
+    Tensor::from_floats(gumbel_values(rng, n).as_slice(), device)
+}
+
+/// `n` Gumbel(0, 1) samples on the host.
+pub fn gumbel_values<R: Rng>(rng: &mut R, n: usize) -> Vec<f32> {
+    (0..n)
         .map(|_| {
             let u: f64 = rng.random_range(1e-10..1.0);
             -((-(u.ln())).ln()) as f32
         })
-        .collect();
-    Tensor::from_floats(v.as_slice(), device)
+        .collect()
 }
 
 impl ArchLogits {

@@ -13,7 +13,7 @@ pub mod plan;
 
 pub use block::SuperBlock;
 pub use eff::Eff;
-pub use gumbel::{ArchLogits, ArchWeights, gumbel_noise};
+pub use gumbel::{ArchLogits, ArchWeights, gumbel_noise, gumbel_values};
 pub use lattice::Lattice;
 pub use net::Supernet;
 pub use plan::{Choice, ChoiceKind, Plan};

@@ -1,0 +1,47 @@
+//! Where a run stands: everything besides tensors that a resumed run needs to continue
+//! exactly as an uninterrupted one.
+
+use serde::{Deserialize, Serialize};
+
+/// Sums behind a mean loss and an accuracy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sums {
+    pub loss: f64,
+    pub correct: f64,
+    pub seen: usize,
+}
+
+impl Sums {
+    /// (mean loss, accuracy), `None` when nothing was seen.
+    pub fn means(&self) -> (Option<f64>, Option<f64>) {
+        if self.seen == 0 {
+            return (None, None);
+        }
+        let n = self.seen as f64;
+        (Some(self.loss / n), Some(self.correct / n))
+    }
+}
+
+/// The position of a run, saved with every checkpoint.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// The epoch in progress (== epochs when finished).
+    pub epoch: usize,
+    /// Weight batches done in this epoch.
+    pub batch: usize,
+    /// Weight steps done in the run.
+    pub step: usize,
+    /// Architecture-split pass in this epoch, and batches used of it.
+    pub arch_round: u64,
+    pub arch_used: usize,
+    /// Gumbel noise vectors drawn in this epoch.
+    pub noise_draws: usize,
+    pub budget_mu: f64,
+    pub images: usize,
+    pub seconds: f64,
+    /// Lines of metrics.jsonl written so far.
+    pub metrics_lines: usize,
+    pub epoch_weight: Sums,
+    pub log_weight: Sums,
+    pub log_arch: Sums,
+}

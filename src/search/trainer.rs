@@ -1,0 +1,216 @@
+//! One search step at a time: the supernet, its architecture logits, both optimizers and
+//! the FLOP-aware loss. The same code runs on every backend.
+
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor};
+
+use super::config::{LossMode, SearchConfig};
+use crate::error::{Error, Result};
+use crate::space::Space;
+use crate::supernet::{ArchLogits, ArchWeights, Eff, Supernet};
+
+/// Supernet weights and architecture logits with their optimizers.
+pub struct Trainer {
+    pub net: Supernet,
+    pub logits: ArchLogits,
+    pub weight_opt: ModuleOptimizer,
+    pub arch_opt: ModuleOptimizer,
+    ce: CrossEntropyLoss,
+    /// Expected FLOPs at uniform weights (the additive loss's reference).
+    pub uniform_flops: f64,
+    /// Budget target in FLOPs.
+    pub budget: Option<f64>,
+    /// Budget penalty weight, adapted by dual ascent.
+    pub mu: f64,
+}
+
+/// Host value of an effective quantity.
+pub fn value(e: Eff) -> f64 {
+    match e {
+        Eff::Const(c) => c,
+        Eff::Var(t) => t.into_scalar::<f32>() as f64,
+    }
+}
+
+fn detach(g: ArchWeights) -> ArchWeights {
+    ArchWeights(g.0.into_iter().map(|t| t.detach()).collect())
+}
+
+impl Trainer {
+    /// A fresh supernet (initialized from `cfg.seed`) on the autodiff version of `device`.
+    pub fn new(space: &Space, cfg: &SearchConfig, device: &Device) -> Result<Self> {
+        let ad = device.clone().autodiff();
+        ad.seed(cfg.seed);
+        let net = Supernet::new(space, &ad);
+        let logits = ArchLogits::new(&net.plan.choices, &ad);
+        let budget = match (cfg.loss, cfg.budget_mflops) {
+            (LossMode::Budget, Some(b)) if b > 0.0 && b.is_finite() => Some(b * 1e6),
+            (LossMode::Budget, _) => {
+                return Err(Error::Other(
+                    "loss mode budget needs a positive --budget-mflops".into(),
+                ));
+            }
+            _ => None,
+        };
+        if cfg.loss == LossMode::Fbnet {
+            let min = net.plan.extreme(false, 20_000)?.flops;
+            if min <= 1_000_000 {
+                return Err(Error::Other(format!(
+                    "loss mode fbnet needs every architecture above 1 MFLOP (ln C > 0); this space goes down to {:.3} MFLOPs: use --loss additive or budget",
+                    min as f64 / 1e6
+                )));
+            }
+        }
+        let uniform_flops = value(
+            net.valid()
+                .expected_cost(&logits.valid().sample(1.0, None, false))
+                .flops,
+        );
+        // PyTorch-equivalent settings: SGD without dampening, Adam eps 1e-8.
+        let weight_opt = SgdConfig::new()
+            .with_momentum(Some(MomentumConfig {
+                momentum: cfg.weight_momentum,
+                dampening: 0.0,
+                nesterov: false,
+            }))
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init();
+        let arch_opt = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.arch_weight_decay as f32)))
+            .init();
+        Ok(Trainer {
+            net,
+            logits,
+            weight_opt,
+            arch_opt,
+            ce: CrossEntropyLossConfig::new().init(&ad),
+            uniform_flops,
+            budget,
+            mu: 0.0,
+        })
+    }
+
+    /// One weight step on (x, y): g is detached, so no architecture gradient is computed.
+    /// Returns the loss and the logits, detached.
+    pub fn weight_step(
+        &mut self,
+        x: Tensor<4>,
+        y: Tensor<1, Int>,
+        temperature: f64,
+        noise: &Tensor<1>,
+        hard: bool,
+        lr: f64,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let g = detach(self.logits.sample(temperature, Some(noise), hard));
+        let out = self.net.forward(x, &g);
+        let loss = self.ce.forward(out.clone(), y);
+        let mut grads = loss.backward();
+        let gp = GradientsParams::from_module(&mut grads, &self.net);
+        self.net = self.weight_opt.step(lr, self.net.clone(), gp);
+        (loss.detach(), out.detach())
+    }
+
+    /// One architecture step on (x, y): the weights are a no-grad view, so no weight
+    /// gradient is computed. Returns the cross-entropy and the logits, detached.
+    pub fn arch_step(
+        &mut self,
+        x: Tensor<4>,
+        y: Tensor<1, Int>,
+        temperature: f64,
+        noise: &Tensor<1>,
+        cfg: &SearchConfig,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let frozen = self.net.clone().no_grad();
+        let g = self.logits.sample(temperature, Some(noise), cfg.hard);
+        let out = frozen.forward(x, &g);
+        let ce = self.ce.forward(out.clone(), y);
+        let cost = frozen.expected_cost(&g).flops.into_tensor(&ce.device());
+        let loss = match cfg.loss {
+            // L = CE · a · (ln MFLOPs)^b
+            LossMode::Fbnet => {
+                ce.clone()
+                    * cost
+                        .div_scalar(1e6)
+                        .log()
+                        .powf_scalar(cfg.fbnet_b)
+                        .mul_scalar(cfg.fbnet_a)
+            }
+            // L = CE + λ · C / C_uniform
+            LossMode::Additive => {
+                ce.clone()
+                    + cost
+                        .div_scalar(self.uniform_flops)
+                        .mul_scalar(cfg.additive_lambda)
+            }
+            // L = CE + μ · C / target; μ ← μ + η (C/target − 1) outside the band.
+            LossMode::Budget => {
+                let target = self.budget.expect("checked at construction");
+                let ratio = cost.clone().detach().into_scalar::<f32>() as f64 / target;
+                if (ratio - 1.0).abs() > cfg.budget_tolerance {
+                    self.mu += cfg.budget_step * (ratio - 1.0);
+                }
+                ce.clone() + cost.div_scalar(target).mul_scalar(self.mu)
+            }
+        };
+        let mut grads = loss.backward();
+        let gp = GradientsParams::from_module(&mut grads, &self.logits);
+        self.logits = self.arch_opt.step(cfg.arch_lr, self.logits.clone(), gp);
+        (ce.detach(), out.detach())
+    }
+
+    /// Expected FLOPs under softmax(alpha) (no noise, T = 1).
+    pub fn expected_flops(&self) -> f64 {
+        let g = self.logits.valid().sample(1.0, None, false);
+        value(self.net.valid().expected_cost(&g).flops)
+    }
+
+    /// Save weights, logits and both optimizers into `dir`.
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let err = |what: &str, e: burn::store::RecordError| {
+            Error::Other(format!("{}: saving {what}: {e:?}", dir.display()))
+        };
+        self.net
+            .clone()
+            .save_file(dir.join("supernet.bpk"))
+            .map_err(|e| err("supernet", e))?;
+        self.logits
+            .clone()
+            .save_file(dir.join("logits.bpk"))
+            .map_err(|e| err("logits", e))?;
+        self.weight_opt
+            .save(dir.join("weight_opt.bpk"))
+            .map_err(|e| err("weight optimizer", e))?;
+        self.arch_opt
+            .save(dir.join("arch_opt.bpk"))
+            .map_err(|e| err("architecture optimizer", e))
+    }
+
+    /// Load what [`save`](Self::save) wrote.
+    pub fn load(mut self, dir: &std::path::Path) -> Result<Self> {
+        let err = |what: &str, e: burn::store::RecordError| {
+            Error::Other(format!("{}: loading {what}: {e:?}", dir.display()))
+        };
+        self.net = self
+            .net
+            .try_load_file(dir.join("supernet.bpk"))
+            .map_err(|e| err("supernet", e))?;
+        self.logits = self
+            .logits
+            .try_load_file(dir.join("logits.bpk"))
+            .map_err(|e| err("logits", e))?;
+        self.weight_opt = self
+            .weight_opt
+            .load(dir.join("weight_opt.bpk"))
+            .map_err(|e| err("weight optimizer", e))?;
+        self.arch_opt = self
+            .arch_opt
+            .load(dir.join("arch_opt.bpk"))
+            .map_err(|e| err("architecture optimizer", e))?;
+        Ok(self)
+    }
+}
