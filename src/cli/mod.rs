@@ -1,5 +1,6 @@
 //! Command-line interface (`dmasking <command>`). Errors print one line and exit with 2.
 
+mod derive;
 mod flops;
 mod search;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Flops(flops::FlopsArgs),
     /// Search a space for an architecture (alternating weight / architecture steps).
     Search(search::SearchArgs),
+    /// Derive architectures from a search run's checkpoint (argmax or samples).
+    Derive(derive::DeriveArgs),
 }
 
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
         .and_then(|device| match cli.command {
             Command::Flops(args) => flops::run(args),
             Command::Search(args) => search::run(args, &device),
+            Command::Derive(args) => derive::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

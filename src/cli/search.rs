@@ -127,7 +127,10 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
     let mut train = load(&args.data, Split::Train)
         .with_context(|| format!("reading data {}", args.data.display()))?;
     if let Some(n) = cfg.max_images {
-        train.truncate(n);
+        // A seeded random subset: image folders are sorted by class.
+        let (keep, _) = crate::data::split(train.len(), 1.0, cfg.seed ^ 0x5EED);
+        let keep: Vec<usize> = keep.into_iter().take(n).collect();
+        train = train.subset(&keep);
     }
     let resume = run.is_some();
     let run = match run {
