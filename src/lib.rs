@@ -8,7 +8,9 @@
 // Burn tensors are large values; enums holding one beside small variants are intended.
 #![allow(clippy::large_enum_variant)]
 
+pub mod alloc;
 pub mod arch;
+pub mod bench;
 pub mod cli;
 pub mod cost;
 pub mod data;

@@ -2,6 +2,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOC: dmasking::alloc::Counting = dmasking::alloc::Counting;
+
 fn main() -> ExitCode {
     dmasking::cli::main()
 }

@@ -1,5 +1,6 @@
 //! Command-line interface (`dmasking <command>`). Errors print one line and exit with 2.
 
+mod bench;
 mod derive;
 mod flops;
 mod search;
@@ -28,6 +29,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Derive architectures from a search run's checkpoint (argmax or samples).
     Derive(derive::DeriveArgs),
+    /// Time the supernet's weight and architecture steps on random data.
+    Bench(bench::BenchArgs),
 }
 
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
@@ -39,6 +42,7 @@ pub fn main() -> ExitCode {
             Command::Flops(args) => flops::run(args),
             Command::Search(args) => search::run(args, &device),
             Command::Derive(args) => derive::run(args),
+            Command::Bench(args) => bench::run(args, &device),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

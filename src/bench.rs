@@ -1,0 +1,103 @@
+//! Timing and memory of the supernet's weight and architecture steps on random data
+//! (`dmasking bench`). Peak memory is read from the counting allocator when the binary
+//! installs it ([`crate::alloc::Counting`]); otherwise it reads as zero.
+
+use std::time::Instant;
+
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::search::{LossMode, SearchConfig, Trainer};
+use crate::space::Space;
+use crate::supernet::gumbel_values;
+
+/// Median time, throughput and peak memory of one kind of step.
+#[derive(Serialize, Clone, Debug)]
+pub struct StepStats {
+    pub median_ms: f64,
+    pub images_per_s: f64,
+    /// Peak heap above the level before the step, in MiB.
+    pub peak_mib: f64,
+}
+
+/// The report of `dmasking bench`.
+#[derive(Serialize, Clone, Debug)]
+pub struct BenchReport {
+    pub space: Option<String>,
+    pub batch_size: usize,
+    pub steps: usize,
+    pub threads: usize,
+    pub weight_step: StepStats,
+    pub arch_step: StepStats,
+    /// Heap held by the supernet, logits and optimizers before stepping, in MiB.
+    pub model_mib: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Time `steps` weight steps and `steps` architecture steps at `batch` on `device`.
+pub fn bench(space: &Space, batch: usize, steps: usize, device: &Device) -> Result<BenchReport> {
+    let before = crate::alloc::current();
+    let cfg = SearchConfig {
+        loss: LossMode::Additive,
+        ..SearchConfig::default()
+    };
+    let mut tr = Trainer::new(space, &cfg, device)?;
+    let model_mib = (crate::alloc::current().saturating_sub(before)) as f64 / (1 << 20) as f64;
+    let ad = device.clone().autodiff();
+    let mut rng = StdRng::seed_from_u64(0);
+    let n_opts = tr.logits.num_options();
+    let s = space.input_size;
+    let mut data = || {
+        let x = Tensor::<4>::random([batch, space.in_channels, s, s], Distribution::Normal(0.0, 1.0), &ad);
+        let labels: Vec<i64> = (0..batch)
+            .map(|_| rng.random_range(0..space.num_classes as i64))
+            .collect();
+        let y = Tensor::<1, Int>::from_ints(labels.as_slice(), &ad);
+        (x, y)
+    };
+    let mut noise_rng = StdRng::seed_from_u64(1);
+    let mut noise = || Tensor::<1>::from_floats(gumbel_values(&mut noise_rng, n_opts).as_slice(), &ad);
+    let mut measure = |arch: bool, tr: &mut Trainer| {
+        let mut times = Vec::new();
+        let mut peak = 0usize;
+        for i in 0..steps + 1 {
+            let (x, y) = data();
+            let eps = noise();
+            let base = crate::alloc::reset_peak();
+            let t = Instant::now();
+            let (loss, _) = if arch {
+                tr.arch_step(x, y, 1.0, &eps, &cfg)
+            } else {
+                tr.weight_step(x, y, 1.0, &eps, false, 0.01)
+            };
+            let _ = loss.into_scalar::<f32>(); // wait for the device
+            if i > 0 {
+                times.push(t.elapsed().as_secs_f64());
+                peak = peak.max(crate::alloc::peak().saturating_sub(base));
+            }
+        }
+        let m = median(times);
+        StepStats {
+            median_ms: m * 1e3,
+            images_per_s: batch as f64 / m,
+            peak_mib: peak as f64 / (1 << 20) as f64,
+        }
+    };
+    let weight_step = measure(false, &mut tr);
+    let arch_step = measure(true, &mut tr);
+    Ok(BenchReport {
+        space: space.name.clone(),
+        batch_size: batch,
+        steps,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        weight_step,
+        arch_step,
+        model_mib,
+    })
+}
