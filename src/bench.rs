@@ -54,7 +54,11 @@ pub fn bench(space: &Space, batch: usize, steps: usize, device: &Device) -> Resu
     let n_opts = tr.logits.num_options();
     let s = space.input_size;
     let mut data = || {
-        let x = Tensor::<4>::random([batch, space.in_channels, s, s], Distribution::Normal(0.0, 1.0), &ad);
+        let x = Tensor::<4>::random(
+            [batch, space.in_channels, s, s],
+            Distribution::Normal(0.0, 1.0),
+            &ad,
+        );
         let labels: Vec<i64> = (0..batch)
             .map(|_| rng.random_range(0..space.num_classes as i64))
             .collect();
@@ -62,7 +66,8 @@ pub fn bench(space: &Space, batch: usize, steps: usize, device: &Device) -> Resu
         (x, y)
     };
     let mut noise_rng = StdRng::seed_from_u64(1);
-    let mut noise = || Tensor::<1>::from_floats(gumbel_values(&mut noise_rng, n_opts).as_slice(), &ad);
+    let mut noise =
+        || Tensor::<1>::from_floats(gumbel_values(&mut noise_rng, n_opts).as_slice(), &ad);
     let mut measure = |arch: bool, tr: &mut Trainer| {
         let mut times = Vec::new();
         let mut peak = 0usize;

@@ -59,7 +59,10 @@ pub fn run(args: DeriveArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.run.join("config.json").display()))?;
     saved.space.validate()?;
     let Some((dir, progress)) = run.latest_checkpoint()? else {
-        bail!("{}: no checkpoint yet (the run has not finished an epoch)", args.run.display());
+        bail!(
+            "{}: no checkpoint yet (the run has not finished an epoch)",
+            args.run.display()
+        );
     };
     let plan = Plan::new(&saved.space);
     let device = burn::tensor::Device::default();
@@ -90,8 +93,7 @@ pub fn run(args: DeriveArgs) -> Result<()> {
         }
         Some(n) => {
             let out = args.out.unwrap_or_else(|| args.run.clone());
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("creating {}", out.display()))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let mut rng = StdRng::seed_from_u64(args.seed);
             let mut seen = std::collections::BTreeSet::new();
             let mut tries = 0;
@@ -108,7 +110,11 @@ pub fn run(args: DeriveArgs) -> Result<()> {
                 let c = count(&arch.layout()?, arch.input_size);
                 let path = out.join(format!("arch_sample_{k}.json"));
                 write_atomic(&path, &arch.to_json())?;
-                println!("sample {k}: {:.2} MFLOPs -> {}", c.flops as f64 / 1e6, path.display());
+                println!(
+                    "sample {k}: {:.2} MFLOPs -> {}",
+                    c.flops as f64 / 1e6,
+                    path.display()
+                );
             }
             if seen.len() < n {
                 bail!(
