@@ -54,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         &cfg,
         &dmasking::device::device("cpu")?,
         &run,
+        false,
     )?;
     let arch = &outcome.arch;
     println!(
