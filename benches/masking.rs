@@ -82,5 +82,48 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The tiny space at 32×32 with the first `m` of 32, 28, 24, 20 as resolution options.
+fn resolution_space(m: usize) -> dmasking::space::Space {
+    let text = include_str!("../configs/cifar10_tiny.json");
+    let mut space = dmasking::space::Space::from_json(text).unwrap();
+    space.input_size = 32;
+    space.resolutions = Some([32, 28, 24, 20][..m].to_vec());
+    space
+}
+
+fn resolution_step(net: &dmasking::supernet::Supernet, x: Tensor<4>, y: Tensor<1, Int>) {
+    let logits = dmasking::supernet::ArchLogits::new(&net.plan.choices, &x.device());
+    let g = logits.sample(1.0, None, false);
+    let out = net.forward(x, &g);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&out.device())
+        .forward(out, y);
+    black_box(loss.backward());
+}
+
+fn bench_resolution(c: &mut Criterion) {
+    let device = Device::flex().autodiff();
+    println!("resolution search: peak heap of one step (MiB), batch {BATCH}, 32x32 input:");
+    println!("m\tpeak");
+    let mut group = c.benchmark_group("resolution_step");
+    group.sample_size(10);
+    group.warm_up_time(std::time::Duration::from_millis(500));
+    group.measurement_time(std::time::Duration::from_secs(2));
+    for m in 1..=4 {
+        let net = dmasking::supernet::Supernet::new(&resolution_space(m), &device);
+        let x = Tensor::<4>::random([BATCH, 3, 32, 32], Distribution::Default, &device);
+        let y = Tensor::<1, Int>::zeros([BATCH], &device);
+        resolution_step(&net, x.clone(), y.clone());
+        let base = dmasking::alloc::reset_peak();
+        resolution_step(&net, x.clone(), y.clone());
+        let peak = (dmasking::alloc::peak() - base) as f64 / (1 << 20) as f64;
+        println!("{m}\t{peak:.1}");
+        group.bench_function(format!("resolutions/{m}"), |b| {
+            b.iter(|| resolution_step(&net, x.clone(), y.clone()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_resolution);
 criterion_main!(benches);

@@ -33,6 +33,9 @@ pub struct BenchReport {
     pub arch_step: StepStats,
     /// Heap held by the supernet, logits and optimizers before stepping, in MiB.
     pub model_mib: f64,
+    /// Expected MFLOPs at uniform architecture weights (a check that both
+    /// implementations built the same supernet).
+    pub uniform_expected_mflops: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -104,5 +107,6 @@ pub fn bench(space: &Space, batch: usize, steps: usize, device: &Device) -> Resu
         weight_step,
         arch_step,
         model_mib,
+        uniform_expected_mflops: tr.uniform_flops / 1e6,
     })
 }
