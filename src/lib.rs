@@ -19,6 +19,7 @@ pub mod divisible;
 pub mod error;
 pub mod json;
 pub mod nn;
+pub mod plot;
 pub mod search;
 pub mod space;
 pub mod supernet;

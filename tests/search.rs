@@ -85,6 +85,46 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         }
     }
 
+    // derive re-derives the same argmax from the checkpoint, and samples distinct ones.
+    let derived = out.join("derived.json");
+    let o = dmasking(&[
+        "derive",
+        "--run",
+        out.to_str().unwrap(),
+        "--out",
+        derived.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = Arch::load(&derived).unwrap();
+    assert_eq!(
+        (again.blocks.clone(), again.input_size),
+        (arch.blocks.clone(), arch.input_size)
+    );
+    let samples = out.join("samples");
+    let o = dmasking(&[
+        "derive",
+        "--run",
+        out.to_str().unwrap(),
+        "--sample",
+        "3",
+        "--out",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sampled: Vec<Arch> = (0..3)
+        .map(|k| Arch::load(&samples.join(format!("arch_sample_{k}.json"))).unwrap())
+        .collect();
+    for i in 0..3 {
+        for j in 0..i {
+            assert_ne!(
+                sampled[i].blocks, sampled[j].blocks,
+                "samples must be distinct"
+            );
+        }
+    }
+    std::fs::remove_file(&derived).unwrap();
+    std::fs::remove_dir_all(&samples).unwrap();
+
     // An existing run without --force: exit 2, nothing changed.
     let before = snapshot(&out);
     let again = dmasking(&[
@@ -261,4 +301,59 @@ fn killed_search_resumes_to_the_same_architecture() {
     assert_eq!(epochs(&killed), 3);
     std::fs::remove_dir_all(&whole).ok();
     std::fs::remove_dir_all(&killed).ok();
+}
+
+#[test]
+fn random_architectures_are_distinct_valid_and_flop_matched() {
+    let out = temp("random");
+    let o = dmasking(&[
+        "random",
+        "--space",
+        &repo("configs/cifar10.json"),
+        "--count",
+        "4",
+        "--match-mflops",
+        "6",
+        "--tolerance",
+        "0.05",
+        "--seed",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut blocks = Vec::new();
+    for k in 0..4 {
+        let path = out.join(format!("random_{k}.json"));
+        // Counted by the CLI from the file, independently of how it was drawn.
+        let f = dmasking(&["flops", "--arch", path.to_str().unwrap(), "--json"]);
+        assert!(f.status.success());
+        let v: Value = serde_json::from_slice(&f.stdout).unwrap();
+        let mflops = v["flops"].as_f64().unwrap() / 1e6;
+        assert!(
+            (mflops / 6.0 - 1.0).abs() <= 0.05,
+            "random_{k}: {mflops} MFLOPs"
+        );
+        let arch = Arch::load(&path).unwrap();
+        assert!(
+            !blocks.contains(&arch.blocks),
+            "random_{k} repeats an architecture"
+        );
+        blocks.push(arch.blocks);
+    }
+    let o = dmasking(&[
+        "random",
+        "--space",
+        &repo("configs/cifar10.json"),
+        "--count",
+        "2",
+        "--match-mflops",
+        "500",
+        "--max-draws",
+        "2000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&out).ok();
 }

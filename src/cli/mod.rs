@@ -3,6 +3,7 @@
 mod bench;
 mod derive;
 mod flops;
+mod random;
 mod search;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ pub enum Command {
     Derive(derive::DeriveArgs),
     /// Time the supernet's weight and architecture steps on random data.
     Bench(bench::BenchArgs),
+    /// Random architectures of a space with matched FLOPs (the baseline for a search).
+    Random(random::RandomArgs),
 }
 
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
             Command::Search(args) => search::run(args, &device),
             Command::Derive(args) => derive::run(args),
             Command::Bench(args) => bench::run(args, &device),
+            Command::Random(args) => random::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

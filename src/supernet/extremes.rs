@@ -149,3 +149,49 @@ impl Plan {
         Ok(sum / n as f64)
     }
 }
+
+impl Plan {
+    /// `count` distinct uniformly drawn architectures whose exact FLOPs are within
+    /// `tolerance` (relative) of `target`, by rejection sampling.
+    pub fn random_matched(
+        &self,
+        count: usize,
+        target: f64,
+        tolerance: f64,
+        seed: u64,
+        max_draws: usize,
+    ) -> Result<Vec<(crate::arch::Arch, u64)>> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut found = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..max_draws {
+            if found.len() == count {
+                break;
+            }
+            let picks = self.random_picks(&mut rng);
+            let arch = self.derive(&picks)?;
+            let flops = count_flops(&arch)?;
+            if ((flops as f64) / target - 1.0).abs() > tolerance {
+                continue;
+            }
+            let key = serde_json::to_string(&arch.blocks).unwrap_or_default()
+                + &arch.input_size.to_string();
+            if seen.insert(key) {
+                found.push((arch, flops));
+            }
+        }
+        if found.len() < count {
+            return Err(crate::error::Error::Other(format!(
+                "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs in {max_draws} draws; widen --tolerance or pick a target inside the space's range",
+                found.len(),
+                tolerance * 100.0,
+                target / 1e6
+            )));
+        }
+        Ok(found)
+    }
+}
+
+fn count_flops(arch: &crate::arch::Arch) -> Result<u64> {
+    Ok(count(&arch.layout()?, arch.input_size).flops)
+}
