@@ -207,3 +207,40 @@ fn architecture_gradients_move_toward_cheaper_options() {
     );
     // No weight gradients were requested: the supernet is no_grad.
 }
+
+fn flat(t: Tensor<1>) -> Vec<f32> {
+    t.into_data().try_to_vec().unwrap()
+}
+
+/// A weight step changes weights but not logits; an architecture step changes logits but
+/// not weights (no weight gradient is computed or applied).
+#[test]
+fn weight_and_architecture_steps_touch_disjoint_parameters() {
+    use dmasking::search::{LossMode, SearchConfig, Trainer};
+    let cfg = SearchConfig {
+        loss: LossMode::Additive,
+        ..SearchConfig::default()
+    };
+    let mut tr = Trainer::new(&space("cifar10_tiny"), &cfg, &Device::flex()).unwrap();
+    let dev = tr.one_device();
+    let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Default, &dev);
+    let y = Tensor::<1, Int>::from_ints([1, 2, 3, 4], &dev);
+    let noise = Tensor::<1>::zeros([tr.logits.num_options()], &dev);
+    let weights = |tr: &Trainer| flat(tr.net.stem.conv.weight.val().inner().flatten(0, 3));
+    let logits = |tr: &Trainer| {
+        tr.logits
+            .alphas
+            .iter()
+            .flat_map(|a| flat(a.val().inner()))
+            .collect::<Vec<f32>>()
+    };
+    let (w0, a0) = (weights(&tr), logits(&tr));
+    tr.weight_step(x.clone(), y.clone(), 1.0, &noise, false, 0.1);
+    let (w1, a1) = (weights(&tr), logits(&tr));
+    assert_ne!(w0, w1, "a weight step must change the weights");
+    assert_eq!(a0, a1, "a weight step must not change the logits");
+    tr.arch_step(x, y, 1.0, &noise, &cfg);
+    let (w2, a2) = (weights(&tr), logits(&tr));
+    assert_eq!(w1, w2, "an architecture step must not change the weights");
+    assert_ne!(a1, a2, "an architecture step must change the logits");
+}

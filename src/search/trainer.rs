@@ -163,6 +163,11 @@ impl Trainer {
         (ce.detach(), out.detach())
     }
 
+    /// The (autodiff) device the trainer's tensors live on.
+    pub fn one_device(&self) -> Device {
+        self.net.one.device()
+    }
+
     /// Expected FLOPs under softmax(alpha) (no noise, T = 1).
     pub fn expected_flops(&self) -> f64 {
         let g = self.logits.valid().sample(1.0, None, false);
