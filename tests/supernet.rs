@@ -244,3 +244,33 @@ fn weight_and_architecture_steps_touch_disjoint_parameters() {
     assert_eq!(w1, w2, "an architecture step must not change the weights");
     assert_ne!(a1, a2, "an architecture step must change the logits");
 }
+
+/// Budget projection lands inside the band and leaves an architecture already inside it.
+#[test]
+fn budget_projection_lands_in_the_band() {
+    let plan = dmasking::supernet::Plan::new(&space("cifar10"));
+    let mut rng = StdRng::seed_from_u64(9);
+    for target in [3.0e6, 6.0e6, 12.0e6] {
+        for _ in 0..5 {
+            let picks = plan.random_picks(&mut rng);
+            let probs: Vec<Vec<f32>> = plan
+                .choices
+                .iter()
+                .map(|c| {
+                    let w: Vec<f32> = (0..c.options.len())
+                        .map(|_| rng.random_range(0.1..1.0))
+                        .collect();
+                    let s: f32 = w.iter().sum();
+                    w.iter().map(|x| x / s).collect()
+                })
+                .collect();
+            let out = plan.project_to_budget(&picks, &probs, target, 0.1).unwrap();
+            let f = plan.flops_of(&out).unwrap() as f64;
+            assert!((f / target - 1.0).abs() <= 0.1, "{f} vs {target}");
+            let before = plan.flops_of(&picks).unwrap() as f64;
+            if (before / target - 1.0).abs() <= 0.1 {
+                assert_eq!(out, picks);
+            }
+        }
+    }
+}

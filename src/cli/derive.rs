@@ -78,8 +78,21 @@ pub fn run(args: DeriveArgs) -> Result<()> {
     };
     match args.sample {
         None => {
-            let mut arch = plan.derive(&logits.argmax())?;
-            arch.provenance = Some(provenance("argmax"));
+            let argmax = logits.argmax();
+            let (picks, kind) = match (saved.search.loss, saved.search.budget_mflops) {
+                (crate::search::LossMode::Budget, Some(b)) => (
+                    plan.project_to_budget(
+                        &argmax,
+                        &probs,
+                        b * 1e6,
+                        saved.search.budget_tolerance,
+                    )?,
+                    "argmax projected to the budget band",
+                ),
+                _ => (argmax, "argmax"),
+            };
+            let mut arch = plan.derive(&picks)?;
+            arch.provenance = Some(provenance(kind));
             let c = count(&arch.layout()?, arch.input_size);
             let out = args.out.unwrap_or_else(|| args.run.join("arch.json"));
             write_atomic(&out, &arch.to_json())?;

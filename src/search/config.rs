@@ -10,7 +10,7 @@ pub enum LossMode {
     Fbnet,
     /// `CE + lambda · C / C_ref`, C_ref = the expected cost at uniform weights.
     Additive,
-    /// `CE + mu · C / target`, mu adapted by dual ascent until C is within the band.
+    /// `CE + mu · (C / target − 1)²`, mu raised by dual ascent while C is outside the band.
     Budget,
 }
 
@@ -59,7 +59,9 @@ pub struct SearchConfig {
     pub additive_lambda: f64,
     pub budget_mflops: Option<f64>,
     pub budget_tolerance: f64,
-    /// Dual-ascent step of the budget penalty weight.
+    /// Initial budget penalty weight μ.
+    pub budget_mu: f64,
+    /// Dual-ascent step of μ (per architecture step, times |C/target − 1|).
     pub budget_step: f64,
     /// Log a metrics line every this many steps (0: per epoch only).
     pub log_every: usize,
@@ -89,7 +91,8 @@ impl Default for SearchConfig {
             additive_lambda: 1.0,
             budget_mflops: None,
             budget_tolerance: 0.1,
-            budget_step: 0.05,
+            budget_mu: 1.0,
+            budget_step: 0.5,
             log_every: 50,
         }
     }

@@ -368,7 +368,19 @@ pub fn search(
         saved.seconds += start.elapsed().as_secs_f64();
         run.checkpoint(&saved, |d| tr.save(d))?;
     }
-    let picks = tr.logits.argmax();
+    let argmax = tr.logits.argmax();
+    let argmax_flops = plan.flops_of(&argmax)?;
+    // Budget mode lands the derived architecture in the band (ours: the cheapest changes
+    // to the argmax in log-probability, when the argmax itself falls outside).
+    let picks = match tr.budget {
+        Some(target) => plan.project_to_budget(
+            &argmax,
+            &tr.logits.probabilities(),
+            target,
+            cfg.budget_tolerance,
+        )?,
+        None => argmax.clone(),
+    };
     let mut arch = plan.derive(&picks)?;
     let exact = count(&arch.layout()?, arch.input_size).flops;
     let expected = tr.expected_flops();
@@ -384,6 +396,8 @@ pub fn search(
         "final_temperature": cfg.temperature(cfg.epochs.saturating_sub(1)),
         "expected_flops": expected,
         "exact_flops": exact,
+        "argmax_flops": argmax_flops,
+        "projected_to_budget": picks != argmax,
     }));
     run.write_atomic("arch.json", &arch.to_json())?;
     Ok(SearchOutcome {

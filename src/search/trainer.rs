@@ -24,7 +24,7 @@ pub struct Trainer {
     pub uniform_flops: f64,
     /// Budget target in FLOPs.
     pub budget: Option<f64>,
-    /// Budget penalty weight, adapted by dual ascent.
+    /// Budget penalty weight μ, adapted by dual ascent.
     pub mu: f64,
 }
 
@@ -91,7 +91,7 @@ impl Trainer {
             ce: CrossEntropyLossConfig::new().init(&ad),
             uniform_flops,
             budget,
-            mu: 0.0,
+            mu: cfg.budget_mu,
         })
     }
 
@@ -147,14 +147,16 @@ impl Trainer {
                         .div_scalar(self.uniform_flops)
                         .mul_scalar(cfg.additive_lambda)
             }
-            // L = CE + μ · C / target; μ ← μ + η (C/target − 1) outside the band.
+            // L = CE + μ · (C / target − 1)²: pulls the expected cost toward the target
+            // from either side; μ grows (dual ascent) while the cost is outside the band.
             LossMode::Budget => {
                 let target = self.budget.expect("checked at construction");
                 let ratio = cost.clone().detach().into_scalar::<f32>() as f64 / target;
                 if (ratio - 1.0).abs() > cfg.budget_tolerance {
-                    self.mu += cfg.budget_step * (ratio - 1.0);
+                    self.mu += cfg.budget_step * (ratio - 1.0).abs();
                 }
-                ce.clone() + cost.div_scalar(target).mul_scalar(self.mu)
+                let dev = cost.div_scalar(target).sub_scalar(1.0);
+                ce.clone() + dev.clone().mul(dev).mul_scalar(self.mu)
             }
         };
         let mut grads = loss.backward();

@@ -195,3 +195,53 @@ impl Plan {
 fn count_flops(arch: &crate::arch::Arch) -> Result<u64> {
     Ok(count(&arch.layout()?, arch.input_size).flops)
 }
+
+impl Plan {
+    /// *(ours)* Bring `picks` inside the FLOP band `target · (1 ± tolerance)` by the
+    /// cheapest changes: each step switches the one choice whose new option most reduces
+    /// the distance to the band per unit of log-probability given up (`probs` are the
+    /// learned softmax(alpha)). Returns the picks unchanged when already inside.
+    pub fn project_to_budget(
+        &self,
+        picks: &[usize],
+        probs: &[Vec<f32>],
+        target: f64,
+        tolerance: f64,
+    ) -> Result<Vec<usize>> {
+        let dist = |f: u64| (((f as f64) / target - 1.0).abs() - tolerance).max(0.0);
+        let mut picks = picks.to_vec();
+        let mut d = dist(self.flops_of(&picks)?);
+        for _ in 0..10 * self.choices.len().max(1) {
+            if d == 0.0 {
+                break;
+            }
+            let mut best: Option<(f64, usize, usize, f64)> = None;
+            for (c, p) in probs.iter().enumerate() {
+                for o in 0..p.len() {
+                    if o == picks[c] {
+                        continue;
+                    }
+                    let mut trial = picks.clone();
+                    trial[c] = o;
+                    let d2 = dist(self.flops_of(&trial)?);
+                    if d2 >= d {
+                        continue;
+                    }
+                    let lost = (p[picks[c]].max(1e-12).ln() - p[o].max(1e-12).ln()) as f64;
+                    let score = lost.max(1e-9) / (d - d2);
+                    if best.is_none_or(|b| score < b.0) {
+                        best = Some((score, c, o, d2));
+                    }
+                }
+            }
+            match best {
+                Some((_, c, o, d2)) => {
+                    picks[c] = o;
+                    d = d2;
+                }
+                None => break,
+            }
+        }
+        Ok(picks)
+    }
+}
