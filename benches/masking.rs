@@ -55,13 +55,32 @@ fn bench(c: &mut Criterion) {
         "peak heap of one step (MiB), batch {BATCH}, {C_IN}->{C_MAX} channels at {SIZE}x{SIZE}:"
     );
     println!("K\tmasked\tnaive");
+    let (mut masked, mut naive) = (Vec::new(), Vec::new());
     for k in [2, 4, 8, 16, 32] {
-        println!(
-            "{k}\t{:.1}\t{:.1}",
-            peak_of(k, false, &device),
-            peak_of(k, true, &device)
-        );
+        let (m, n) = (peak_of(k, false, &device), peak_of(k, true, &device));
+        println!("{k}\t{m:.1}\t{n:.1}");
+        masked.push((k as f64, m));
+        naive.push((k as f64, n));
     }
+    let svg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/masking_memory.svg");
+    dmasking::plot::line_chart(
+        &svg,
+        "Peak heap of one training step vs width options K",
+        "K (width options)",
+        "peak heap (MiB)",
+        &[
+            dmasking::plot::Series {
+                name: "masked".into(),
+                points: masked,
+            },
+            dmasking::plot::Series {
+                name: "naive".into(),
+                points: naive,
+            },
+        ],
+    )
+    .expect("plot written");
+    println!("plot: {}", svg.display());
     let mut group = c.benchmark_group("width_step");
     group.sample_size(10);
     group.warm_up_time(std::time::Duration::from_millis(500));

@@ -24,14 +24,17 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
+/// Every file under `dir` (recursively) with its bytes.
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.display().to_string(), std::fs::read(&p).unwrap())
-        })
-        .collect();
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(snapshot(&p));
+        } else {
+            v.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
     v.sort();
     v
 }
