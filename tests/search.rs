@@ -202,6 +202,24 @@ fn bad_search_inputs_fail_with_exit_2() {
     let missing_file = search_error(&[], dir.to_str().unwrap());
     assert!(missing_file.contains("data_batch_5.bin"), "{missing_file}");
 
+    // An output path that cannot be created (below a regular file).
+    let blocker = temp("blocker");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let o = dmasking(&[
+        "search",
+        "--space",
+        &repo("configs/cifar10.json"),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        blocker.join("run").to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("blocker"));
+    std::fs::remove_file(&blocker).ok();
+
     let loss = search_error(&["--loss", "magic"], &repo("data/cifar10-mini"));
     assert!(loss.contains("unknown loss mode"), "{loss}");
 

@@ -25,6 +25,13 @@ impl Arch {
         Self::from_json(&text)
     }
 
+    /// A key that is equal for two architectures exactly when they describe the same
+    /// network (input size and blocks; name and provenance ignored).
+    pub fn network_key(&self) -> String {
+        let blocks = serde_json::to_string(&self.blocks).expect("blocks serialize");
+        format!("{}:{blocks}", self.input_size)
+    }
+
     /// Pretty JSON, one block per line.
     pub fn to_json(&self) -> String {
         crate::json::pretty_with_inline_items(

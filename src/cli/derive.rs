@@ -7,12 +7,10 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::cost::count;
-use crate::search::{RunDir, SearchConfig, run_dir::write_atomic};
-use crate::space::Space;
+use crate::search::{RunDir, run_dir::write_atomic};
 use crate::supernet::{ArchLogits, Plan};
 
 /// Arguments of `dmasking derive`.
@@ -33,13 +31,6 @@ pub struct DeriveArgs {
     pub seed: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Saved {
-    space: Space,
-    search: SearchConfig,
-}
-
 /// Option index drawn from probabilities `p`.
 fn draw<R: Rng>(rng: &mut R, p: &[f32]) -> usize {
     let u: f32 = rng.random_range(0.0..1.0);
@@ -55,9 +46,7 @@ fn draw<R: Rng>(rng: &mut R, p: &[f32]) -> usize {
 
 pub fn run(args: DeriveArgs) -> Result<()> {
     let run = RunDir::open(&args.run)?;
-    let saved: Saved = crate::json::parse(&run.read("config.json")?)
-        .with_context(|| format!("reading {}", args.run.join("config.json").display()))?;
-    saved.space.validate()?;
+    let saved = run.config()?;
     let Some((dir, progress)) = run.latest_checkpoint()? else {
         bail!(
             "{}: no checkpoint yet (the run has not finished an epoch)",
@@ -114,8 +103,7 @@ pub fn run(args: DeriveArgs) -> Result<()> {
                 tries += 1;
                 let picks: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
                 let mut arch = plan.derive(&picks)?;
-                let key = serde_json::to_string(&arch.blocks)? + &arch.input_size.to_string();
-                if !seen.insert(key) {
+                if !seen.insert(arch.network_key()) {
                     continue;
                 }
                 arch.provenance = Some(provenance("sample"));

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use serde::Deserialize;
 
 use crate::data::{Split, load};
-use crate::search::{LossMode, RunDir, SearchConfig, request_stop, search};
+use crate::search::{LossMode, RunConfig, RunDir, SearchConfig, request_stop, search};
 use crate::space::Space;
 
 /// Arguments of `dmasking search`.
@@ -52,13 +51,6 @@ pub struct SearchArgs {
     /// Overwrite an existing run directory.
     #[arg(long)]
     pub force: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Saved {
-    space: Space,
-    search: SearchConfig,
 }
 
 fn settings(args: &SearchArgs) -> Result<SearchConfig> {
@@ -112,9 +104,7 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
 pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
     let (space, cfg, run) = if args.resume {
         let run = RunDir::open(&args.out)?;
-        let saved: Saved = crate::json::parse(&run.read("config.json")?)
-            .with_context(|| format!("reading {}", args.out.join("config.json").display()))?;
-        saved.space.validate()?;
+        let saved = run.config()?;
         (saved.space, saved.search, Some(run))
     } else {
         let Some(path) = &args.space else {
@@ -137,10 +127,10 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
         Some(r) => r,
         None => {
             let r = RunDir::create(&args.out, args.force)?;
-            r.write_atomic(
-                "config.json",
-                &serde_json::to_string_pretty(&serde_json::json!({"space": space, "search": cfg}))?,
-            )?;
+            r.write_config(&RunConfig {
+                space: space.clone(),
+                search: cfg.clone(),
+            })?;
             r
         }
     };

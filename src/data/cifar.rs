@@ -43,13 +43,6 @@ impl ImageSet {
         let n = self.channels * self.size * self.size;
         &self.pixels[i * n..(i + 1) * n]
     }
-    /// The first `n` images (all when `n` is larger).
-    pub fn truncate(&mut self, n: usize) {
-        let n = n.min(self.len());
-        self.labels.truncate(n);
-        self.pixels
-            .truncate(n * self.channels * self.size * self.size);
-    }
     /// The images at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> ImageSet {
         let mut pixels = Vec::with_capacity(idx.len() * self.image(0).len());

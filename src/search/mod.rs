@@ -20,7 +20,7 @@ use serde_json::json;
 
 pub use config::{LossMode, SearchConfig};
 pub use progress::{Progress, Sums};
-pub use run_dir::RunDir;
+pub use run_dir::{RunConfig, RunDir};
 pub use trainer::Trainer;
 
 use crate::arch::Arch;

@@ -5,8 +5,20 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+use super::config::SearchConfig;
 use super::progress::Progress;
 use crate::error::{Error, Result};
+use crate::space::Space;
+
+/// What a run's `config.json` holds: the space and every search setting.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub space: Space,
+    pub search: SearchConfig,
+}
 
 /// A run directory.
 pub struct RunDir {
@@ -74,6 +86,22 @@ impl RunDir {
         std::fs::write(&probe, b"").map_err(|e| Error::io(&self.path, e))?;
         std::fs::remove_file(&probe).ok();
         Ok(())
+    }
+
+    /// The run's `config.json`, parsed and validated.
+    pub fn config(&self) -> Result<RunConfig> {
+        let text = self.read("config.json")?;
+        let cfg: RunConfig = crate::json::parse(&text).map_err(|e| {
+            Error::Other(format!("{}: {e}", self.path.join("config.json").display()))
+        })?;
+        cfg.space.validate()?;
+        Ok(cfg)
+    }
+
+    /// Write the run's `config.json`.
+    pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {
+        let text = serde_json::to_string_pretty(cfg).expect("a run config serializes");
+        self.write_atomic("config.json", &text)
     }
 
     /// Read a file of the run.

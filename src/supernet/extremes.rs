@@ -174,9 +174,7 @@ impl Plan {
             if ((flops as f64) / target - 1.0).abs() > tolerance {
                 continue;
             }
-            let key = serde_json::to_string(&arch.blocks).unwrap_or_default()
-                + &arch.input_size.to_string();
-            if seen.insert(key) {
+            if seen.insert(arch.network_key()) {
                 found.push((arch, flops));
             }
         }
