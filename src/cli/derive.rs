@@ -67,18 +67,11 @@ pub fn run(args: DeriveArgs) -> Result<()> {
     };
     match args.sample {
         None => {
-            let argmax = logits.argmax();
-            let (picks, kind) = match (saved.search.loss, saved.search.budget_mflops) {
-                (crate::search::LossMode::Budget, Some(b)) => (
-                    plan.project_to_budget(
-                        &argmax,
-                        &probs,
-                        b * 1e6,
-                        saved.search.budget_tolerance,
-                    )?,
-                    "argmax projected to the budget band",
-                ),
-                _ => (argmax, "argmax"),
+            let (picks, _) = crate::search::final_picks(&plan, &logits, &saved.search)?;
+            let kind = if saved.search.budget_flops().is_some() {
+                "argmax projected to the budget band"
+            } else {
+                "argmax"
             };
             let mut arch = plan.derive(&picks)?;
             arch.provenance = Some(provenance(kind));

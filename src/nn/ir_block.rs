@@ -82,6 +82,13 @@ pub fn fit_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
     }
 }
 
+/// `h · keep + fit(x) · (1 − keep)`: a layer present with probability `keep`, else the
+/// identity (zero-padded or cut to h's channels).
+pub fn mix_identity(h: Tensor<4>, x: Tensor<4>, keep: &Tensor<4>) -> Tensor<4> {
+    let c = h.dims()[1];
+    h * keep.clone() + fit_channels(x, c) * keep.clone().neg().add_scalar(1.0)
+}
+
 impl IrBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_masked(x, None)
@@ -94,14 +101,11 @@ impl IrBlock {
             None => t,
         };
         let expand = masks.and_then(|m| m.expand.as_ref());
-        let mid = self.dw.conv.weight.dims()[0];
         let h = match &self.pw {
             Some(pw) => {
                 let h = mask(pw.forward(x.clone()), expand);
                 match masks.and_then(|m| m.pw_keep.as_ref()) {
-                    Some(p) => {
-                        h * p.clone() + fit_channels(x.clone(), mid) * (p.clone().neg() + 1.0)
-                    }
+                    Some(keep) => mix_identity(h, x.clone(), keep),
                     None => h,
                 }
             }

@@ -99,6 +99,14 @@ impl Default for SearchConfig {
 }
 
 impl SearchConfig {
+    /// The budget target in FLOPs: set in budget mode with a positive, finite target.
+    pub fn budget_flops(&self) -> Option<f64> {
+        match (self.loss, self.budget_mflops) {
+            (LossMode::Budget, Some(b)) if b > 0.0 && b.is_finite() => Some(b * 1e6),
+            _ => None,
+        }
+    }
+
     /// Gumbel temperature at epoch `e`.
     pub fn temperature(&self, e: usize) -> f64 {
         match self.temperature_end {

@@ -28,7 +28,7 @@ use crate::cost::count;
 use crate::data::{Batch, ImageSet, epoch_batches, split};
 use crate::error::{Error, Result};
 use crate::space::Space;
-use crate::supernet::gumbel_values;
+use crate::supernet::{ArchLogits, Plan, gumbel_values};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -368,19 +368,8 @@ pub fn search(
         saved.seconds += start.elapsed().as_secs_f64();
         run.checkpoint(&saved, |d| tr.save(d))?;
     }
-    let argmax = tr.logits.argmax();
+    let (picks, argmax) = final_picks(&plan, &tr.logits, cfg)?;
     let argmax_flops = plan.flops_of(&argmax)?;
-    // Budget mode lands the derived architecture in the band (ours: the cheapest changes
-    // to the argmax in log-probability, when the argmax itself falls outside).
-    let picks = match tr.budget {
-        Some(target) => plan.project_to_budget(
-            &argmax,
-            &tr.logits.probabilities(),
-            target,
-            cfg.budget_tolerance,
-        )?,
-        None => argmax.clone(),
-    };
     let mut arch = plan.derive(&picks)?;
     let exact = count(&arch.layout()?, arch.input_size).flops;
     let expected = tr.expected_flops();
@@ -407,6 +396,27 @@ pub fn search(
         wall_seconds: wall,
         images_per_second: prog.images as f64 / wall.max(1e-9),
     })
+}
+
+/// The picks a search ends with, and the argmax they start from: the argmax of every
+/// choice; in budget mode *(ours)*, moved into the band by the cheapest changes in
+/// log-probability when the argmax falls outside it.
+pub fn final_picks(
+    plan: &Plan,
+    logits: &ArchLogits,
+    cfg: &SearchConfig,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let argmax = logits.argmax();
+    let picks = match cfg.budget_flops() {
+        Some(target) => plan.project_to_budget(
+            &argmax,
+            &logits.probabilities(),
+            target,
+            cfg.budget_tolerance,
+        )?,
+        None => argmax.clone(),
+    };
+    Ok((picks, argmax))
 }
 
 /// FNV-1a, a stable hash of the resolved config for provenance.

@@ -47,15 +47,12 @@ impl Trainer {
         ad.seed(cfg.seed);
         let net = Supernet::new(space, &ad);
         let logits = ArchLogits::new(&net.plan.choices, &ad);
-        let budget = match (cfg.loss, cfg.budget_mflops) {
-            (LossMode::Budget, Some(b)) if b > 0.0 && b.is_finite() => Some(b * 1e6),
-            (LossMode::Budget, _) => {
-                return Err(Error::Other(
-                    "loss mode budget needs a positive --budget-mflops".into(),
-                ));
-            }
-            _ => None,
-        };
+        let budget = cfg.budget_flops();
+        if cfg.loss == LossMode::Budget && budget.is_none() {
+            return Err(Error::Other(
+                "loss mode budget needs a positive --budget-mflops".into(),
+            ));
+        }
         if cfg.loss == LossMode::Fbnet {
             let min = net.plan.extreme(false, 20_000)?.flops;
             if min <= 1_000_000 {

@@ -11,7 +11,7 @@ use super::lattice::Lattice;
 use super::mask::{channel_mask, prefix_matrix};
 use super::plan::Plan;
 use crate::cost::{self, Cost};
-use crate::nn::{ConvBnAct, ConvBnActConfig, Head, HeadConfig, fit_channels, global_pool};
+use crate::nn::{ConvBnAct, ConvBnActConfig, Head, HeadConfig, global_pool, mix_identity};
 use crate::space::Space;
 
 /// A DMaskingNAS supernet.
@@ -140,8 +140,7 @@ impl Supernet {
         match &self.head_pw_absent {
             Some(a) => {
                 let absent = (g_last.clone() * a.clone()).sum().reshape([1, 1, 1, 1]);
-                let m = pw.conv.weight.dims()[0];
-                h * absent.clone().neg().add_scalar(1.0) + fit_channels(x, m) * absent
+                mix_identity(h, x, &absent.neg().add_scalar(1.0))
             }
             None => h,
         }
