@@ -58,16 +58,7 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading search config {}", p.display()))?;
-            let mut base = serde_json::to_value(SearchConfig::default())?;
-            let over: serde_json::Value = crate::json::parse(&text)
-                .with_context(|| format!("reading search config {}", p.display()))?;
-            let (Some(b), Some(o)) = (base.as_object_mut(), over.as_object()) else {
-                bail!("{}: $: expected a JSON object", p.display());
-            };
-            for (k, v) in o {
-                b.insert(k.clone(), v.clone());
-            }
-            crate::json::parse::<SearchConfig>(&base.to_string())
+            crate::json::parse::<SearchConfig>(&text)
                 .with_context(|| format!("reading search config {}", p.display()))?
         }
         None => SearchConfig::default(),

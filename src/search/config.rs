@@ -28,9 +28,10 @@ impl std::str::FromStr for LossMode {
     }
 }
 
-/// Every setting of a search run; written to the run directory.
+/// Every setting of a search run; written to the run directory. A settings file may
+/// give any subset (the rest take their defaults); an unknown field is an error.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     pub epochs: usize,
     pub batch_size: usize,
