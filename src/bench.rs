@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::search::{LossMode, SearchConfig, Trainer};
 use crate::space::Space;
-use crate::supernet::gumbel_values;
+use crate::supernet::{OpSharing, gumbel_values};
 
 /// Median time, throughput and peak memory of one kind of step.
 #[derive(Serialize, Clone, Debug)]
@@ -44,10 +44,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Time `steps` weight steps and `steps` architecture steps at `batch` on `device`.
-pub fn bench(space: &Space, batch: usize, steps: usize, device: &Device) -> Result<BenchReport> {
+pub fn bench(
+    space: &Space,
+    op_sharing: OpSharing,
+    batch: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<BenchReport> {
     let before = crate::alloc::current();
     let cfg = SearchConfig {
         loss: LossMode::Additive,
+        op_sharing,
         ..SearchConfig::default()
     };
     let mut tr = Trainer::new(space, &cfg, device)?;

@@ -20,9 +20,11 @@ pub mod error;
 pub mod json;
 pub mod nn;
 pub mod plot;
+pub mod report;
 pub mod search;
 pub mod space;
 pub mod supernet;
+pub mod train;
 pub mod zoo;
 
 pub use error::{Error, Result};

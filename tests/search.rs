@@ -128,6 +128,31 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
     std::fs::remove_file(&derived).unwrap();
     std::fs::remove_dir_all(&samples).unwrap();
 
+    // The report: one probability panel per choice, cost/loss curves, the arch table.
+    let rep = std::env::temp_dir().join(format!("dmasking-search-report-{}", std::process::id()));
+    let o = dmasking(&[
+        "report",
+        "--run",
+        out.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["probabilities", "mflops", "loss", "accuracy", "entropy"] {
+        let png = std::fs::read(rep.join(format!("{f}.png"))).unwrap();
+        assert_eq!(&png[..4], b"\x89PNG", "{f}.png");
+    }
+    let svg = std::fs::read_to_string(rep.join("probabilities.svg")).unwrap();
+    assert!(svg.contains("stage1.width") && svg.contains("stage3.block2.op"));
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    let table_rows = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" | ir | "))
+        .count();
+    let ir_blocks = arch.blocks.len();
+    assert_eq!(table_rows, ir_blocks, "{md}");
+    std::fs::remove_dir_all(&rep).ok();
+
     // An existing run without --force: exit 2, nothing changed.
     let before = snapshot(&out);
     let again = dmasking(&[

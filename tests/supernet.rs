@@ -7,7 +7,7 @@ use dmasking::cost::count;
 use dmasking::nn::{ConvBnActConfig, fit_channels};
 use dmasking::space::Space;
 use dmasking::supernet::mask::{channel_mask, prefix_matrix};
-use dmasking::supernet::{ArchLogits, ArchWeights, Eff, Supernet};
+use dmasking::supernet::{ArchLogits, ArchWeights, Eff, OpSharing, Supernet};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn device() -> Device {
@@ -83,9 +83,26 @@ fn random_picks(net: &Supernet, rng: &mut StdRng) -> Vec<usize> {
 /// With one-hot weights the supernet equals the derived network with inherited weights.
 #[test]
 fn one_hot_supernet_equals_derived_network() {
+    one_hot_equals_derived(OpSharing::Branches);
+}
+
+/// The same for one shared superkernel block per searched block: the 3×3 option is the
+/// centre of the 5×5 kernel and SE is on or off.
+#[test]
+fn one_hot_superkernel_supernet_equals_derived_network() {
+    one_hot_equals_derived(OpSharing::Superkernel);
+}
+
+fn one_hot_equals_derived(sharing: OpSharing) {
     let dev = device();
     let space = space("cifar10_tiny");
-    let net = Supernet::new(&space, &dev);
+    let net = Supernet::with_sharing(&space, sharing, &dev);
+    let shared = net.blocks.iter().filter(|b| b.superkernel).count();
+    match sharing {
+        OpSharing::Branches => assert_eq!(shared, 0),
+        // Stage 1 (2 blocks) offers 3×3/5×5 × SE on/off.
+        OpSharing::Superkernel => assert_eq!(shared, 2),
+    }
     // Train-mode passes with soft weights move the BN running statistics off their init.
     let logits = ArchLogits::new(&net.plan.choices, &dev);
     let mut rng = StdRng::seed_from_u64(7);
@@ -100,7 +117,8 @@ fn one_hot_supernet_equals_derived_network() {
     let x = Tensor::<4>::random([3, 3, 16, 16], Distribution::Normal(0.0, 1.0), &plain);
     let mut seen_res = std::collections::BTreeSet::new();
     let mut seen_skip = false;
-    for trial in 0..12 {
+    let mut seen_kernels = std::collections::BTreeSet::new();
+    for trial in 0..16 {
         let mut picks = random_picks(&net, &mut rng);
         if trial == 0 {
             picks.iter_mut().for_each(|p| *p = 0);
@@ -110,6 +128,11 @@ fn one_hot_supernet_equals_derived_network() {
         let (arch, fixed) = net.inherit(&picks, &plain).unwrap();
         seen_res.insert(arch.input_size);
         seen_skip |= arch.blocks.len() < net.plan.blocks.len();
+        seen_kernels.extend(
+            arch.blocks
+                .iter()
+                .map(|b| (b.kernel, b.se.unwrap_or(false))),
+        );
         // The derived network sees the input subsampled to its resolution.
         let r = arch.input_size;
         let lattice: Vec<i64> = (0..r).map(|j| (j * 16 / r) as i64).collect();
@@ -124,6 +147,14 @@ fn one_hot_supernet_equals_derived_network() {
     }
     assert!(seen_res.len() > 1, "trials should cover both resolutions");
     assert!(seen_skip, "trials should cover a skipped block");
+    for op in [
+        (Some(3), false),
+        (Some(5), false),
+        (Some(3), true),
+        (Some(5), true),
+    ] {
+        assert!(seen_kernels.contains(&op), "trials should cover op {op:?}");
+    }
 }
 
 /// The expected cost at one-hot weights is the exact count of the derived architecture.

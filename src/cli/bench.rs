@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::space::Space;
+use crate::supernet::OpSharing;
 
 /// Arguments of `dmasking bench`.
 #[derive(Args, Debug)]
@@ -18,6 +19,9 @@ pub struct BenchArgs {
     /// Timed steps of each kind (after one untimed warm-up step).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// branches or superkernel.
+    #[arg(long, default_value = "branches")]
+    pub op_sharing: OpSharing,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -29,13 +33,14 @@ pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
     if args.batch_size == 0 || args.steps == 0 {
         anyhow::bail!("--batch-size and --steps must be positive");
     }
-    let r = crate::bench::bench(&space, args.batch_size, args.steps, device)?;
+    let r = crate::bench::bench(&space, args.op_sharing, args.batch_size, args.steps, device)?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "{} batch {} ({} threads), median of {} steps:",
+            "{} ({:?}) batch {} ({} threads), median of {} steps:",
             r.space.as_deref().unwrap_or("space"),
+            args.op_sharing,
             r.batch_size,
             r.threads,
             r.steps

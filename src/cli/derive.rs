@@ -47,7 +47,7 @@ fn draw<R: Rng>(rng: &mut R, p: &[f32]) -> usize {
 pub fn run(args: DeriveArgs) -> Result<()> {
     let run = RunDir::open(&args.run)?;
     let saved = run.config()?;
-    let Some((dir, progress)) = run.latest_checkpoint()? else {
+    let Some((dir, progress)) = run.latest_checkpoint::<crate::search::Progress>()? else {
         bail!(
             "{}: no checkpoint yet (the run has not finished an epoch)",
             args.run.display()

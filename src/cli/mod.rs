@@ -2,9 +2,12 @@
 
 mod bench;
 mod derive;
+mod eval;
 mod flops;
 mod random;
+mod report;
 mod search;
+mod train;
 
 use std::process::ExitCode;
 
@@ -34,6 +37,33 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Random architectures of a space with matched FLOPs (the baseline for a search).
     Random(random::RandomArgs),
+    /// Train the network of an architecture file from scratch.
+    Train(train::TrainArgs),
+    /// Test-set accuracy, per class and confusion matrix, of a training run.
+    Eval(eval::EvalArgs),
+    /// Plots and an HTML/Markdown page of a search or training run.
+    Report(report::ReportArgs),
+}
+
+/// The `--data` directory, or the default data (downloaded full CIFAR-10, else the
+/// embedded demo subset).
+fn data_dir(arg: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match arg {
+        Some(d) => d.to_path_buf(),
+        None => crate::data::default_data()?.path().to_path_buf(),
+    })
+}
+
+/// Ctrl-C: checkpoint at the next step and stop (a second Ctrl-C quits at once).
+fn stop_on_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: writing a checkpoint after this step (Ctrl-C again to quit now)");
+        crate::search::request_stop();
+    });
 }
 
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
@@ -47,6 +77,9 @@ pub fn main() -> ExitCode {
             Command::Derive(args) => derive::run(args),
             Command::Bench(args) => bench::run(args, &device),
             Command::Random(args) => random::run(args),
+            Command::Train(args) => train::run(args, &device),
+            Command::Eval(args) => eval::run(args, &device),
+            Command::Report(args) => report::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,8 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::data::{Split, load};
-use crate::search::{LossMode, RunConfig, RunDir, SearchConfig, request_stop, search};
+use crate::search::{LossMode, RunConfig, RunDir, SearchConfig, search};
 use crate::space::Space;
+use crate::supernet::OpSharing;
 
 /// Arguments of `dmasking search`.
 #[derive(Args, Debug)]
@@ -15,9 +16,10 @@ pub struct SearchArgs {
     /// Search-space file (dmasking-space/1); with --resume, the run's own copy is used.
     #[arg(long)]
     pub space: Option<PathBuf>,
-    /// CIFAR-10 binary files, or an image folder with train/ and test/.
+    /// CIFAR-10 binary files, or an image folder with train/ and test/ (default: the
+    /// official archive, downloaded once into the cache; offline, an embedded demo subset).
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// Run directory (must not exist or be empty, unless --force or --resume).
     #[arg(long)]
     pub out: PathBuf,
@@ -36,12 +38,19 @@ pub struct SearchArgs {
     /// Weight of the additive loss's FLOP term.
     #[arg(long)]
     pub lambda: Option<f64>,
-    /// Use only the first N training images.
+    /// Use a seeded random subset of N training images.
     #[arg(long)]
     pub max_images: Option<usize>,
+    /// branches (one block per kernel × SE option, the paper) or superkernel (one
+    /// shared block; about twice as fast).
+    #[arg(long)]
+    pub op_sharing: Option<OpSharing>,
     /// Weight-only warm-up epochs.
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
+    /// One architecture step after every N weight steps (default 1).
+    #[arg(long)]
+    pub arch_every: Option<usize>,
     /// A JSON file of search settings (any subset of SearchConfig's fields).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -71,6 +80,7 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     set(&mut cfg.epochs, args.epochs);
     set(&mut cfg.batch_size, args.batch_size);
     set(&mut cfg.warmup_epochs, args.warmup_epochs);
+    set(&mut cfg.arch_every, args.arch_every);
     if let Some(v) = args.seed {
         cfg.seed = v;
     }
@@ -83,11 +93,14 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     if args.budget_mflops.is_some() {
         cfg.budget_mflops = args.budget_mflops;
     }
+    if let Some(v) = args.op_sharing {
+        cfg.op_sharing = v;
+    }
     if args.max_images.is_some() {
         cfg.max_images = args.max_images;
     }
-    if cfg.epochs == 0 || cfg.batch_size == 0 {
-        bail!("--epochs and --batch-size must be positive");
+    if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.arch_every == 0 {
+        bail!("--epochs, --batch-size and --arch-every must be positive");
     }
     Ok(cfg)
 }
@@ -105,13 +118,11 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
             Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
         (space, settings(&args)?, None)
     };
-    let mut train = load(&args.data, Split::Train)
-        .with_context(|| format!("reading data {}", args.data.display()))?;
+    let data = super::data_dir(args.data.as_deref())?;
+    let mut train =
+        load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
     if let Some(n) = cfg.max_images {
-        // A seeded random subset: image folders are sorted by class.
-        let (keep, _) = crate::data::split(train.len(), 1.0, cfg.seed ^ 0x5EED);
-        let keep: Vec<usize> = keep.into_iter().take(n).collect();
-        train = train.subset(&keep);
+        train = train.random_subset(n, cfg.seed ^ 0x5EED);
     }
     let resume = run.is_some();
     let run = match run {
@@ -125,22 +136,15 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
             r
         }
     };
-    // Ctrl-C: checkpoint at the next step and stop (a second Ctrl-C kills at once).
-    let _ = ctrlc::set_handler(|| {
-        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: writing a checkpoint after this step (Ctrl-C again to quit now)");
-        request_stop();
-    });
+    super::stop_on_ctrl_c();
     println!(
-        "searching {} on {} images ({} epochs, batch {}, loss {:?}) -> {}",
+        "searching {} on {} images ({} epochs, batch {}, loss {:?}, {:?}) -> {}",
         space.name.as_deref().unwrap_or("space"),
         train.len(),
         cfg.epochs,
         cfg.batch_size,
         cfg.loss,
+        cfg.op_sharing,
         args.out.display()
     );
     let outcome = search(&space, &train, &cfg, device, &run, resume)?;

@@ -43,6 +43,14 @@ impl ImageSet {
         let n = self.channels * self.size * self.size;
         &self.pixels[i * n..(i + 1) * n]
     }
+    /// A seeded random subset of `n` images (all of them, shuffled, when `n` ≥ len):
+    /// image folders are sorted by class, so a prefix would not do.
+    pub fn random_subset(&self, n: usize, seed: u64) -> ImageSet {
+        let (keep, _) = crate::data::split(self.len(), 1.0, seed);
+        let keep: Vec<usize> = keep.into_iter().take(n).collect();
+        self.subset(&keep)
+    }
+
     /// The images at `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> ImageSet {
         let mut pixels = Vec::with_capacity(idx.len() * self.image(0).len());

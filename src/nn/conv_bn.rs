@@ -4,6 +4,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::act::Act;
@@ -70,7 +72,26 @@ impl ConvBnActConfig {
 
 impl ConvBnAct {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x));
+        self.forward_kernel_masked(x, None)
+    }
+
+    /// y = act(BN(conv(x; W ⊙ M))): the kernel scaled elementwise by a mask M that
+    /// broadcasts over it (a superkernel's mixed kernel-size mask [1, 1, k, k]).
+    pub fn forward_kernel_masked(&self, x: Tensor<4>, m: Option<&Tensor<4>>) -> Tensor<4> {
+        let z = match m {
+            None => self.conv.forward(x),
+            Some(m) => {
+                let c = &self.conv;
+                let p = c.kernel_size[0] / 2;
+                conv2d(
+                    x,
+                    c.weight.val() * m.clone(),
+                    c.bias.as_ref().map(|b| b.val()),
+                    ConvOptions::new(c.stride, [p, p], c.dilation, c.groups),
+                )
+            }
+        };
+        let y = self.bn.forward(z);
         match &self.act {
             Some(a) => a.forward(y),
             None => y,

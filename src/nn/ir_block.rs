@@ -29,12 +29,16 @@ pub struct IrBlockConfig {
 
 /// The masks of a searched block: soft channel masks [1, C, 1, 1] and, where the pw
 /// expansion may be absent (mid == in), the probability `pw_keep` that it is present.
+/// A superkernel block also gets a kernel mask [1, 1, k, k] for the dw weights (the
+/// expected kernel-size mask) and the probability `se_keep` that SE is present.
 #[derive(Clone, Debug, Default)]
 pub struct IrMasks {
     pub expand: Option<Tensor<4>>,
     pub se: Option<Tensor<4>>,
     pub out: Option<Tensor<4>>,
     pub pw_keep: Option<Tensor<4>>,
+    pub kernel: Option<Tensor<4>>,
+    pub se_keep: Option<Tensor<4>>,
 }
 
 /// Inverted residual block.
@@ -94,7 +98,7 @@ impl IrBlock {
         self.forward_masked(x, None)
     }
 
-    /// h = M_e·pw(x); h = M_e·dw(h); h = SE(h; M_s); y = M_o·pwl(h) [+ x].
+    /// h = M_e·pw(x); h = M_e·dw(h; W ⊙ M_k); h = SE(h; M_s); y = M_o·pwl(h) [+ x].
     pub fn forward_masked(&self, x: Tensor<4>, masks: Option<&IrMasks>) -> Tensor<4> {
         let mask = |t: Tensor<4>, m: Option<&Tensor<4>>| match m {
             Some(m) => t * m.clone(),
@@ -111,9 +115,16 @@ impl IrBlock {
             }
             None => x.clone(),
         };
-        let h = mask(self.dw.forward(h), expand);
+        let kernel = masks.and_then(|m| m.kernel.as_ref());
+        let h = mask(self.dw.forward_kernel_masked(h, kernel), expand);
         let h = match &self.se {
-            Some(se) => se.forward(h, masks.and_then(|m| m.se.as_ref())),
+            Some(se) => {
+                let s = se.forward(h.clone(), masks.and_then(|m| m.se.as_ref()));
+                match masks.and_then(|m| m.se_keep.as_ref()) {
+                    Some(keep) => mix_identity(s, h, keep),
+                    None => s,
+                }
+            }
             None => h,
         };
         let y = mask(self.pwl.forward(h), masks.and_then(|m| m.out.as_ref()));

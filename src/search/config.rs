@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::supernet::OpSharing;
+
 /// The FLOP-aware loss.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +44,10 @@ pub struct SearchConfig {
     pub weight_fraction: f64,
     /// Epochs that train weights only.
     pub warmup_epochs: usize,
+    /// After warm-up, one architecture step after every this many weight steps (1: strict
+    /// alternation; weight split / architecture split, e.g. 4 for 80/20: one pass over
+    /// the architecture split per epoch, FBNet's "one epoch each" at a finer grain).
+    pub arch_every: usize,
     pub weight_lr: f64,
     pub weight_momentum: f64,
     pub weight_decay: f64,
@@ -54,6 +60,9 @@ pub struct SearchConfig {
     pub temperature_end: Option<f64>,
     /// Straight-through hard Gumbel samples.
     pub hard: bool,
+    /// One block per kernel × SE option (`branches`, the paper) or one shared
+    /// superkernel block (`superkernel`, ours: faster, approximate for soft weights).
+    pub op_sharing: OpSharing,
     pub loss: LossMode,
     pub fbnet_a: f64,
     pub fbnet_b: f64,
@@ -77,6 +86,7 @@ impl Default for SearchConfig {
             max_images: None,
             weight_fraction: 0.8,
             warmup_epochs: 1,
+            arch_every: 1,
             weight_lr: 0.05,
             weight_momentum: 0.9,
             weight_decay: 5e-4,
@@ -86,6 +96,7 @@ impl Default for SearchConfig {
             temperature_decay: 0.956,
             temperature_end: None,
             hard: false,
+            op_sharing: OpSharing::Branches,
             loss: LossMode::Fbnet,
             fbnet_a: 0.2,
             fbnet_b: 0.6,

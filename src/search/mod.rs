@@ -20,7 +20,7 @@ use serde_json::json;
 
 pub use config::{LossMode, SearchConfig};
 pub use progress::{Progress, Sums};
-pub use run_dir::{RunConfig, RunDir};
+pub use run_dir::{RunConfig, RunDir, RunKind, write_atomic};
 pub use trainer::Trainer;
 
 use crate::arch::Arch;
@@ -32,9 +32,20 @@ use crate::supernet::{ArchLogits, Plan, gumbel_values};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Ask a running search to checkpoint and stop at the next step (a Ctrl-C handler).
+/// Ask a running search or training run to checkpoint and stop at the next step (a
+/// Ctrl-C handler).
 pub fn request_stop() {
     INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`request_stop`] was called since the run started.
+pub(crate) fn stop_requested() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Forget an earlier stop request (a run starting).
+pub(crate) fn clear_stop() {
+    INTERRUPTED.store(false, Ordering::SeqCst);
 }
 
 /// What a finished search reports.
@@ -63,7 +74,7 @@ fn mean_entropy(probs: &[Vec<f32>]) -> f64 {
 
 /// Loss and accuracy sums: a host base plus device partial sums, so that a step never
 /// waits on the device; read (one sync) at log lines and checkpoints.
-struct Running {
+pub(crate) struct Running {
     base: Sums,
     loss: Option<Tensor<1>>,
     correct: Option<Tensor<1, Int>>,
@@ -71,7 +82,7 @@ struct Running {
 }
 
 impl Running {
-    fn new(base: Sums) -> Self {
+    pub(crate) fn new(base: Sums) -> Self {
         Running {
             base,
             loss: None,
@@ -79,7 +90,7 @@ impl Running {
             seen: 0,
         }
     }
-    fn add(&mut self, loss: Tensor<1>, logits: Tensor<2>, y: Tensor<1, Int>) {
+    pub(crate) fn add(&mut self, loss: Tensor<1>, logits: Tensor<2>, y: Tensor<1, Int>) {
         let n = y.dims()[0];
         let correct = logits.argmax(1).reshape([n]).equal(y).int().sum();
         let loss = loss.mul_scalar(n as f64);
@@ -94,7 +105,7 @@ impl Running {
         self.seen += n;
     }
     /// Fold the device sums into the host base and return it.
-    fn sums(&mut self) -> Sums {
+    pub(crate) fn sums(&mut self) -> Sums {
         if let Some(l) = self.loss.take() {
             self.base.loss += l.into_scalar::<f32>() as f64;
         }
@@ -104,20 +115,20 @@ impl Running {
         self.base.seen += std::mem::take(&mut self.seen);
         self.base
     }
-    fn take(&mut self) -> Sums {
+    pub(crate) fn take(&mut self) -> Sums {
         let s = self.sums();
         self.base = Sums::default();
         s
     }
 }
 
-fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
+pub(crate) fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add((epoch as u64) << 20)
         .wrapping_add(stream)
 }
 
-fn skip(rx: &Receiver<Batch>, n: usize) -> Result<()> {
+pub(crate) fn skip(rx: &Receiver<Batch>, n: usize) -> Result<()> {
     for _ in 0..n {
         rx.recv()
             .map_err(|_| Error::Other("data worker stopped while resuming".into()))?;
@@ -160,7 +171,7 @@ pub fn search(
     let mut tr = Trainer::new(space, cfg, device)?;
     let mut prog = Progress::default();
     if resume {
-        match run.latest_checkpoint()? {
+        match run.latest_checkpoint::<crate::search::Progress>()? {
             Some((dir, p)) => {
                 tr = tr.load(&dir)?;
                 tr.mu = p.budget_mu;
@@ -256,7 +267,7 @@ pub fn search(
             epoch_w.add(loss.clone(), out.clone(), y.clone());
             log_w.add(loss, out, y);
             prog.images += cfg.batch_size;
-            if search_arch {
+            if search_arch && (prog.batch + 1).is_multiple_of(cfg.arch_every.max(1)) {
                 let batch: Batch = match a_batches.recv() {
                     Ok(b) => b,
                     Err(_) => {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::SearchConfig;
-use super::progress::Progress;
 use crate::error::{Error, Result};
 use crate::space::Space;
 
@@ -18,6 +17,13 @@ use crate::space::Space;
 pub struct RunConfig {
     pub space: Space,
     pub search: SearchConfig,
+}
+
+/// What a run directory holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunKind {
+    Search,
+    Train,
 }
 
 /// A run directory.
@@ -48,6 +54,11 @@ impl RunDir {
                     "checkpoint",
                     "checkpoint.old",
                     "checkpoint.tmp",
+                    "best.bpk",
+                    "last.bpk",
+                    "eval.json",
+                    "report",
+                    "summary.json",
                 ] {
                     let p = path.join(name);
                     if p.is_dir() {
@@ -98,6 +109,28 @@ impl RunDir {
         Ok(cfg)
     }
 
+    /// What the run is, from its `config.json`: a search (`space`) or a training run (`arch`).
+    pub fn kind(&self) -> Result<RunKind> {
+        let v: serde_json::Value = self.read_json("config.json")?;
+        if v.get("space").is_some() {
+            Ok(RunKind::Search)
+        } else if v.get("arch").is_some() {
+            Ok(RunKind::Train)
+        } else {
+            Err(Error::Other(format!(
+                "{}: neither a search run (no `space`) nor a training run (no `arch`)",
+                self.path.join("config.json").display()
+            )))
+        }
+    }
+
+    /// Parse a JSON file of the run; errors name the file and the JSON path.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let text = self.read(name)?;
+        crate::json::parse(&text)
+            .map_err(|e| Error::Other(format!("{}: {e}", self.path.join(name).display())))
+    }
+
     /// Write the run's `config.json`.
     pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {
         let text = serde_json::to_string_pretty(cfg).expect("a run config serializes");
@@ -136,9 +169,9 @@ impl RunDir {
 
     /// Write a checkpoint: `fill` writes the tensors into a fresh directory, the progress
     /// goes in last, then the directory replaces the previous checkpoint.
-    pub fn checkpoint(
+    pub fn checkpoint<P: Serialize>(
         &self,
-        progress: &Progress,
+        progress: &P,
         fill: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
         let tmp = self.path.join("checkpoint.tmp");
@@ -165,7 +198,9 @@ impl RunDir {
     }
 
     /// The newest complete checkpoint and its progress, if any.
-    pub fn latest_checkpoint(&self) -> Result<Option<(PathBuf, Progress)>> {
+    pub fn latest_checkpoint<P: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<Option<(PathBuf, P)>> {
         for name in ["checkpoint", "checkpoint.old"] {
             let dir = self.path.join(name);
             let p = dir.join("progress.json");
@@ -180,12 +215,12 @@ impl RunDir {
 }
 
 /// Write a file atomically: temp file beside it, then rename.
-pub fn write_atomic(target: &Path, contents: &str) -> Result<()> {
+pub fn write_atomic(target: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = target.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::write(&tmp, contents.as_ref()).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e))
 }

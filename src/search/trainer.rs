@@ -45,7 +45,7 @@ impl Trainer {
     pub fn new(space: &Space, cfg: &SearchConfig, device: &Device) -> Result<Self> {
         let ad = device.clone().autodiff();
         ad.seed(cfg.seed);
-        let net = Supernet::new(space, &ad);
+        let net = Supernet::with_sharing(space, cfg.op_sharing, &ad);
         let logits = ArchLogits::new(&net.plan.choices, &ad);
         let budget = cfg.budget_flops();
         if cfg.loss == LossMode::Budget && budget.is_none() {

@@ -1,21 +1,55 @@
 //! The masked inverted-residual supernet block: one [`IrBlock`] per kernel × SE branch at
-//! the largest widths, an expansion mask after pw and dw, the stage's output mask after the
-//! pwl BN, an optional skip branch and a probability-weighted residual.
+//! the largest widths (or, in superkernel mode, one shared block), an expansion mask after
+//! pw and dw, the stage's output mask after the pwl BN, an optional skip branch and a
+//! probability-weighted residual.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::eff::Eff;
 use super::gumbel::ArchWeights;
-use super::mask::{channel_mask, equality_matrix, prefix_matrix, prob_equal};
-use super::plan::{BlockPlan, Options};
+use super::mask::{channel_mask, equality_matrix, kernel_matrix, prefix_matrix, prob_equal};
+use super::plan::{BlockPlan, Branch, Options};
 use crate::cost::{self, Cost, IrShape};
 use crate::nn::{IrBlock, IrBlockConfig, IrMasks, fit_channels};
+
+/// How a block's kernel × SE options are held.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OpSharing {
+    /// One block per option, y = Σ_t g_t · branch_t(x) (the paper).
+    #[default]
+    Branches,
+    /// *(ours)* One block with the largest kernel: the dw weights are multiplied by the
+    /// expected kernel mask Σ_t g_t K_t / s and SE is present with probability
+    /// Σ_{t: SE} g_t / s, s = Σ_t g_t (skip excluded); y = s · block(x). Exact for
+    /// one-hot g; one feature map per block instead of one per option.
+    Superkernel,
+}
+
+impl std::str::FromStr for OpSharing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "branches" => Ok(OpSharing::Branches),
+            "superkernel" => Ok(OpSharing::Superkernel),
+            o => Err(format!(
+                "unknown op sharing `{o}`; expected branches or superkernel"
+            )),
+        }
+    }
+}
 
 /// One searched block.
 #[derive(Module, Debug)]
 pub struct SuperBlock {
+    /// One block per op branch, or the one shared block of a superkernel.
     pub branches: Vec<IrBlock>,
+    /// Superkernel: the kernel matrix of the branches [T, k·k] (when kernels differ).
+    pub kernel_select: Option<Tensor<2>>,
+    /// Superkernel: `[branch t has SE]` [T] (when some but not all branches have SE).
+    pub se_select: Option<Tensor<1>>,
     /// Prefix matrix of the hidden-width options [K_e, mid_max].
     pub mid_prefix: Option<Tensor<2>>,
     /// Prefix matrix of the SE hidden widths that follow the expansion choice.
@@ -28,6 +62,9 @@ pub struct SuperBlock {
     pub res_eq: Option<Tensor<2>>,
     #[module(skip)]
     pub plan: BlockPlan,
+    /// The op branches share one block (superkernel mode with more than one branch).
+    #[module(skip)]
+    pub superkernel: bool,
 }
 
 /// Everything a block needs from the architecture weights in one forward pass.
@@ -67,8 +104,16 @@ fn scalar4(t: Tensor<1>) -> Tensor<4> {
 }
 
 impl SuperBlock {
-    pub fn new(plan: &BlockPlan, device: &Device) -> Self {
+    pub fn new(plan: &BlockPlan, sharing: OpSharing, device: &Device) -> Self {
         let mid_max = plan.mid.max();
+        let superkernel = sharing == OpSharing::Superkernel && plan.branches.len() > 1;
+        let kernels: Vec<usize> = plan.branches.iter().map(|b| b.kernel).collect();
+        let ses: Vec<bool> = plan.branches.iter().map(|b| b.se).collect();
+        let shared = [Branch {
+            kernel: kernels.iter().copied().max().unwrap_or(1),
+            se: ses.contains(&true),
+        }];
+        let branch_plans: &[Branch] = if superkernel { &shared } else { &plan.branches };
         let se_max = plan.se_hidden.iter().copied().max().unwrap_or(0);
         let pw_pairs = equality_matrix(&plan.mid.values, &plan.c_in.values, device);
         let all_equal = plan
@@ -76,8 +121,7 @@ impl SuperBlock {
             .values
             .iter()
             .all(|m| plan.c_in.values.iter().all(|c| c == m));
-        let branches = plan
-            .branches
+        let branches = branch_plans
             .iter()
             .map(|br| {
                 IrBlockConfig::new(
@@ -96,8 +140,16 @@ impl SuperBlock {
             .collect();
         let searched = plan.mid.choice.is_some();
         let f = |v: &[usize]| Tensor::<1>::from_floats(as_f32(v).as_slice(), device);
+        let kernel_select = (superkernel && kernels.iter().any(|&k| k != kernels[0]))
+            .then(|| kernel_matrix(&kernels, device));
+        let se_select = (superkernel && ses.iter().any(|&x| x != ses[0])).then(|| {
+            let v: Vec<f32> = ses.iter().map(|&x| f32::from(u8::from(x))).collect();
+            Tensor::<1>::from_floats(v.as_slice(), device)
+        });
         SuperBlock {
             branches,
+            kernel_select,
+            se_select,
             mid_prefix: searched.then(|| prefix_matrix(&plan.mid.values, device)),
             se_prefix: (searched && plan.has_se_branch())
                 .then(|| prefix_matrix(&plan.se_hidden, device)),
@@ -108,6 +160,7 @@ impl SuperBlock {
                 .then(|| equality_matrix(&plan.c_in.values, &plan.c_out.values, device))
                 .flatten(),
             plan: plan.clone(),
+            superkernel,
         }
     }
 
@@ -122,7 +175,35 @@ impl SuperBlock {
         let g_mid = option_weights(&p.mid, g, one);
         let g_in = option_weights(&p.c_in, g, one);
         let g_out = option_weights(&p.c_out, g, one);
+        let n_ops = p.branches.len();
+        // Superkernel: the branches' weights g_t (skip excluded) and their sum s.
+        let shared = p.op_choice.filter(|_| self.superkernel).map(|c| {
+            let g_t = g.get(c).clone().narrow(0, 0, n_ops);
+            let s = g_t.clone().sum();
+            (g_t, s)
+        });
+        let (kernel, se_keep) = match &shared {
+            None => (None, None),
+            Some((g_t, s)) => {
+                let s = s.clone().clamp_min(1e-12);
+                let kernel = self.kernel_select.as_ref().map(|sel| {
+                    let k = self.branches[0].dw.conv.kernel_size[0];
+                    g_t.clone()
+                        .unsqueeze::<2>()
+                        .matmul(sel.clone())
+                        .div(s.clone().unsqueeze())
+                        .reshape([1, 1, k, k])
+                });
+                let se_keep = self
+                    .se_select
+                    .as_ref()
+                    .map(|sel| scalar4((g_t.clone() * sel.clone()).sum().div(s.clone())));
+                (kernel, se_keep)
+            }
+        };
         let masks = IrMasks {
+            kernel,
+            se_keep,
             expand: self.mid_prefix.as_ref().map(|m| channel_mask(g_mid, m)),
             se: self.se_prefix.as_ref().map(|m| channel_mask(g_mid, m)),
             out: out_mask.cloned(),
@@ -131,12 +212,15 @@ impl SuperBlock {
                 .as_ref()
                 .map(|e| scalar4(prob_equal(g_mid, e, g_in).neg().add_scalar(1.0))),
         };
-        let branch = p.op_choice.map(|c| {
-            let g_op = g.get(c);
-            (0..p.branches.len())
-                .map(|t| scalar4(g_op.clone().narrow(0, t, 1)))
-                .collect()
-        });
+        let branch = match shared {
+            Some((_, s)) => Some(vec![scalar4(s)]),
+            None => p.op_choice.map(|c| {
+                let g_op = g.get(c);
+                (0..n_ops)
+                    .map(|t| scalar4(g_op.clone().narrow(0, t, 1)))
+                    .collect()
+            }),
+        };
         let residual = if p.stride != 1 {
             Residual::None
         } else if !p.is_first() {

@@ -2,8 +2,8 @@
 //! fixed network that inherits the supernet's weights, sliced to the chosen widths.
 
 use burn::module::{Param, RunningState};
-use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Device;
 
 use super::net::Supernet;
@@ -104,6 +104,22 @@ fn slice_conv(conv: &Conv2d, out: usize, c_in: usize) -> Conv2d {
     }
 }
 
+/// The centred k × k window of a (depthwise) conv's kernel, padding k/2.
+fn center_kernel(conv: Conv2d, k: usize) -> Conv2d {
+    let big = conv.kernel_size[0];
+    if big == k {
+        return conv;
+    }
+    let lo = (big - k) / 2;
+    let w = conv.weight.val().narrow(2, lo, k).narrow(3, lo, k);
+    Conv2d {
+        weight: Param::from_tensor(w),
+        kernel_size: [k, k],
+        padding: PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2),
+        ..conv
+    }
+}
+
 fn slice_bn(bn: &BatchNorm, c: usize) -> BatchNorm {
     BatchNorm {
         gamma: Param::from_tensor(bn.gamma.val().narrow(0, 0, c)),
@@ -134,7 +150,7 @@ impl Supernet {
             .blocks
             .iter()
             .zip(self.plan.branch_picks(picks))
-            .filter_map(|(b, t)| Some(&b.branches[t?]));
+            .filter_map(|(b, t)| t.map(|t| &b.branches[if b.superkernel { 0 } else { t }]));
         for ((src, dst), l) in kept.zip(net.blocks.iter_mut()).zip(&layout.blocks) {
             let (FixedBlock::Ir(dst), BlockLayout::Ir(l)) = (dst, l) else {
                 unreachable!("derived blocks are ir blocks");
@@ -143,7 +159,11 @@ impl Supernet {
                 (Some(pw), true) => Some(slice_cba(pw, l.mid, l.c_in)),
                 _ => None,
             };
-            dst.dw = slice_cba(&src.dw, l.mid, 1);
+            let dw = slice_cba(&src.dw, l.mid, 1);
+            dst.dw = ConvBnAct {
+                conv: center_kernel(dw.conv, l.kernel),
+                ..dw
+            };
             dst.se = match (&src.se, l.se) {
                 (Some(se), Some(s)) => Some(SqueezeExcite {
                     reduce: slice_conv(&se.reduce, s, l.mid),

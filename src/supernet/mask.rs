@@ -43,3 +43,21 @@ pub fn prob_equal(g_a: &Tensor<1>, e: &Tensor<2>, g_b: &Tensor<1>) -> Tensor<1> 
         .matmul(g_b.clone().unsqueeze_dim::<2>(1))
         .reshape([1])
 }
+
+/// The superkernel matrix K [T, k·k] of kernel sizes k_1..k_T within the largest one k:
+/// row t is the centred k_t × k_t window, so `g · K` is the expected kernel mask.
+pub fn kernel_matrix(kernels: &[usize], device: &Device) -> Tensor<2> {
+    let k = kernels.iter().copied().max().unwrap_or(1);
+    let v: Vec<f32> = kernels
+        .iter()
+        .flat_map(|&kt| {
+            let lo = (k - kt) / 2;
+            (0..k * k).map(move |i| {
+                let (r, c) = (i / k, i % k);
+                let inside = (lo..lo + kt).contains(&r) && (lo..lo + kt).contains(&c);
+                if inside { 1.0 } else { 0.0 }
+            })
+        })
+        .collect();
+    Tensor::<1>::from_floats(v.as_slice(), device).reshape([kernels.len(), k * k])
+}

@@ -12,7 +12,7 @@ pub mod naive;
 pub mod net;
 pub mod plan;
 
-pub use block::SuperBlock;
+pub use block::{OpSharing, SuperBlock};
 pub use eff::Eff;
 pub use gumbel::{ArchLogits, ArchWeights, gumbel_noise, gumbel_values};
 pub use lattice::Lattice;

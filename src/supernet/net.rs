@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use super::block::{BlockWeights, SuperBlock, option_weights};
+use super::block::{BlockWeights, OpSharing, SuperBlock, option_weights};
 use super::eff::Eff;
 use super::gumbel::ArchWeights;
 use super::lattice::Lattice;
@@ -43,8 +43,13 @@ fn floats(v: &[usize], device: &Device) -> Tensor<1> {
 }
 
 impl Supernet {
-    /// Build the supernet of a validated space.
+    /// Build the supernet of a validated space, one block per op branch (the paper).
     pub fn new(space: &Space, device: &Device) -> Self {
+        Self::with_sharing(space, OpSharing::Branches, device)
+    }
+
+    /// Build the supernet of a validated space with the given op sharing.
+    pub fn with_sharing(space: &Space, sharing: OpSharing, device: &Device) -> Self {
         let plan = Plan::new(space);
         let stem = ConvBnActConfig::new(plan.in_channels, plan.stem_out)
             .with_kernel(plan.stem_kernel)
@@ -55,7 +60,7 @@ impl Supernet {
         let blocks = plan
             .blocks
             .iter()
-            .map(|b| SuperBlock::new(b, device))
+            .map(|b| SuperBlock::new(b, sharing, device))
             .collect();
         let hp = &plan.head;
         let m_max = hp.mid.iter().copied().max().unwrap_or(0);

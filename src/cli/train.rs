@@ -1,0 +1,155 @@
+//! `dmasking train`: train the fixed network of an architecture file from scratch;
+//! `--resume` continues a run.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::arch::Arch;
+use crate::cost::count;
+use crate::data::{Split, load};
+use crate::search::RunDir;
+use crate::train::{TrainConfig, TrainRunConfig, train};
+
+/// Arguments of `dmasking train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Architecture file (dmasking-arch/1); with --resume, the run's own copy is used.
+    #[arg(long)]
+    pub arch: Option<PathBuf>,
+    /// CIFAR-10 binary files, or an image folder with train/ and test/ (default: the
+    /// official archive, downloaded once into the cache; offline, an embedded demo subset).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run directory (must not exist or be empty, unless --force or --resume).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Train on a seeded random subset of N images.
+    #[arg(long)]
+    pub max_images: Option<usize>,
+    /// Test on a seeded random subset of N test images.
+    #[arg(long)]
+    pub max_test_images: Option<usize>,
+    /// A JSON file of training settings (any subset of TrainConfig's fields).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Overwrite an existing run directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn settings(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading training config {}", p.display()))?;
+            crate::json::parse::<TrainConfig>(&text)
+                .with_context(|| format!("reading training config {}", p.display()))?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(v) = args.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = args.batch_size {
+        cfg.batch_size = v;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = args.lr {
+        cfg.lr = v;
+    }
+    if args.max_images.is_some() {
+        cfg.max_images = args.max_images;
+    }
+    if args.max_test_images.is_some() {
+        cfg.max_test_images = args.max_test_images;
+    }
+    if cfg.epochs == 0 || cfg.batch_size == 0 {
+        bail!("--epochs and --batch-size must be positive");
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+        bail!("--lr must be a positive number");
+    }
+    Ok(cfg)
+}
+
+pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+    let (arch, cfg, run) = if args.resume {
+        let run = RunDir::open(&args.out)?;
+        let saved: TrainRunConfig = run.read_json("config.json")?;
+        (saved.arch, saved.train, Some(run))
+    } else {
+        let Some(path) = &args.arch else {
+            bail!("--arch is required (unless --resume)");
+        };
+        let arch =
+            Arch::load(path).with_context(|| format!("reading architecture {}", path.display()))?;
+        (arch, settings(&args)?, None)
+    };
+    let layout = arch.layout()?;
+    let data = super::data_dir(args.data.as_deref())?;
+    let mut train_set =
+        load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
+    let mut test_set =
+        load(&data, Split::Test).with_context(|| format!("reading data {}", data.display()))?;
+    if let Some(n) = cfg.max_images {
+        train_set = train_set.random_subset(n, cfg.seed ^ 0x5EED);
+    }
+    if let Some(n) = cfg.max_test_images {
+        test_set = test_set.random_subset(n, 0x7E57);
+    }
+    let resume = run.is_some();
+    let run = match run {
+        Some(r) => r,
+        None => {
+            let r = RunDir::create(&args.out, args.force)?;
+            let text = serde_json::to_string_pretty(&TrainRunConfig {
+                arch: arch.clone(),
+                train: cfg.clone(),
+            })?;
+            r.write_atomic("config.json", &text)?;
+            r.write_atomic("arch.json", &arch.to_json())?;
+            r
+        }
+    };
+    super::stop_on_ctrl_c();
+    let c = count(&layout, arch.input_size);
+    println!(
+        "training {} ({:.2} MFLOPs, {:.3} M params) on {} images, testing on {} ({} epochs, batch {}, lr {}) -> {}",
+        arch.name.as_deref().unwrap_or("architecture"),
+        c.flops as f64 / 1e6,
+        c.params as f64 / 1e6,
+        train_set.len(),
+        test_set.len(),
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr,
+        args.out.display()
+    );
+    let out = train(&arch, &train_set, &test_set, &cfg, device, &run, resume)?;
+    println!(
+        "best test top-1 {:.4} (epoch {}), last {:.4}; {:.0} s, {:.1} images/s -> {}",
+        out.best_top1,
+        out.best_epoch + 1,
+        out.last.top1,
+        out.wall_seconds,
+        out.images_per_second,
+        args.out.join("best.bpk").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,615 @@
+//! `dmasking report`: plots of a run (SVG and PNG) and a page that puts them together
+//! (`index.html` and `report.md`) with the architecture drawn as a table of blocks.
+//!
+//! A search run gets the probabilities of every choice per epoch (one panel per choice),
+//! the expected and argmax MFLOPs, the losses, the accuracies and the mean entropy; a
+//! training run gets its loss, accuracy and learning-rate curves and, when `eval.json`
+//! exists, the per-class accuracy.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::arch::{Arch, BlockLayout};
+use crate::cost::count;
+use crate::error::{Error, Result};
+use crate::plot::{Panel, Series, panels};
+use crate::search::{RunDir, RunKind};
+use crate::supernet::Plan;
+
+/// The lines of a run's `metrics.jsonl`; a malformed line is an error naming it.
+pub fn read_metrics(run: &RunDir) -> Result<Vec<Value>> {
+    let path = run.path.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                Error::Other(format!("{}:{}: malformed line: {e}", path.display(), i + 1))
+            })
+        })
+        .collect()
+}
+
+fn kind<'a>(lines: &'a [Value], k: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    lines.iter().filter(move |v| v["kind"] == k)
+}
+
+/// (x, y) points of `y_key` against `x_key` over lines of kind `k` (missing values skipped).
+fn points(lines: &[Value], k: &str, x_key: &str, y_key: &str) -> Vec<(f64, f64)> {
+    kind(lines, k)
+        .filter_map(|v| Some((v[x_key].as_f64()?, v[y_key].as_f64()?)))
+        .collect()
+}
+
+fn series(name: &str, points: Vec<(f64, f64)>) -> Option<Series> {
+    (!points.is_empty()).then(|| Series {
+        name: name.into(),
+        points,
+    })
+}
+
+fn panel(title: &str, x: &str, y: &str, series: Vec<Option<Series>>) -> Option<Panel> {
+    let series: Vec<Series> = series.into_iter().flatten().collect();
+    (!series.is_empty()).then(|| Panel {
+        title: title.into(),
+        x_label: x.into(),
+        y_label: y.into(),
+        series,
+        y_range: None,
+    })
+}
+
+/// A figure written as `name.svg` and `name.png`.
+struct Figure {
+    name: String,
+    caption: String,
+}
+
+fn write_figure(
+    out: &Path,
+    name: &str,
+    caption: &str,
+    ps: &[Panel],
+    cols: usize,
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    if ps.is_empty() {
+        return Ok(());
+    }
+    let rows = ps.len().div_ceil(cols) as u32;
+    let size = if ps.len() == 1 {
+        (760, 440)
+    } else {
+        (330 * cols as u32, 250 * rows + 40)
+    };
+    let title = (ps.len() > 1).then_some(caption);
+    for ext in ["svg", "png"] {
+        panels(&out.join(format!("{name}.{ext}")), title, ps, cols, size)?;
+    }
+    figures.push(Figure {
+        name: name.into(),
+        caption: caption.into(),
+    });
+    Ok(())
+}
+
+fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
+    let cfg = run.config()?;
+    let plan = Plan::new(&cfg.space);
+    let mut figs = Vec::new();
+    // One panel per choice: each option's probability after every epoch.
+    let epochs: Vec<&Value> = kind(lines, "epoch").collect();
+    let prob_panels: Vec<Panel> = plan
+        .choices
+        .iter()
+        .filter_map(|c| {
+            let s = c
+                .options
+                .iter()
+                .enumerate()
+                .map(|(i, label)| Series {
+                    name: label.clone(),
+                    points: epochs
+                        .iter()
+                        .filter_map(|v| {
+                            Some((
+                                v["epoch"].as_f64()? + 1.0,
+                                v["probabilities"][&c.name][i].as_f64()?,
+                            ))
+                        })
+                        .collect(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect::<Vec<_>>();
+            (!s.is_empty()).then(|| Panel {
+                title: c.name.clone(),
+                x_label: "epoch".into(),
+                y_label: "probability".into(),
+                series: s,
+                y_range: Some((0.0, 1.0)),
+            })
+        })
+        .collect();
+    write_figure(
+        out,
+        "probabilities",
+        "Probability of every option, per choice, after each epoch",
+        &prob_panels,
+        4,
+        &mut figs,
+    )?;
+    let one = |p: Option<Panel>| p.into_iter().collect::<Vec<_>>();
+    write_figure(
+        out,
+        "mflops",
+        "Expected MFLOPs (softmax of the logits) and the argmax architecture's exact MFLOPs",
+        &one(panel(
+            "cost",
+            "step",
+            "MFLOPs",
+            vec![
+                series("expected", points(lines, "step", "step", "expected_mflops")),
+                series("argmax", points(lines, "epoch", "step", "argmax_mflops")),
+            ],
+        )),
+        1,
+        &mut figs,
+    )?;
+    write_figure(
+        out,
+        "loss",
+        "Cross-entropy of the weight and architecture steps",
+        &one(panel(
+            "loss",
+            "step",
+            "cross-entropy",
+            vec![
+                series("weight step", points(lines, "step", "step", "weight_loss")),
+                series(
+                    "architecture step",
+                    points(lines, "step", "step", "arch_loss"),
+                ),
+            ],
+        )),
+        1,
+        &mut figs,
+    )?;
+    write_figure(
+        out,
+        "accuracy",
+        "Training accuracy of the weight and architecture steps",
+        &one(panel(
+            "accuracy",
+            "step",
+            "accuracy",
+            vec![
+                series("weight step", points(lines, "step", "step", "weight_acc")),
+                series(
+                    "architecture step",
+                    points(lines, "step", "step", "arch_acc"),
+                ),
+            ],
+        )),
+        1,
+        &mut figs,
+    )?;
+    let entropy: Vec<(f64, f64)> = points(lines, "epoch", "epoch", "mean_entropy")
+        .into_iter()
+        .map(|(e, h)| (e + 1.0, h))
+        .collect();
+    write_figure(
+        out,
+        "entropy",
+        "Mean entropy of the choices (nats) after each epoch",
+        &one(panel(
+            "entropy",
+            "epoch",
+            "nats",
+            vec![series("mean entropy", entropy)],
+        )),
+        1,
+        &mut figs,
+    )?;
+    Ok(figs)
+}
+
+fn train_figures(lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
+    let mut figs = Vec::new();
+    let one = |p: Option<Panel>| p.into_iter().collect::<Vec<_>>();
+    write_figure(
+        out,
+        "loss",
+        "Training loss (label-smoothed) and test cross-entropy",
+        &one(panel(
+            "loss",
+            "step",
+            "loss",
+            vec![
+                series("train", points(lines, "step", "step", "train_loss")),
+                series(
+                    "train (epoch)",
+                    points(lines, "epoch", "step", "train_loss"),
+                ),
+                series("test", points(lines, "epoch", "step", "test_loss")),
+            ],
+        )),
+        1,
+        &mut figs,
+    )?;
+    write_figure(
+        out,
+        "accuracy",
+        "Training accuracy and test top-1",
+        &one(panel(
+            "accuracy",
+            "step",
+            "accuracy",
+            vec![
+                series("train", points(lines, "step", "step", "train_acc")),
+                series("train (epoch)", points(lines, "epoch", "step", "train_acc")),
+                series("test top-1", points(lines, "epoch", "step", "test_top1")),
+            ],
+        )),
+        1,
+        &mut figs,
+    )?;
+    write_figure(
+        out,
+        "lr",
+        "Learning rate",
+        &one(panel(
+            "learning rate",
+            "step",
+            "lr",
+            vec![
+                series("lr", points(lines, "step", "step", "lr")),
+                series("lr (epoch end)", points(lines, "epoch", "step", "lr")),
+            ],
+        )),
+        1,
+        &mut figs,
+    )?;
+    Ok(figs)
+}
+
+/// The rows of the architecture table: block, op, kernel, in, mid, out, stride, SE, act.
+fn arch_rows(arch: &Arch) -> Result<Vec<[String; 9]>> {
+    let layout = arch.layout()?;
+    Ok(layout
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| match b {
+            BlockLayout::Ir(l) => [
+                i.to_string(),
+                "ir".into(),
+                format!("{0}x{0}", l.kernel),
+                l.c_in.to_string(),
+                l.mid.to_string(),
+                l.c_out.to_string(),
+                l.stride.to_string(),
+                l.se.map_or("-".into(), |s| s.to_string()),
+                format!("{:?}", l.act).to_lowercase(),
+            ],
+            BlockLayout::Skip {
+                c_in,
+                c_out,
+                stride,
+            } => [
+                i.to_string(),
+                if stride != &1 || c_in != c_out {
+                    "projection".into()
+                } else {
+                    "skip".into()
+                },
+                "-".into(),
+                c_in.to_string(),
+                "-".into(),
+                c_out.to_string(),
+                stride.to_string(),
+                "-".into(),
+                "-".into(),
+            ],
+        })
+        .collect())
+}
+
+const ARCH_HEADER: [&str; 9] = [
+    "block", "op", "kernel", "in", "mid", "out", "stride", "SE", "act",
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A page in both formats, built from the same pieces.
+#[derive(Default)]
+struct Page {
+    html: String,
+    md: String,
+}
+
+impl Page {
+    fn heading(&mut self, level: usize, text: &str) {
+        self.html
+            .push_str(&format!("<h{level}>{}</h{level}>\n", esc(text)));
+        self.md
+            .push_str(&format!("{} {text}\n\n", "#".repeat(level)));
+    }
+    fn para(&mut self, text: &str) {
+        self.html.push_str(&format!("<p>{}</p>\n", esc(text)));
+        self.md.push_str(&format!("{text}\n\n"));
+    }
+    fn table(&mut self, header: &[&str], rows: &[Vec<String>]) {
+        self.html.push_str("<table>\n<tr>");
+        for h in header {
+            self.html.push_str(&format!("<th>{}</th>", esc(h)));
+        }
+        self.html.push_str("</tr>\n");
+        self.md.push_str(&format!("| {} |\n", header.join(" | ")));
+        self.md
+            .push_str(&format!("|{}\n", " --- |".repeat(header.len())));
+        for r in rows {
+            self.html.push_str("<tr>");
+            for c in r {
+                self.html.push_str(&format!("<td>{}</td>", esc(c)));
+            }
+            self.html.push_str("</tr>\n");
+            self.md.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        self.html.push_str("</table>\n");
+        self.md.push('\n');
+    }
+    fn figure(&mut self, f: &Figure) {
+        self.html.push_str(&format!(
+            "<figure><img src=\"{0}.svg\" alt=\"{1}\"><figcaption>{1} (<a href=\"{0}.png\">PNG</a>)</figcaption></figure>\n",
+            f.name,
+            esc(&f.caption)
+        ));
+        self.md
+            .push_str(&format!("![{}]({}.svg)\n\n", f.caption, f.name));
+    }
+}
+
+fn fmt(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() => format!("{x:.4}"),
+        _ => match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "-".into(),
+            o => o.to_string(),
+        },
+    }
+}
+
+/// Write the report of `run` into `out` (created if needed); returns the files written.
+pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
+    let run_kind = run.kind()?;
+    let lines = read_metrics(run)?;
+    if lines.is_empty() {
+        return Err(Error::Other(format!(
+            "{}: metrics.jsonl is empty (nothing to report yet)",
+            run.path.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut page = Page::default();
+    let title = format!("dmasking report: {}", run.path.display());
+    page.heading(1, &title);
+    let figs = match run_kind {
+        RunKind::Search => {
+            page.para("A search run (dmasking search).");
+            let last = kind(&lines, "epoch").last();
+            if let Some(e) = last {
+                let rows = [
+                    "epoch",
+                    "weight_loss",
+                    "weight_acc",
+                    "expected_mflops",
+                    "argmax_mflops",
+                    "temperature",
+                    "mean_entropy",
+                ]
+                .iter()
+                .map(|k| vec![k.to_string(), fmt(&e[*k])])
+                .collect::<Vec<_>>();
+                page.heading(2, "Last epoch");
+                page.table(&["metric", "value"], &rows);
+            }
+            search_figures(run, &lines, out)?
+        }
+        RunKind::Train => {
+            page.para("A training run (dmasking train).");
+            let rows: Vec<Vec<String>> = kind(&lines, "epoch")
+                .map(|e| {
+                    vec![
+                        fmt(&(e["epoch"].as_u64().unwrap_or(0) + 1).into()),
+                        fmt(&e["train_loss"]),
+                        fmt(&e["train_acc"]),
+                        fmt(&e["test_loss"]),
+                        fmt(&e["test_top1"]),
+                        fmt(&e["seconds"]),
+                    ]
+                })
+                .collect();
+            page.heading(2, "Epochs");
+            page.table(
+                &[
+                    "epoch",
+                    "train loss",
+                    "train acc",
+                    "test loss",
+                    "test top-1",
+                    "seconds",
+                ],
+                &rows,
+            );
+            if run.path.join("eval.json").exists() {
+                let ev: Value = run.read_json("eval.json")?;
+                let e = &ev["evaluation"];
+                page.heading(2, "Evaluation");
+                page.para(&format!(
+                    "{} on {} test images: top-1 {}.",
+                    fmt(&ev["weights"]),
+                    fmt(&e["images"]),
+                    fmt(&e["top1"])
+                ));
+                let rows: Vec<Vec<String>> = e["classes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .zip(e["per_class"].as_array().into_iter().flatten())
+                    .map(|(c, a)| vec![fmt(c), fmt(a)])
+                    .collect();
+                page.table(&["class", "accuracy"], &rows);
+            }
+            train_figures(&lines, out)?
+        }
+    };
+    page.heading(2, "Architecture");
+    if run.path.join("arch.json").exists() {
+        let arch = Arch::load(&run.path.join("arch.json"))?;
+        let c = count(&arch.layout()?, arch.input_size);
+        page.para(&format!(
+            "{}: input {}x{}, {:.2} MFLOPs, {:.3} M params (exact counts).",
+            arch.name.as_deref().unwrap_or("architecture"),
+            arch.input_size,
+            arch.input_size,
+            c.flops as f64 / 1e6,
+            c.params as f64 / 1e6
+        ));
+        let rows: Vec<Vec<String>> = arch_rows(&arch)?.into_iter().map(Vec::from).collect();
+        page.table(&ARCH_HEADER, &rows);
+    } else {
+        page.para("No arch.json yet: the search has not finished (dmasking derive --run derives one from the last checkpoint).");
+    }
+    page.heading(2, "Plots");
+    for f in &figs {
+        page.figure(f);
+    }
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}img{{max-width:100%}}figure{{margin:2em 0}}</style></head><body>\n{}</body></html>\n",
+        esc(&title),
+        page.html
+    );
+    let mut files = Vec::new();
+    for (name, text) in [("index.html", html), ("report.md", page.md)] {
+        let p = out.join(name);
+        crate::search::write_atomic(&p, &text)?;
+        files.push(p);
+    }
+    for f in &figs {
+        files.push(out.join(format!("{}.svg", f.name)));
+        files.push(out.join(format!("{}.png", f.name)));
+    }
+    Ok(files)
+}
+
+/// One training run in a comparison.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CompareRow {
+    pub run: String,
+    pub arch: String,
+    pub mflops: f64,
+    pub mparams: f64,
+    pub best_top1: f64,
+    pub last_top1: f64,
+    pub epochs: usize,
+    pub wall_seconds: f64,
+}
+
+/// Compare finished training runs: a table (`compare.md`, `compare.json`) and test top-1
+/// against exact MFLOPs (`accuracy_vs_mflops.{svg,png}`), one marker per run.
+pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
+    let mut rows = Vec::new();
+    for run in runs {
+        if run.kind()? != RunKind::Train {
+            return Err(Error::Other(format!(
+                "{}: not a training run; --compare takes training runs",
+                run.path.display()
+            )));
+        }
+        let arch = Arch::load(&run.path.join("arch.json"))?;
+        let c = count(&arch.layout()?, arch.input_size);
+        let summary: Value = run
+            .read_json("summary.json")
+            .map_err(|e| Error::Other(format!("{e} (has the training run finished?)")))?;
+        let epochs = kind(&read_metrics(run)?, "epoch").count();
+        rows.push(CompareRow {
+            run: run.path.display().to_string(),
+            arch: arch.name.clone().unwrap_or_else(|| "architecture".into()),
+            mflops: c.flops as f64 / 1e6,
+            mparams: c.params as f64 / 1e6,
+            best_top1: summary["best_top1"].as_f64().unwrap_or(f64::NAN),
+            last_top1: summary["last_top1"].as_f64().unwrap_or(f64::NAN),
+            epochs,
+            wall_seconds: summary["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut page = Page::default();
+    page.table(
+        &[
+            "run",
+            "architecture",
+            "MFLOPs",
+            "M params",
+            "best top-1",
+            "last top-1",
+            "epochs",
+            "wall s",
+        ],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.run.clone(),
+                    r.arch.clone(),
+                    format!("{:.3}", r.mflops),
+                    format!("{:.3}", r.mparams),
+                    format!("{:.4}", r.best_top1),
+                    format!("{:.4}", r.last_top1),
+                    r.epochs.to_string(),
+                    format!("{:.0}", r.wall_seconds),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    let series: Vec<Series> = rows
+        .iter()
+        .map(|r| Series {
+            name: r.arch.clone(),
+            points: vec![(r.mflops, r.last_top1)],
+        })
+        .collect();
+    let lo = rows.iter().map(|r| r.last_top1).fold(1.0, f64::min);
+    let hi = rows.iter().map(|r| r.last_top1).fold(0.0, f64::max);
+    let pad = ((hi - lo) * 0.2).max(0.01);
+    let p = Panel {
+        title: "test top-1 (last epoch) vs exact MFLOPs".into(),
+        x_label: "MFLOPs".into(),
+        y_label: "top-1".into(),
+        series,
+        y_range: Some(((lo - pad).max(0.0), (hi + pad).min(1.0))),
+    };
+    let mut files = Vec::new();
+    for ext in ["svg", "png"] {
+        let f = out.join(format!("accuracy_vs_mflops.{ext}"));
+        panels(&f, None, std::slice::from_ref(&p), 1, (760, 480))?;
+        files.push(f);
+    }
+    let md = out.join("compare.md");
+    crate::search::write_atomic(&md, &page.md)?;
+    files.push(md);
+    let js = out.join("compare.json");
+    crate::search::write_atomic(
+        &js,
+        serde_json::to_string_pretty(&rows).expect("rows serialize"),
+    )?;
+    files.push(js);
+    Ok(files)
+}

@@ -1,0 +1,72 @@
+//! Retraining settings: the recipe every architecture of a comparison gets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::Arch;
+
+/// Every setting of a training run; written to the run directory. A settings file may
+/// give any subset (the rest take their defaults); an unknown field is an error.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Train on a seeded random subset of this many images (all when absent).
+    pub max_images: Option<usize>,
+    /// Evaluate on a seeded random subset of this many test images (all when absent).
+    pub max_test_images: Option<usize>,
+    /// Peak learning rate (SGD with Nesterov momentum).
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    /// L2 weight decay of conv and linear weights (not of BN parameters or biases).
+    pub weight_decay: f64,
+    /// Linear warm-up from lr / steps to lr over this many epochs, then cosine to 0.
+    pub warmup_epochs: f64,
+    pub label_smoothing: f64,
+    /// Random crop (4-pixel zero padding) and horizontal flip.
+    pub augment: bool,
+    /// Log a metrics line every this many steps (0: per epoch only).
+    pub log_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            seed: 0,
+            max_images: None,
+            max_test_images: None,
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            warmup_epochs: 1.0,
+            label_smoothing: 0.1,
+            augment: true,
+            log_every: 50,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Learning rate at step `s` (0-based) of `total`, `warmup` of them warming up:
+    /// lr·(s+1)/warmup, then lr·½(1 + cos(π·(s − warmup)/(total − warmup))).
+    pub fn lr_at(&self, s: usize, total: usize, warmup: usize) -> f64 {
+        if s < warmup {
+            return self.lr * (s + 1) as f64 / warmup as f64;
+        }
+        let t = (s - warmup) as f64 / (total - warmup).max(1) as f64;
+        0.5 * self.lr * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
+/// What a training run's `config.json` holds: the architecture and every setting.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TrainRunConfig {
+    pub arch: Arch,
+    pub train: TrainConfig,
+}

@@ -1,0 +1,100 @@
+//! Test-set evaluation of a fixed network: top-1, per-class accuracy, confusion matrix.
+
+use burn::module::Module;
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ImageSet, make_batch};
+use crate::nn::FixedNet;
+
+/// The result of [`evaluate`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub images: usize,
+    /// Fraction of images whose argmax logit is the label.
+    pub top1: f64,
+    /// Mean cross-entropy (no label smoothing).
+    pub loss: f64,
+    pub classes: Vec<String>,
+    /// Accuracy of each class (its row of the confusion matrix: diagonal / row sum).
+    pub per_class: Vec<f64>,
+    /// `confusion[true][predicted]`: image counts.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// Nearest-neighbour subsampling of a batch to `r`×`r` (the sub-lattice a lower input
+/// resolution sees; identity when the size already matches).
+pub fn resample(x: Tensor<4>, r: usize) -> Tensor<4> {
+    let s = x.dims()[2];
+    if s == r {
+        return x;
+    }
+    let idx: Vec<i64> = (0..r).map(|j| (j * s / r) as i64).collect();
+    let idx = Tensor::<1, Int>::from_ints(idx.as_slice(), &x.device());
+    x.select(2, idx.clone()).select(3, idx)
+}
+
+/// Evaluate `net` in inference mode (BN running statistics, no dropout, no autodiff) on
+/// every image of `set` at input size `input`.
+pub fn evaluate(net: &FixedNet, set: &ImageSet, batch_size: usize, input: usize) -> Evaluation {
+    let net = net.valid();
+    let device = net.stem.conv.weight.device();
+    let device = &device;
+    let k = set
+        .classes
+        .len()
+        .max(1 + set.labels.iter().copied().max().unwrap_or(0) as usize);
+    let mut confusion = vec![vec![0u64; k]; k];
+    let mut loss_sum = 0.0f64;
+    let idx: Vec<usize> = (0..set.len()).collect();
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let (x, y) = make_batch(set, chunk, None).to_tensors(device);
+        let logits = net.forward(resample(x, input));
+        let n = chunk.len();
+        let logp = burn::tensor::activation::log_softmax(logits.clone(), 1);
+        let nll = logp
+            .gather(1, y.clone().reshape([n, 1]))
+            .sum()
+            .neg()
+            .into_scalar::<f32>();
+        loss_sum += nll as f64;
+        let pred = logits.argmax(1).reshape([n]).into_data();
+        let pred: Vec<i64> = pred
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("int predictions");
+        for (&i, p) in chunk.iter().zip(pred) {
+            confusion[set.labels[i] as usize][p as usize] += 1;
+        }
+    }
+    let n = set.len().max(1) as f64;
+    let correct: u64 = (0..k).map(|c| confusion[c][c]).sum();
+    let per_class = confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let total: u64 = row.iter().sum();
+            if total == 0 {
+                0.0
+            } else {
+                row[c] as f64 / total as f64
+            }
+        })
+        .collect();
+    let classes = (0..k)
+        .map(|c| {
+            set.classes
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| format!("class {c}"))
+        })
+        .collect();
+    Evaluation {
+        images: set.len(),
+        top1: correct as f64 / n,
+        loss: loss_sum / n,
+        classes,
+        per_class,
+        confusion,
+    }
+}

@@ -1,0 +1,370 @@
+//! Retraining, evaluation and reports on real CIFAR-10 images (the shared JPEG copy,
+//! unpacked into a temp dir): a short run beats chance, `eval` agrees with the run's own
+//! test accuracy, a killed run resumes to the same result, bad input exits with 2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn dmasking(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dmasking-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    d
+}
+
+/// ../shared/data/cifar10-jpeg.tar.gz unpacked once per test process (train/, test/).
+fn data() -> &'static str {
+    static DIR: OnceLock<String> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let archive = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/cifar10-jpeg.tar.gz")
+            .canonicalize()
+            .expect("the shared CIFAR-10 archive ../shared/data/cifar10-jpeg.tar.gz");
+        let dir = temp("cifar-jpeg");
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("tar")
+            .arg("xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "unpacking {}", archive.display());
+        dir.to_str().unwrap().to_string()
+    })
+}
+
+/// A small network at 16×16 input (the 32×32 images are subsampled to its lattice).
+const ARCH: &str = r#"{
+  "format": "dmasking-arch/1",
+  "name": "test-net",
+  "input_size": 16,
+  "in_channels": 3,
+  "num_classes": 10,
+  "width_divisor": 8,
+  "stem": {"out": 16, "kernel": 3, "stride": 1, "act": "relu"},
+  "blocks": [
+    {"op": "ir", "out": 24, "stride": 2, "kernel": 3, "expansion": 3},
+    {"op": "ir", "out": 24, "stride": 1, "kernel": 5, "expansion": 3, "se": true, "act": "hswish"},
+    {"op": "ir", "out": 48, "stride": 2, "kernel": 3, "expansion": 3, "act": "hswish"}
+  ],
+  "head": {"op": "ir_pool", "expansion": 2.0, "out": 128, "act": "hswish"},
+  "dropout": 0.1
+}"#;
+
+fn arch_file(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("arch.json");
+    std::fs::write(&p, ARCH).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn train_args<'a>(arch: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--arch",
+        arch,
+        "--data",
+        data(),
+        "--out",
+        out,
+        "--epochs",
+        epochs,
+        "--max-images",
+        "2560",
+        "--max-test-images",
+        "1000",
+        "--lr",
+        "0.2",
+        "--seed",
+        "5",
+    ]
+}
+
+fn epoch_lines(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "epoch")
+        .collect()
+}
+
+/// Chance is 10 %; 1,000 test images put its 99.9 % quantile near 13 %.
+#[test]
+fn short_training_beats_chance_and_eval_agrees_with_the_run() {
+    let dir = temp("train");
+    let arch = arch_file(&dir);
+    let out = dir.join("run");
+    let o = dmasking(&train_args(&arch, out.to_str().unwrap(), "4"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let epochs = epoch_lines(&out);
+    assert_eq!(epochs.len(), 4);
+    let last = epochs.last().unwrap()["test_top1"].as_f64().unwrap();
+    let best = epochs
+        .iter()
+        .map(|e| e["test_top1"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(last > 0.2, "test top-1 after 4 epochs: {last}");
+    for f in [
+        "best.bpk",
+        "last.bpk",
+        "arch.json",
+        "config.json",
+        "summary.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+
+    // eval of the last weights on the same 1,000 test images reproduces the logged top-1.
+    let o = dmasking(&[
+        "eval",
+        "--run",
+        out.to_str().unwrap(),
+        "--data",
+        data(),
+        "--weights",
+        "last",
+        "--max-test-images",
+        "1000",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ev["images"], 1000);
+    assert!((ev["top1"].as_f64().unwrap() - last).abs() < 1e-9);
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(ev["confusion"].clone()).unwrap();
+    assert_eq!(confusion.len(), 10);
+    let total: u64 = confusion.iter().flatten().sum();
+    assert_eq!(total, 1000);
+    let trace: u64 = (0..10).map(|c| confusion[c][c]).sum();
+    assert!((trace as f64 / 1000.0 - last).abs() < 1e-9);
+    let per_class: Vec<f64> = serde_json::from_value(ev["per_class"].clone()).unwrap();
+    for (c, row) in confusion.iter().enumerate() {
+        let n: u64 = row.iter().sum();
+        assert!((per_class[c] - row[c] as f64 / n as f64).abs() < 1e-12);
+    }
+    assert_eq!(ev["classes"][0], "airplane");
+
+    // best.bpk holds the best epoch.
+    let o = dmasking(&[
+        "eval",
+        "--run",
+        out.to_str().unwrap(),
+        "--data",
+        data(),
+        "--max-test-images",
+        "1000",
+        "--json",
+    ]);
+    let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((ev["top1"].as_f64().unwrap() - best).abs() < 1e-9);
+
+    // The report: plots in both formats and a page with the architecture table.
+    let o = dmasking(&["report", "--run", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rep = out.join("report");
+    for f in ["loss", "accuracy", "lr"] {
+        let png = std::fs::read(rep.join(format!("{f}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f}.png is not a PNG");
+        let svg = std::fs::read_to_string(rep.join(format!("{f}.svg"))).unwrap();
+        assert!(svg.contains("<svg"), "{f}.svg");
+    }
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    // Three blocks and their widths, and the per-class table from eval.json.
+    assert!(
+        md.contains("| 2 | ir | 3x3 | 24 | 72 | 48 | 2 | - | hswish |"),
+        "{md}"
+    );
+    assert!(md.contains("| truck |"), "{md}");
+    let html = std::fs::read_to_string(rep.join("index.html")).unwrap();
+    assert!(html.contains("<img src=\"accuracy.svg\""));
+
+    // A comparison of finished runs: its row carries the run's exact cost and accuracy.
+    let cmp = dir.join("compare");
+    let o = dmasking(&[
+        "report",
+        "--compare",
+        out.to_str().unwrap(),
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Value =
+        serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
+    let flops = dmasking(&["flops", "--arch", &arch, "--json"]);
+    let flops: Value = serde_json::from_slice(&flops.stdout).unwrap();
+    let row = &rows[0];
+    assert!((row["mflops"].as_f64().unwrap() * 1e6 - flops["flops"].as_f64().unwrap()).abs() < 1.0);
+    assert!((row["best_top1"].as_f64().unwrap() - best).abs() < 1e-9);
+    assert_eq!(row["epochs"], 4);
+    assert!(cmp.join("accuracy_vs_mflops.png").exists());
+}
+
+/// A run killed mid-epoch and resumed ends with the metrics of one never stopped.
+#[test]
+fn killed_training_resumes_to_the_same_result() {
+    let dir = temp("train-resume");
+    let arch = arch_file(&dir);
+    let whole = dir.join("whole");
+    let o = dmasking(&train_args(&arch, whole.to_str().unwrap(), "2"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let cut = dir.join("cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(train_args(&arch, cut.to_str().unwrap(), "2"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the first epoch's checkpoint exists (the second epoch is under way).
+    let t0 = std::time::Instant::now();
+    while !cut.join("checkpoint/progress.json").exists() {
+        assert!(t0.elapsed().as_secs() < 600, "no checkpoint written");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let o = dmasking(&[
+        "train",
+        "--resume",
+        "--out",
+        cut.to_str().unwrap(),
+        "--data",
+        data(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The resumed run sees the same batches, learning rates and dropout masks from the
+    // restored weights and momentum. Flex's kernels may sum in another order for a tensor
+    // loaded from disk than for the same values made in memory, so the numbers agree to
+    // rounding, amplified over an epoch, not bit for bit.
+    let (a, b) = (epoch_lines(&whole), epoch_lines(&cut));
+    assert_eq!(a.len(), 2);
+    assert_eq!(b.len(), 2);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            (&x["epoch"], &x["step"], &x["lr"]),
+            (&y["epoch"], &y["step"], &y["lr"])
+        );
+        for k in ["train_loss", "test_loss"] {
+            let (u, v) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
+            assert!((u - v).abs() < 2e-3 * u.abs(), "{k}: {u} vs {v}");
+        }
+        let (u, v) = (
+            x["test_top1"].as_f64().unwrap(),
+            y["test_top1"].as_f64().unwrap(),
+        );
+        assert!((u - v).abs() <= 0.01, "test_top1: {u} vs {v}");
+    }
+    // The first epoch ran before the kill: identical but for the wall time.
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("seconds");
+        v
+    };
+    assert_eq!(strip(&a[0]), strip(&b[0]));
+}
+
+fn error_of(args: &[&str]) -> String {
+    let o = dmasking(args);
+    assert_eq!(o.status.code(), Some(2), "{args:?} should exit with 2");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+    err
+}
+
+#[test]
+fn bad_training_inputs_fail_with_exit_2() {
+    let dir = temp("train-bad");
+    let arch = arch_file(&dir);
+    let d = dir.to_str().unwrap();
+    let missing = format!("{d}/nope.json");
+    let err = error_of(&["train", "--arch", &missing, "--data", data(), "--out", d]);
+    assert!(err.contains("nope.json"), "{err}");
+    let err = error_of(&[
+        "train",
+        "--arch",
+        &arch,
+        "--data",
+        "/nonexistent",
+        "--out",
+        &format!("{d}/r"),
+    ]);
+    assert!(err.contains("/nonexistent"), "{err}");
+    // An existing directory is not overwritten.
+    std::fs::write(dir.join("keep.txt"), "x").unwrap();
+    let err = error_of(&["train", "--arch", &arch, "--data", data(), "--out", d]);
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).unwrap(), "x");
+    // A settings file with an unknown field names it.
+    let cfg = dir.join("bad.json");
+    std::fs::write(&cfg, r#"{"epochs": 1, "learning_rate": 0.1}"#).unwrap();
+    let err = error_of(&[
+        "train",
+        "--arch",
+        &arch,
+        "--data",
+        data(),
+        "--out",
+        &format!("{d}/r2"),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(err.contains("learning_rate"), "{err}");
+    // eval needs a training run.
+    let err = error_of(&["eval", "--run", d, "--data", data()]);
+    assert!(err.contains("config.json"), "{err}");
+}
+
+/// Without --data and without network (DMASKING_OFFLINE), the embedded demo subset is
+/// written to the cache and used, and the user is told it is demo-sized.
+#[test]
+fn offline_default_data_is_the_embedded_demo_subset() {
+    let dir = temp("train-offline");
+    let arch = arch_file(&dir);
+    let cache = dir.join("cache");
+    let o = Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args([
+            "train",
+            "--arch",
+            &arch,
+            "--out",
+            dir.join("run").to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--max-test-images",
+            "50",
+        ])
+        .env("DMASKING_OFFLINE", "1")
+        .env("DMASKING_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("DEMO-SIZED") && err.contains("--data"),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("on 1000 images, testing on 50"), "{out}");
+    for f in ["data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"] {
+        let n = std::fs::metadata(cache.join("cifar10-demo").join(f))
+            .unwrap()
+            .len();
+        assert_eq!(n, 200 * 3073, "{f}");
+    }
+}
