@@ -95,6 +95,20 @@ fn write_figure(
     Ok(())
 }
 
+/// A one-panel figure named `name` (nothing when every series is empty).
+fn chart(
+    out: &Path,
+    name: &str,
+    caption: &str,
+    x: &str,
+    y: &str,
+    series: Vec<Option<Series>>,
+    figs: &mut Vec<Figure>,
+) -> Result<()> {
+    let ps: Vec<Panel> = panel(name, x, y, series).into_iter().collect();
+    write_figure(out, name, caption, &ps, 1, figs)
+}
+
 fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
     let cfg = run.config()?;
     let plan = Plan::new(&cfg.space);
@@ -140,76 +154,54 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
         4,
         &mut figs,
     )?;
-    let one = |p: Option<Panel>| p.into_iter().collect::<Vec<_>>();
-    write_figure(
-        out,
-        "mflops",
-        "Expected MFLOPs (softmax of the logits) and the argmax architecture's exact MFLOPs",
-        &one(panel(
-            "cost",
-            "step",
+    let step = |k: &str| points(lines, "step", "step", k);
+    let at_epoch_end = |k: &str| points(lines, "epoch", "step", k);
+    let charts = [
+        (
+            "mflops",
+            "Expected MFLOPs (softmax of the logits) and the argmax architecture's exact MFLOPs",
             "MFLOPs",
             vec![
-                series("expected", points(lines, "step", "step", "expected_mflops")),
-                series("argmax", points(lines, "epoch", "step", "argmax_mflops")),
+                series("expected", step("expected_mflops")),
+                series("expected (epoch end)", at_epoch_end("expected_mflops")),
+                series("argmax", at_epoch_end("argmax_mflops")),
             ],
-        )),
-        1,
-        &mut figs,
-    )?;
-    write_figure(
-        out,
-        "loss",
-        "Cross-entropy of the weight and architecture steps",
-        &one(panel(
+        ),
+        (
             "loss",
-            "step",
+            "Cross-entropy of the weight and architecture steps",
             "cross-entropy",
             vec![
-                series("weight step", points(lines, "step", "step", "weight_loss")),
-                series(
-                    "architecture step",
-                    points(lines, "step", "step", "arch_loss"),
-                ),
+                series("weight step", step("weight_loss")),
+                series("weight step (epoch)", at_epoch_end("weight_loss")),
+                series("architecture step", step("arch_loss")),
             ],
-        )),
-        1,
-        &mut figs,
-    )?;
-    write_figure(
-        out,
-        "accuracy",
-        "Training accuracy of the weight and architecture steps",
-        &one(panel(
+        ),
+        (
             "accuracy",
-            "step",
+            "Training accuracy of the weight and architecture steps",
             "accuracy",
             vec![
-                series("weight step", points(lines, "step", "step", "weight_acc")),
-                series(
-                    "architecture step",
-                    points(lines, "step", "step", "arch_acc"),
-                ),
+                series("weight step", step("weight_acc")),
+                series("weight step (epoch)", at_epoch_end("weight_acc")),
+                series("architecture step", step("arch_acc")),
             ],
-        )),
-        1,
-        &mut figs,
-    )?;
+        ),
+    ];
+    for (name, caption, y, s) in charts {
+        chart(out, name, caption, "step", y, s, &mut figs)?;
+    }
     let entropy: Vec<(f64, f64)> = points(lines, "epoch", "epoch", "mean_entropy")
         .into_iter()
         .map(|(e, h)| (e + 1.0, h))
         .collect();
-    write_figure(
+    chart(
         out,
         "entropy",
         "Mean entropy of the choices (nats) after each epoch",
-        &one(panel(
-            "entropy",
-            "epoch",
-            "nats",
-            vec![series("mean entropy", entropy)],
-        )),
-        1,
+        "epoch",
+        "nats",
+        vec![series("mean entropy", entropy)],
         &mut figs,
     )?;
     Ok(figs)
@@ -217,60 +209,42 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
 
 fn train_figures(lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
     let mut figs = Vec::new();
-    let one = |p: Option<Panel>| p.into_iter().collect::<Vec<_>>();
-    write_figure(
-        out,
-        "loss",
-        "Training loss (label-smoothed) and test cross-entropy",
-        &one(panel(
+    let step = |k: &str| points(lines, "step", "step", k);
+    let at_epoch_end = |k: &str| points(lines, "epoch", "step", k);
+    let charts = [
+        (
             "loss",
-            "step",
+            "Training loss (label-smoothed) and test cross-entropy",
             "loss",
             vec![
-                series("train", points(lines, "step", "step", "train_loss")),
-                series(
-                    "train (epoch)",
-                    points(lines, "epoch", "step", "train_loss"),
-                ),
-                series("test", points(lines, "epoch", "step", "test_loss")),
+                series("train", step("train_loss")),
+                series("train (epoch)", at_epoch_end("train_loss")),
+                series("test", at_epoch_end("test_loss")),
             ],
-        )),
-        1,
-        &mut figs,
-    )?;
-    write_figure(
-        out,
-        "accuracy",
-        "Training accuracy and test top-1",
-        &one(panel(
+        ),
+        (
             "accuracy",
-            "step",
+            "Training accuracy and test top-1",
             "accuracy",
             vec![
-                series("train", points(lines, "step", "step", "train_acc")),
-                series("train (epoch)", points(lines, "epoch", "step", "train_acc")),
-                series("test top-1", points(lines, "epoch", "step", "test_top1")),
+                series("train", step("train_acc")),
+                series("train (epoch)", at_epoch_end("train_acc")),
+                series("test top-1", at_epoch_end("test_top1")),
             ],
-        )),
-        1,
-        &mut figs,
-    )?;
-    write_figure(
-        out,
-        "lr",
-        "Learning rate",
-        &one(panel(
-            "learning rate",
-            "step",
+        ),
+        (
+            "lr",
+            "Learning rate",
             "lr",
             vec![
-                series("lr", points(lines, "step", "step", "lr")),
-                series("lr (epoch end)", points(lines, "epoch", "step", "lr")),
+                series("lr", step("lr")),
+                series("lr (epoch end)", at_epoch_end("lr")),
             ],
-        )),
-        1,
-        &mut figs,
-    )?;
+        ),
+    ];
+    for (name, caption, y, s) in charts {
+        chart(out, name, caption, "step", y, s, &mut figs)?;
+    }
     Ok(figs)
 }
 

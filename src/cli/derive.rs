@@ -77,7 +77,7 @@ pub fn run(args: DeriveArgs) -> Result<()> {
             arch.provenance = Some(provenance(kind));
             let c = count(&arch.layout()?, arch.input_size);
             let out = args.out.unwrap_or_else(|| args.run.join("arch.json"));
-            write_atomic(&out, &arch.to_json())?;
+            write_atomic(&out, arch.to_json())?;
             println!(
                 "argmax architecture after {} epochs: {:.2} MFLOPs, {} params -> {}",
                 progress.epoch,
@@ -103,7 +103,7 @@ pub fn run(args: DeriveArgs) -> Result<()> {
                 let k = seen.len() - 1;
                 let c = count(&arch.layout()?, arch.input_size);
                 let path = out.join(format!("arch_sample_{k}.json"));
-                write_atomic(&path, &arch.to_json())?;
+                write_atomic(&path, arch.to_json())?;
                 println!(
                     "sample {k}: {:.2} MFLOPs -> {}",
                     c.flops as f64 / 1e6,

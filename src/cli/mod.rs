@@ -45,6 +45,20 @@ pub enum Command {
     Report(report::ReportArgs),
 }
 
+/// A settings file (`--config`): any subset of `T`'s fields, parsed strictly.
+fn settings_file<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&std::path::Path>,
+    what: &str,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    let Some(p) = path else {
+        return Ok(T::default());
+    };
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("reading {what} {}", p.display()))?;
+    crate::json::parse::<T>(&text).with_context(|| format!("reading {what} {}", p.display()))
+}
+
 /// The `--data` directory, or the default data (downloaded full CIFAR-10, else the
 /// embedded demo subset).
 fn data_dir(arg: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {

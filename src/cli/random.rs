@@ -61,7 +61,7 @@ pub fn run(args: RandomArgs) -> Result<()> {
             "exact_flops": flops,
         }));
         let path = args.out.join(format!("random_{k}.json"));
-        write_atomic(&path, &arch.to_json())?;
+        write_atomic(&path, arch.to_json())?;
         println!(
             "random {k}: {:.3} MFLOPs -> {}",
             flops as f64 / 1e6,

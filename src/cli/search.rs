@@ -63,15 +63,7 @@ pub struct SearchArgs {
 }
 
 fn settings(args: &SearchArgs) -> Result<SearchConfig> {
-    let mut cfg = match &args.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading search config {}", p.display()))?;
-            crate::json::parse::<SearchConfig>(&text)
-                .with_context(|| format!("reading search config {}", p.display()))?
-        }
-        None => SearchConfig::default(),
-    };
+    let mut cfg: SearchConfig = super::settings_file(args.config.as_deref(), "search config")?;
     let set = |dst: &mut usize, v: Option<usize>| {
         if let Some(v) = v {
             *dst = v;

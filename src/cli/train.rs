@@ -52,15 +52,7 @@ pub struct TrainArgs {
 }
 
 fn settings(args: &TrainArgs) -> Result<TrainConfig> {
-    let mut cfg = match &args.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading training config {}", p.display()))?;
-            crate::json::parse::<TrainConfig>(&text)
-                .with_context(|| format!("reading training config {}", p.display()))?
-        }
-        None => TrainConfig::default(),
-    };
+    let mut cfg: TrainConfig = super::settings_file(args.config.as_deref(), "training config")?;
     if let Some(v) = args.epochs {
         cfg.epochs = v;
     }

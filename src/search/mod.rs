@@ -122,6 +122,25 @@ impl Running {
     }
 }
 
+/// The progress bar of one epoch (interactive terminals only), at batch `pos`.
+pub(crate) fn epoch_bar(
+    epoch: usize,
+    epochs: usize,
+    steps: usize,
+    pos: usize,
+) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(steps as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]",
+        )
+        .expect("valid template"),
+    );
+    b.set_prefix(format!("{}/{epochs}", epoch + 1));
+    b.set_position(pos as u64);
+    b
+}
+
 pub(crate) fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add((epoch as u64) << 20)
@@ -227,18 +246,7 @@ pub fn search(
         };
         let mut a_batches = new_a(prog.arch_round);
         skip(&a_batches, prog.arch_used)?;
-        let bar = interactive.then(|| {
-            let b = indicatif::ProgressBar::new(steps_per_epoch as u64);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]",
-                )
-                .expect("valid template"),
-            );
-            b.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-            b.set_position(prog.batch as u64);
-            b
-        });
+        let bar = interactive.then(|| epoch_bar(epoch, cfg.epochs, steps_per_epoch, prog.batch));
         let mut epoch_w = Running::new(prog.epoch_weight);
         let mut log_w = Running::new(prog.log_weight);
         let mut log_a = Running::new(prog.log_arch);

@@ -30,7 +30,7 @@ use crate::data::{ImageSet, epoch_batches};
 use crate::error::{Error, Result};
 use crate::nn::FixedNet;
 use crate::search::{
-    RunDir, Running, Sums, clear_stop, epoch_seed, skip, stop_requested, write_atomic,
+    RunDir, Running, Sums, clear_stop, epoch_bar, epoch_seed, skip, stop_requested, write_atomic,
 };
 
 /// Where a training run stands, saved with every checkpoint.
@@ -233,18 +233,7 @@ pub fn train(
             cfg.augment,
         );
         skip(&batches, prog.batch)?;
-        let bar = interactive.then(|| {
-            let b = indicatif::ProgressBar::new(steps_per_epoch as u64);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]",
-                )
-                .expect("valid template"),
-            );
-            b.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-            b.set_position(prog.batch as u64);
-            b
-        });
+        let bar = interactive.then(|| epoch_bar(epoch, cfg.epochs, steps_per_epoch, prog.batch));
         let mut epoch_sums = Running::new(prog.epoch_sums);
         let mut log_sums = Running::new(prog.log_sums);
         let mut lr = cfg.lr_at(prog.step, total, warmup);
@@ -356,7 +345,7 @@ pub fn train(
     });
     write_atomic(
         &run.path.join("summary.json"),
-        &serde_json::to_string_pretty(&summary).expect("summary serializes"),
+        serde_json::to_string_pretty(&summary).expect("summary serializes"),
     )?;
     Ok(TrainOutcome {
         best_top1: prog.best_top1.unwrap_or(last.top1),
