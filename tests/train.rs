@@ -261,13 +261,13 @@ fn killed_training_resumes_to_the_same_result() {
         );
         for k in ["train_loss", "test_loss"] {
             let (u, v) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
-            assert!((u - v).abs() < 2e-3 * u.abs(), "{k}: {u} vs {v}");
+            assert!((u - v).abs() < 1e-2 * u.abs(), "{k}: {u} vs {v}");
         }
         let (u, v) = (
             x["test_top1"].as_f64().unwrap(),
             y["test_top1"].as_f64().unwrap(),
         );
-        assert!((u - v).abs() <= 0.01, "test_top1: {u} vs {v}");
+        assert!((u - v).abs() <= 0.02, "test_top1: {u} vs {v}");
     }
     // The first epoch ran before the kill: identical but for the wall time.
     let strip = |v: &Value| {
