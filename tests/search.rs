@@ -352,40 +352,48 @@ fn killed_search_resumes_to_the_same_architecture() {
 #[test]
 fn random_architectures_are_distinct_valid_and_flop_matched() {
     let out = temp("random");
-    let o = dmasking(&[
-        "random",
-        "--space",
-        &repo("configs/cifar10.json"),
-        "--count",
-        "4",
-        "--match-mflops",
-        "6",
-        "--tolerance",
-        "0.05",
-        "--seed",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut blocks = Vec::new();
-    for k in 0..4 {
-        let path = out.join(format!("random_{k}.json"));
-        // Counted by the CLI from the file, independently of how it was drawn.
-        let f = dmasking(&["flops", "--arch", path.to_str().unwrap(), "--json"]);
-        assert!(f.status.success());
-        let v: Value = serde_json::from_slice(&f.stdout).unwrap();
-        let mflops = v["flops"].as_f64().unwrap() / 1e6;
-        assert!(
-            (mflops / 6.0 - 1.0).abs() <= 0.05,
-            "random_{k}: {mflops} MFLOPs"
-        );
-        let arch = Arch::load(&path).unwrap();
-        assert!(
-            !blocks.contains(&arch.blocks),
-            "random_{k} repeats an architecture"
-        );
-        blocks.push(arch.blocks);
+    // 6 MFLOPs lies in the bulk of the space (uniform draws land there); 2.6 MFLOPs is
+    // near its smallest architecture (2.48), where only the random walk gets in.
+    for (target, method) in [(6.0, "uniform"), (2.6, "walk")] {
+        let o = dmasking(&[
+            "random",
+            "--space",
+            &repo("configs/cifar10.json"),
+            "--count",
+            "4",
+            "--match-mflops",
+            &target.to_string(),
+            "--tolerance",
+            "0.05",
+            "--seed",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut blocks = Vec::new();
+        for k in 0..4 {
+            let path = out.join(format!("random_{k}.json"));
+            // Counted by the CLI from the file, independently of how it was drawn.
+            let f = dmasking(&["flops", "--arch", path.to_str().unwrap(), "--json"]);
+            assert!(f.status.success());
+            let v: Value = serde_json::from_slice(&f.stdout).unwrap();
+            let mflops = v["flops"].as_f64().unwrap() / 1e6;
+            assert!(
+                (mflops / target - 1.0).abs() <= 0.05,
+                "random_{k}: {mflops} MFLOPs for {target}"
+            );
+            let arch = Arch::load(&path).unwrap();
+            assert_eq!(
+                arch.provenance.as_ref().unwrap()["random"]["method"],
+                method
+            );
+            assert!(
+                !blocks.contains(&arch.blocks),
+                "random_{k} repeats an architecture"
+            );
+            blocks.push(arch.blocks);
+        }
     }
     let o = dmasking(&[
         "random",

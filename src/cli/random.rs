@@ -50,20 +50,20 @@ pub fn run(args: RandomArgs) -> Result<()> {
     )?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    for (k, (mut arch, flops)) in archs.into_iter().enumerate() {
+    for (k, (mut arch, flops, method)) in archs.into_iter().enumerate() {
         arch.name = Some(format!(
             "{}-random{k}",
             space.name.as_deref().unwrap_or("space")
         ));
         arch.provenance = Some(json!({
             "random": {"space": space.name, "seed": args.seed, "match_mflops": args.match_mflops,
-                        "tolerance": args.tolerance},
+                        "tolerance": args.tolerance, "method": method},
             "exact_flops": flops,
         }));
         let path = args.out.join(format!("random_{k}.json"));
         write_atomic(&path, arch.to_json())?;
         println!(
-            "random {k}: {:.3} MFLOPs -> {}",
+            "random {k}: {:.3} MFLOPs ({method}) -> {}",
             flops as f64 / 1e6,
             path.display()
         );

@@ -151,8 +151,11 @@ impl Plan {
 }
 
 impl Plan {
-    /// `count` distinct uniformly drawn architectures whose exact FLOPs are within
-    /// `tolerance` (relative) of `target`, by rejection sampling.
+    /// `count` distinct random architectures within `target · (1 ± tolerance)` FLOPs, each
+    /// with how it was found: `"uniform"`, a uniform draw that landed in the band
+    /// (rejection sampling, `max_draws` at most), or, where too few land there (the ends
+    /// of the range), `"walk"`: from a uniform draw, random one-choice changes that never
+    /// move away from the band, then [`WALK_MIX`] random changes that stay inside it.
     pub fn random_matched(
         &self,
         count: usize,
@@ -160,10 +163,11 @@ impl Plan {
         tolerance: f64,
         seed: u64,
         max_draws: usize,
-    ) -> Result<Vec<(crate::arch::Arch, u64)>> {
+    ) -> Result<Vec<(crate::arch::Arch, u64, &'static str)>> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut found = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
+        let in_band = |f: u64| ((f as f64) / target - 1.0).abs() <= tolerance;
         for _ in 0..max_draws {
             if found.len() == count {
                 break;
@@ -171,16 +175,25 @@ impl Plan {
             let picks = self.random_picks(&mut rng);
             let arch = self.derive(&picks)?;
             let flops = count_flops(&arch)?;
-            if ((flops as f64) / target - 1.0).abs() > tolerance {
-                continue;
+            if in_band(flops) && seen.insert(arch.network_key()) {
+                found.push((arch, flops, "uniform"));
             }
-            if seen.insert(arch.network_key()) {
-                found.push((arch, flops));
+        }
+        for _ in 0..count * 50 {
+            if found.len() == count {
+                break;
+            }
+            if let Some(picks) = self.walk_into_band(&mut rng, target, tolerance)? {
+                let arch = self.derive(&picks)?;
+                let flops = count_flops(&arch)?;
+                if in_band(flops) && seen.insert(arch.network_key()) {
+                    found.push((arch, flops, "walk"));
+                }
             }
         }
         if found.len() < count {
             return Err(crate::error::Error::Other(format!(
-                "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs in {max_draws} draws; widen --tolerance or pick a target inside the space's range",
+                "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs (uniform draws and random walks); widen --tolerance or pick a target inside the space's range",
                 found.len(),
                 tolerance * 100.0,
                 target / 1e6
@@ -188,7 +201,42 @@ impl Plan {
         }
         Ok(found)
     }
+
+    /// A random walk into the band (see [`random_matched`](Self::random_matched)), or
+    /// `None` when it does not get there in 20,000 proposals.
+    fn walk_into_band<R: Rng>(
+        &self,
+        rng: &mut R,
+        target: f64,
+        tolerance: f64,
+    ) -> Result<Option<Vec<usize>>> {
+        let gap = |f: u64| ((f as f64 / target - 1.0).abs() - tolerance).max(0.0);
+        let mut picks = self.random_picks(rng);
+        let mut d = gap(self.flops_of(&picks)?);
+        let mut mixed = 0;
+        for _ in 0..20_000 {
+            if d == 0.0 && mixed >= WALK_MIX {
+                return Ok(Some(picks));
+            }
+            let c = rng.random_range(0..self.choices.len());
+            let o = rng.random_range(0..self.choices[c].options.len());
+            let old = std::mem::replace(&mut picks[c], o);
+            let nd = gap(self.flops_of(&picks)?);
+            if nd <= d {
+                d = nd;
+                if d == 0.0 {
+                    mixed += 1;
+                }
+            } else {
+                picks[c] = old;
+            }
+        }
+        Ok(None)
+    }
 }
+
+/// Random changes a walk makes inside the band before its architecture is taken.
+pub const WALK_MIX: usize = 200;
 
 fn count_flops(arch: &crate::arch::Arch) -> Result<u64> {
     Ok(count(&arch.layout()?, arch.input_size).flops)
