@@ -354,7 +354,7 @@ fn random_architectures_are_distinct_valid_and_flop_matched() {
     let out = temp("random");
     // 6 MFLOPs lies in the bulk of the space (uniform draws land there); 2.6 MFLOPs is
     // near its smallest architecture (2.48), where only the random walk gets in.
-    for (target, method) in [(6.0, "uniform"), (2.6, "walk")] {
+    for (target, walk_needed) in [(6.0, false), (2.6, true)] {
         let o = dmasking(&[
             "random",
             "--space",
@@ -372,6 +372,7 @@ fn random_architectures_are_distinct_valid_and_flop_matched() {
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let mut blocks = Vec::new();
+        let mut walked = 0;
         for k in 0..4 {
             let path = out.join(format!("random_{k}.json"));
             // Counted by the CLI from the file, independently of how it was drawn.
@@ -384,16 +385,20 @@ fn random_architectures_are_distinct_valid_and_flop_matched() {
                 "random_{k}: {mflops} MFLOPs for {target}"
             );
             let arch = Arch::load(&path).unwrap();
-            assert_eq!(
-                arch.provenance.as_ref().unwrap()["random"]["method"],
-                method
-            );
+            let method = &arch.provenance.as_ref().unwrap()["random"]["method"];
+            assert!(method == "uniform" || method == "walk", "{method}");
+            walked += usize::from(method == "walk");
             assert!(
                 !blocks.contains(&arch.blocks),
                 "random_{k} repeats an architecture"
             );
             blocks.push(arch.blocks);
         }
+        assert_eq!(
+            walked > 0,
+            walk_needed,
+            "{walked} of 4 from the walk at {target}"
+        );
     }
     let o = dmasking(&[
         "random",
