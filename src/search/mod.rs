@@ -189,22 +189,10 @@ pub fn search(
     }
     let mut tr = Trainer::new(space, cfg, device)?;
     let mut prog = Progress::default();
-    if resume {
-        match run.latest_checkpoint::<crate::search::Progress>()? {
-            Some((dir, p)) => {
-                tr = tr.load(&dir)?;
-                tr.mu = p.budget_mu;
-                run.truncate_metrics(p.metrics_lines)?;
-                println!(
-                    "resuming at epoch {} batch {} from {}",
-                    p.epoch + 1,
-                    p.batch,
-                    dir.display()
-                );
-                prog = p;
-            }
-            None => println!("no checkpoint yet: starting from the beginning"),
-        }
+    if resume && let Some((dir, p)) = run.resume_point::<Progress>()? {
+        tr = tr.load(&dir)?;
+        tr.mu = p.budget_mu;
+        prog = p;
     }
     let ad = device.clone().autodiff();
     let plan = tr.net.plan.clone();

@@ -45,3 +45,15 @@ pub struct Progress {
     pub log_weight: Sums,
     pub log_arch: Sums,
 }
+
+impl crate::search::run_dir::Position for Progress {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn metrics_lines(&self) -> usize {
+        self.metrics_lines
+    }
+}

@@ -19,6 +19,16 @@ pub struct RunConfig {
     pub search: SearchConfig,
 }
 
+/// The position a checkpoint saves (search or training progress).
+pub trait Position {
+    /// The epoch in progress.
+    fn epoch(&self) -> usize;
+    /// Batches done in that epoch.
+    fn batch(&self) -> usize;
+    /// Lines of metrics.jsonl written so far.
+    fn metrics_lines(&self) -> usize;
+}
+
 /// What a run directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunKind {
@@ -195,6 +205,25 @@ impl RunDir {
             std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
         }
         Ok(())
+    }
+
+    /// Where a resumed run starts: the newest checkpoint and its progress, with
+    /// `metrics.jsonl` cut back to the lines that checkpoint accounts for.
+    pub fn resume_point<P: Position + serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<Option<(PathBuf, P)>> {
+        let Some((dir, p)) = self.latest_checkpoint::<P>()? else {
+            println!("no checkpoint yet: starting from the beginning");
+            return Ok(None);
+        };
+        self.truncate_metrics(p.metrics_lines())?;
+        println!(
+            "resuming at epoch {} batch {} from {}",
+            p.epoch() + 1,
+            p.batch(),
+            dir.display()
+        );
+        Ok(Some((dir, p)))
     }
 
     /// The newest complete checkpoint and its progress, if any.

@@ -137,6 +137,13 @@ fn save_weights(net: &FixedNet, run: &RunDir, name: &str) -> Result<()> {
     std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))
 }
 
+/// Copy `from` to `to` atomically (temp file beside `to`, then rename).
+fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension("bpk.tmp");
+    std::fs::copy(from, &tmp).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, to).map_err(|e| Error::io(to, e))
+}
+
 /// Load `best.bpk` or `last.bpk` of a training run into the network of `arch`.
 pub fn load_weights(arch: &Arch, path: &Path, device: &Device) -> Result<FixedNet> {
     FixedNet::new(arch, device)?
@@ -196,21 +203,9 @@ pub fn train(
         .with_smoothing((cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32))
         .init(&ad);
     let mut prog = TrainProgress::default();
-    if resume {
-        match run.latest_checkpoint::<TrainProgress>()? {
-            Some((dir, p)) => {
-                m = m.load(&dir)?;
-                run.truncate_metrics(p.metrics_lines)?;
-                println!(
-                    "resuming at epoch {} batch {} from {}",
-                    p.epoch + 1,
-                    p.batch,
-                    dir.display()
-                );
-                prog = p;
-            }
-            None => println!("no checkpoint yet: starting from the beginning"),
-        }
+    if resume && let Some((dir, p)) = run.resume_point::<TrainProgress>()? {
+        m = m.load(&dir)?;
+        prog = p;
     }
     // Parameter ids after loading: a record brings its own ids.
     let mut split = DecaySplit::default();
@@ -301,7 +296,7 @@ pub fn train(
         let improved = prog.best_top1.is_none_or(|b| ev.top1 > b);
         save_weights(&m.net, run, "last.bpk")?;
         if improved {
-            save_weights(&m.net, run, "best.bpk")?;
+            copy_atomic(&run.path.join("last.bpk"), &run.path.join("best.bpk"))?;
             prog.best_top1 = Some(ev.top1);
             prog.best_epoch = Some(epoch);
         }
@@ -354,4 +349,16 @@ pub fn train(
         wall_seconds: wall,
         images_per_second: prog.images as f64 / wall.max(1e-9),
     })
+}
+
+impl crate::search::run_dir::Position for TrainProgress {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn metrics_lines(&self) -> usize {
+        self.metrics_lines
+    }
 }
