@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(n) = cfg.max_images {
         // The same seeded subset `dmasking search --max-images` takes.
-        train = train.random_subset(n, cfg.seed ^ 0x5EED);
+        train = train.train_subset(n, cfg.seed);
     }
     let out = root.join("runs/search_cifar");
     let run = RunDir::create(&out, true)?;

@@ -67,7 +67,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let mut test =
         load(&data, Split::Test).with_context(|| format!("reading data {}", data.display()))?;
     if let Some(n) = args.max_test_images {
-        test = test.random_subset(n, 0x7E57);
+        test = test.test_subset(n);
     }
     let ev = evaluate(&net, &test, args.batch_size, saved.arch.input_size);
     let text = serde_json::to_string_pretty(&serde_json::json!({

@@ -114,7 +114,7 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
     let mut train =
         load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
     if let Some(n) = cfg.max_images {
-        train = train.random_subset(n, cfg.seed ^ 0x5EED);
+        train = train.train_subset(n, cfg.seed);
     }
     let resume = run.is_some();
     let run = match run {

@@ -100,10 +100,10 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     let mut test_set =
         load(&data, Split::Test).with_context(|| format!("reading data {}", data.display()))?;
     if let Some(n) = cfg.max_images {
-        train_set = train_set.random_subset(n, cfg.seed ^ 0x5EED);
+        train_set = train_set.train_subset(n, cfg.seed);
     }
     if let Some(n) = cfg.max_test_images {
-        test_set = test_set.random_subset(n, 0x7E57);
+        test_set = test_set.test_subset(n);
     }
     let resume = run.is_some();
     let run = match run {

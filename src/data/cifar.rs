@@ -43,6 +43,18 @@ impl ImageSet {
         let n = self.channels * self.size * self.size;
         &self.pixels[i * n..(i + 1) * n]
     }
+    /// The seeded training subset a run with `--max-images n` and `seed` uses (search,
+    /// training and the example draw the same images for the same seed).
+    pub fn train_subset(&self, n: usize, seed: u64) -> ImageSet {
+        self.random_subset(n, seed ^ 0x5EED)
+    }
+
+    /// The test subset of `--max-test-images n`, the same in `train` and `eval`, so that
+    /// an evaluation reproduces the accuracy its training run logged.
+    pub fn test_subset(&self, n: usize) -> ImageSet {
+        self.random_subset(n, 0x7E57)
+    }
+
     /// A seeded random subset of `n` images (all of them, shuffled, when `n` ≥ len):
     /// image folders are sorted by class, so a prefix would not do.
     pub fn random_subset(&self, n: usize, seed: u64) -> ImageSet {
