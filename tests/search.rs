@@ -125,6 +125,64 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
             );
         }
     }
+    // The picks recorded by the search derive its architecture.
+    assert_eq!(
+        prov["picks"].as_array().unwrap().len(),
+        dmasking::supernet::Plan::new(
+            &dmasking::space::Space::load(Path::new(&repo("configs/cifar10.json"))).unwrap()
+        )
+        .choices
+        .len()
+    );
+
+    // score: the supernet's one-shot accuracy of the argmax and a sample, one row each.
+    let arch_file = out.join("arch.json");
+    let sample0 = samples.join("arch_sample_0.json");
+    let o = dmasking(&[
+        "score",
+        "--run",
+        out.to_str().unwrap(),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--arch",
+        arch_file.to_str().unwrap(),
+        sample0.to_str().unwrap(),
+        "--max-test-images",
+        "100",
+        "--calibration-images",
+        "64",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["flops"], prov["exact_flops"]);
+    for r in &rows {
+        assert_eq!(r["images"], 100);
+        let top1 = r["top1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&top1), "{top1}");
+    }
+    // A network outside the space: a clear error naming the file, exit 2.
+    let mut foreign = arch.clone();
+    foreign.blocks[0].out = 24;
+    let foreign_file = out.join("foreign.json");
+    std::fs::write(&foreign_file, foreign.to_json()).unwrap();
+    let o = dmasking(&[
+        "score",
+        "--run",
+        out.to_str().unwrap(),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--arch",
+        foreign_file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("not in search space") && err.contains("foreign.json"),
+        "{err}"
+    );
+    std::fs::remove_file(&foreign_file).unwrap();
     std::fs::remove_file(&derived).unwrap();
     std::fs::remove_dir_all(&samples).unwrap();
 

@@ -59,10 +59,11 @@ pub fn run(args: DeriveArgs) -> Result<()> {
         .try_load_file(dir.join("logits.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;
     let probs = logits.probabilities();
-    let provenance = |kind: &str| {
+    let provenance = |kind: &str, picks: &[usize]| {
         json!({
             "space": saved.space.name, "search": saved.search, "seed": saved.search.seed,
             "epoch": progress.epoch, "derive": kind, "run": args.run.display().to_string(),
+            "picks": picks,
         })
     };
     match args.sample {
@@ -74,7 +75,7 @@ pub fn run(args: DeriveArgs) -> Result<()> {
                 "argmax"
             };
             let mut arch = plan.derive(&picks)?;
-            arch.provenance = Some(provenance(kind));
+            arch.provenance = Some(provenance(kind, &picks));
             let c = count(&arch.layout()?, arch.input_size);
             let out = args.out.unwrap_or_else(|| args.run.join("arch.json"));
             write_atomic(&out, arch.to_json())?;
@@ -99,7 +100,7 @@ pub fn run(args: DeriveArgs) -> Result<()> {
                 if !seen.insert(arch.network_key()) {
                     continue;
                 }
-                arch.provenance = Some(provenance("sample"));
+                arch.provenance = Some(provenance("sample", &picks));
                 let k = seen.len() - 1;
                 let c = count(&arch.layout()?, arch.input_size);
                 let path = out.join(format!("arch_sample_{k}.json"));

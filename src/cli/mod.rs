@@ -6,6 +6,7 @@ mod eval;
 mod flops;
 mod random;
 mod report;
+mod score;
 mod search;
 mod train;
 
@@ -43,6 +44,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Plots and an HTML/Markdown page of a search or training run.
     Report(report::ReportArgs),
+    /// One-shot accuracy of architectures with a search run's inherited supernet weights.
+    Score(score::ScoreArgs),
 }
 
 /// A settings file (`--config`): any subset of `T`'s fields, parsed strictly.
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
             Command::Train(args) => train::run(args, &device),
             Command::Eval(args) => eval::run(args, &device),
             Command::Report(args) => report::run(args),
+            Command::Score(args) => score::run(args, &device),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,7 +50,8 @@ pub fn run(args: RandomArgs) -> Result<()> {
     )?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    for (k, (mut arch, flops, method)) in archs.into_iter().enumerate() {
+    for (k, r) in archs.into_iter().enumerate() {
+        let (mut arch, flops, method) = (r.arch, r.flops, r.method);
         arch.name = Some(format!(
             "{}-random{k}",
             space.name.as_deref().unwrap_or("space")
@@ -59,6 +60,7 @@ pub fn run(args: RandomArgs) -> Result<()> {
             "random": {"space": space.name, "seed": args.seed, "match_mflops": args.match_mflops,
                         "tolerance": args.tolerance, "method": method},
             "exact_flops": flops,
+            "picks": r.picks,
         }));
         let path = args.out.join(format!("random_{k}.json"));
         write_atomic(&path, arch.to_json())?;

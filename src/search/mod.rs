@@ -4,6 +4,7 @@
 //! Ctrl-C) and the derived architecture; a resumed run continues exactly where it stopped.
 
 pub mod config;
+pub mod oneshot;
 pub mod progress;
 pub mod run_dir;
 pub mod trainer;
@@ -394,6 +395,7 @@ pub fn search(
         "exact_flops": exact,
         "argmax_flops": argmax_flops,
         "projected_to_budget": picks != argmax,
+        "picks": picks,
     }));
     run.write_atomic("arch.json", &arch.to_json())?;
     Ok(SearchOutcome {

@@ -20,7 +20,7 @@ impl<T: Copy> Options<T> {
 }
 
 impl Plan {
-    fn check_picks(&self, picks: &[usize]) -> Result<()> {
+    pub(crate) fn check_picks(&self, picks: &[usize]) -> Result<()> {
         if picks.len() != self.choices.len() {
             return Err(Error::Other(format!(
                 "expected {} picks (one per choice), got {}",
@@ -89,16 +89,22 @@ impl Plan {
     }
 }
 
+/// A new parameter holding inherited values: a leaf, with no graph back to the supernet
+/// (so a supernet on an autodiff device can be sliced too).
+fn inherited<const D: usize>(t: burn::tensor::Tensor<D>) -> Param<burn::tensor::Tensor<D>> {
+    Param::from_tensor(t.detach())
+}
+
 fn slice_conv(conv: &Conv2d, out: usize, c_in: usize) -> Conv2d {
     let depthwise = conv.groups > 1;
     let w = conv.weight.val().narrow(0, 0, out);
     let w = if depthwise { w } else { w.narrow(1, 0, c_in) };
     Conv2d {
-        weight: Param::from_tensor(w),
+        weight: inherited(w),
         bias: conv
             .bias
             .as_ref()
-            .map(|b| Param::from_tensor(b.val().narrow(0, 0, out))),
+            .map(|b| inherited(b.val().narrow(0, 0, out))),
         groups: if depthwise { out } else { conv.groups },
         ..conv.clone()
     }
@@ -113,7 +119,7 @@ fn center_kernel(conv: Conv2d, k: usize) -> Conv2d {
     let lo = (big - k) / 2;
     let w = conv.weight.val().narrow(2, lo, k).narrow(3, lo, k);
     Conv2d {
-        weight: Param::from_tensor(w),
+        weight: inherited(w),
         kernel_size: [k, k],
         padding: PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2),
         ..conv
@@ -122,8 +128,8 @@ fn center_kernel(conv: Conv2d, k: usize) -> Conv2d {
 
 fn slice_bn(bn: &BatchNorm, c: usize) -> BatchNorm {
     BatchNorm {
-        gamma: Param::from_tensor(bn.gamma.val().narrow(0, 0, c)),
-        beta: Param::from_tensor(bn.beta.val().narrow(0, 0, c)),
+        gamma: inherited(bn.gamma.val().narrow(0, 0, c)),
+        beta: inherited(bn.beta.val().narrow(0, 0, c)),
         running_mean: RunningState::new(bn.running_mean.value().narrow(0, 0, c)),
         running_var: RunningState::new(bn.running_var.value().narrow(0, 0, c)),
         ..bn.clone()

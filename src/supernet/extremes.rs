@@ -150,6 +150,18 @@ impl Plan {
     }
 }
 
+/// A random architecture found by [`Plan::random_matched`].
+#[derive(Clone, Debug)]
+pub struct RandomArch {
+    pub arch: crate::arch::Arch,
+    /// Exact FLOPs.
+    pub flops: u64,
+    /// `"uniform"` or `"walk"`.
+    pub method: &'static str,
+    /// The option of every choice that derives it.
+    pub picks: Vec<usize>,
+}
+
 impl Plan {
     /// `count` distinct random architectures within `target · (1 ± tolerance)` FLOPs, each
     /// with how it was found: `"uniform"`, a uniform draw that landed in the band
@@ -163,7 +175,7 @@ impl Plan {
         tolerance: f64,
         seed: u64,
         max_draws: usize,
-    ) -> Result<Vec<(crate::arch::Arch, u64, &'static str)>> {
+    ) -> Result<Vec<RandomArch>> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut found = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
@@ -176,7 +188,12 @@ impl Plan {
             let arch = self.derive(&picks)?;
             let flops = count_flops(&arch)?;
             if in_band(flops) && seen.insert(arch.network_key()) {
-                found.push((arch, flops, "uniform"));
+                found.push(RandomArch {
+                    arch,
+                    flops,
+                    method: "uniform",
+                    picks,
+                });
             }
         }
         for _ in 0..count * 50 {
@@ -187,7 +204,12 @@ impl Plan {
                 let arch = self.derive(&picks)?;
                 let flops = count_flops(&arch)?;
                 if in_band(flops) && seen.insert(arch.network_key()) {
-                    found.push((arch, flops, "walk"));
+                    found.push(RandomArch {
+                        arch,
+                        flops,
+                        method: "walk",
+                        picks,
+                    });
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod lattice;
 pub mod mask;
 pub mod naive;
 pub mod net;
+pub mod picks;
 pub mod plan;
 
 pub use block::{OpSharing, SuperBlock};

@@ -1,0 +1,54 @@
+//! One-shot scores: how the supernet itself ranks architectures. A sub-network inherits
+//! the supernet's weights (sliced to its widths, the centre of the superkernel), its BN
+//! statistics are re-estimated on training images (the supernet's were averaged over
+//! mixed widths), and it is evaluated on test images. Compared with the same networks'
+//! accuracy after retraining, this measures whether weight sharing ranks them correctly.
+
+use burn::module::Module;
+use burn::tensor::Device;
+
+use super::Progress;
+use super::run_dir::{RunConfig, RunDir};
+use crate::arch::Arch;
+use crate::data::{ImageSet, make_batch};
+use crate::error::{Error, Result};
+use crate::supernet::Supernet;
+use crate::train::{Evaluation, eval::resample, evaluate};
+
+/// A search run's supernet at its newest checkpoint, on the autodiff version of `device`
+/// (BN re-estimation runs the layers in training mode).
+pub fn load_supernet(run: &RunDir, device: &Device) -> Result<(RunConfig, Supernet, Progress)> {
+    let cfg = run.config()?;
+    let Some((dir, progress)) = run.latest_checkpoint::<Progress>()? else {
+        return Err(Error::Other(format!(
+            "{}: no checkpoint yet (the run has not finished an epoch)",
+            run.path.display()
+        )));
+    };
+    let ad = device.clone().autodiff();
+    let net = Supernet::with_sharing(&cfg.space, cfg.search.op_sharing, &ad)
+        .try_load_file(dir.join("supernet.bpk"))
+        .map_err(|e| Error::Other(format!("{}: loading supernet: {e:?}", dir.display())))?;
+    Ok((cfg, net, progress))
+}
+
+/// The one-shot evaluation of `arch` (an architecture of the supernet's space): inherited
+/// weights, BN statistics re-estimated over `calibration` (batches of `batch_size`; with
+/// momentum 0.1 the old statistics keep weight 0.9^batches), then top-1 on `test`.
+pub fn score(
+    net: &Supernet,
+    arch: &Arch,
+    calibration: &ImageSet,
+    batch_size: usize,
+    test: &ImageSet,
+) -> Result<Evaluation> {
+    let picks = net.plan.picks_for(arch)?;
+    let (arch, fixed) = net.inherit(&picks, &net.one.device())?;
+    let idx: Vec<usize> = (0..calibration.len()).collect();
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let (x, _) = make_batch(calibration, chunk, None).to_tensors(&net.one.device());
+        // Training-mode forward: updates the running statistics; the graph is dropped.
+        let _ = fixed.forward(resample(x, arch.input_size));
+    }
+    Ok(evaluate(&fixed, test, batch_size, arch.input_size))
+}
