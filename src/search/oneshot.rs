@@ -44,10 +44,12 @@ pub fn score(
 ) -> Result<Evaluation> {
     let picks = net.plan.picks_for(arch)?;
     let (arch, fixed) = net.inherit(&picks, &net.one.device())?;
+    // No gradients (no graph is recorded), BN still in training mode.
+    let fixed = fixed.no_grad();
     let idx: Vec<usize> = (0..calibration.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
         let (x, _) = make_batch(calibration, chunk, None).to_tensors(&net.one.device());
-        // Training-mode forward: updates the running statistics; the graph is dropped.
+        // Training-mode forward: updates the running statistics.
         let _ = fixed.forward(resample(x, arch.input_size));
     }
     Ok(evaluate(&fixed, test, batch_size, arch.input_size))
