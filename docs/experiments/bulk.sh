@@ -27,3 +27,9 @@ for r in b6 hard6 r6-0 r6-1 r6-2; do
 done
 $B report --compare runs/t-b6 runs/t-hard6 runs/t-r6-0 runs/t-r6-1 runs/t-r6-2 \
     --out docs/results/bulk6
+# The second training seed (another subset, initialization and order).
+R1=(--data "$D" --epochs 10 --max-images 10000 --seed 1 --force)
+$B train --arch runs/b6/arch.json "${R1[@]}" --out runs/s1-b6
+for k in 0 1 2; do
+    $B train --arch runs/random6/random_$k.json "${R1[@]}" --out runs/s1-r6-$k
+done
