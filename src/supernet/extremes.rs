@@ -180,37 +180,33 @@ impl Plan {
         let mut found = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let in_band = |f: u64| ((f as f64) / target - 1.0).abs() <= tolerance;
-        for _ in 0..max_draws {
-            if found.len() == count {
-                break;
-            }
-            let picks = self.random_picks(&mut rng);
-            let arch = self.derive(&picks)?;
-            let flops = count_flops(&arch)?;
-            if in_band(flops) && seen.insert(arch.network_key()) {
-                found.push(RandomArch {
-                    arch,
-                    flops,
-                    method: "uniform",
-                    picks,
-                });
-            }
-        }
-        for _ in 0..count * 50 {
-            if found.len() == count {
-                break;
-            }
-            if let Some(picks) = self.walk_into_band(&mut rng, target, tolerance)? {
+        // Keep `picks` when its network is in the band and new.
+        let mut offer =
+            |picks: Vec<usize>, method: &'static str, found: &mut Vec<RandomArch>| -> Result<()> {
                 let arch = self.derive(&picks)?;
                 let flops = count_flops(&arch)?;
                 if in_band(flops) && seen.insert(arch.network_key()) {
                     found.push(RandomArch {
                         arch,
                         flops,
-                        method: "walk",
+                        method,
                         picks,
                     });
                 }
+                Ok(())
+            };
+        for _ in 0..max_draws {
+            if found.len() == count {
+                break;
+            }
+            offer(self.random_picks(&mut rng), "uniform", &mut found)?;
+        }
+        for _ in 0..count * 50 {
+            if found.len() == count {
+                break;
+            }
+            if let Some(picks) = self.walk_into_band(&mut rng, target, tolerance)? {
+                offer(picks, "walk", &mut found)?;
             }
         }
         if found.len() < count {
