@@ -59,11 +59,15 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         .map(|p| Arch::load(p).with_context(|| format!("reading architecture {}", p.display())))
         .collect::<Result<Vec<_>>>()?;
     let (cfg, net, progress) = oneshot::load_supernet(&run, device)?;
-    for (a, p) in archs.iter().zip(&args.arch) {
-        net.plan
-            .picks_for(a)
-            .with_context(|| format!("{}", p.display()))?;
-    }
+    let picks = archs
+        .iter()
+        .zip(&args.arch)
+        .map(|(a, p)| {
+            net.plan
+                .picks_for(a)
+                .with_context(|| format!("{}", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let data = super::data_dir(args.data.as_deref())?;
     let read =
         |split| load(&data, split).with_context(|| format!("reading data {}", data.display()));
@@ -81,8 +85,8 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         );
     }
     let mut rows = Vec::new();
-    for (arch, path) in archs.iter().zip(&args.arch) {
-        let ev = oneshot::score(&net, arch, &calibration, args.batch_size, &test)?;
+    for ((arch, path), picks) in archs.iter().zip(&args.arch).zip(&picks) {
+        let ev = oneshot::score(&net, picks, &calibration, args.batch_size, &test)?;
         let c = count(&arch.layout()?, arch.input_size);
         if !args.json {
             println!(

@@ -9,7 +9,6 @@ use burn::tensor::Device;
 
 use super::Progress;
 use super::run_dir::{RunConfig, RunDir};
-use crate::arch::Arch;
 use crate::data::{ImageSet, make_batch};
 use crate::error::{Error, Result};
 use crate::supernet::Supernet;
@@ -32,18 +31,17 @@ pub fn load_supernet(run: &RunDir, device: &Device) -> Result<(RunConfig, Supern
     Ok((cfg, net, progress))
 }
 
-/// The one-shot evaluation of `arch` (an architecture of the supernet's space): inherited
-/// weights, BN statistics re-estimated over `calibration` (batches of `batch_size`; with
+/// The one-shot evaluation of the network that `picks` derives (from an architecture:
+/// [`Plan::picks_for`](crate::supernet::Plan::picks_for)): inherited weights, BN statistics re-estimated over `calibration` (batches of `batch_size`; with
 /// momentum 0.1 the old statistics keep weight 0.9^batches), then top-1 on `test`.
 pub fn score(
     net: &Supernet,
-    arch: &Arch,
+    picks: &[usize],
     calibration: &ImageSet,
     batch_size: usize,
     test: &ImageSet,
 ) -> Result<Evaluation> {
-    let picks = net.plan.picks_for(arch)?;
-    let (arch, fixed) = net.inherit(&picks, &net.one.device())?;
+    let (arch, fixed) = net.inherit(picks, &net.one.device())?;
     // No gradients (no graph is recorded), BN still in training mode.
     let fixed = fixed.no_grad();
     let idx: Vec<usize> = (0..calibration.len()).collect();
