@@ -344,6 +344,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--compile", action="store_true",
+                    help="run the supernet's forward through torch.compile (compiled in the warm-up steps)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -365,10 +367,12 @@ def main():
     def sample():
         return [F.softmax((l - torch.log(-torch.log(torch.rand_like(l).clamp_min(1e-10)))) / 1.0, 0) for l in logits]
 
+    forward = torch.compile(net) if a.compile else net
+
     def weight_step():
         x, y = data()
         g = [t.detach() for t in sample()]
-        loss = F.cross_entropy(net(x, g), y)
+        loss = F.cross_entropy(forward(x, g), y)
         w_opt.zero_grad(set_to_none=True)
         loss.backward()
         w_opt.step()
@@ -378,7 +382,7 @@ def main():
         for p in net.parameters():
             p.requires_grad_(False)
         g = sample()
-        loss = F.cross_entropy(net(x, g), y) + net.expected_flops(g) / uniform
+        loss = F.cross_entropy(forward(x, g), y) + net.expected_flops(g) / uniform
         a_opt.zero_grad(set_to_none=True)
         loss.backward()
         a_opt.step()
@@ -387,6 +391,8 @@ def main():
 
     def measure(fn):
         fn()
+        if a.compile:  # the arch step's first call recompiles (weights frozen)
+            fn()
         times, before = [], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for _ in range(a.steps):
             t = time.perf_counter()
@@ -400,7 +406,7 @@ def main():
     report = {"space": space.get("name"), "batch_size": a.batch_size, "steps": a.steps,
               "threads": torch.get_num_threads(), "weight_step": measure(weight_step),
               "arch_step": measure(arch_step), "model_mib": model_mib,
-              "uniform_expected_mflops": uniform / 1e6, "framework": f"pytorch {torch.__version__}"}
+              "uniform_expected_mflops": uniform / 1e6, "framework": f"pytorch {torch.__version__}" + (" compiled" if a.compile else "")}
     print(json.dumps(report))
 
 

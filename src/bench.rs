@@ -20,6 +20,22 @@ pub struct StepStats {
     pub images_per_s: f64,
     /// Peak heap above the level before the step, in MiB.
     pub peak_mib: f64,
+    /// Growth of the process's peak resident set over the timed steps (after the warm-up
+    /// step), in MiB: the measure `benches/pytorch_reference.py` reports as its
+    /// `peak_mib`. Zero where /proc is not available.
+    pub rss_growth_mib: f64,
+}
+
+/// The process's peak resident set (VmHWM), in KiB; 0 where /proc is not available.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// The report of `dmasking bench`.
@@ -81,7 +97,11 @@ pub fn bench(
     let mut measure = |arch: bool, tr: &mut Trainer| {
         let mut times = Vec::new();
         let mut peak = 0usize;
+        let mut rss_before = 0;
         for i in 0..steps + 1 {
+            if i == 1 {
+                rss_before = peak_rss_kib();
+            }
             let (x, y) = data();
             let eps = noise();
             let base = crate::alloc::reset_peak();
@@ -102,6 +122,7 @@ pub fn bench(
             median_ms: m * 1e3,
             images_per_s: batch as f64 / m,
             peak_mib: peak as f64 / (1 << 20) as f64,
+            rss_growth_mib: peak_rss_kib().saturating_sub(rss_before) as f64 / 1024.0,
         }
     };
     let weight_step = measure(false, &mut tr);

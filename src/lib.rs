@@ -18,6 +18,7 @@ pub mod device;
 pub mod divisible;
 pub mod error;
 pub mod json;
+pub mod kernels;
 pub mod nn;
 pub mod plot;
 pub mod report;

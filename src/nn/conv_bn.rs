@@ -9,6 +9,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::act::Act;
+use crate::kernels::{batch_norm, depthwise_conv2d, pointwise_conv2d};
 
 /// Configuration of a [`ConvBnAct`].
 #[derive(Config, Debug)]
@@ -78,20 +79,29 @@ impl ConvBnAct {
     /// y = act(BN(conv(x; W ⊙ M))): the kernel scaled elementwise by a mask M that
     /// broadcasts over it (a superkernel's mixed kernel-size mask [1, 1, k, k]).
     pub fn forward_kernel_masked(&self, x: Tensor<4>, m: Option<&Tensor<4>>) -> Tensor<4> {
-        let z = match m {
-            None => self.conv.forward(x),
-            Some(m) => {
-                let c = &self.conv;
-                let p = c.kernel_size[0] / 2;
-                conv2d(
-                    x,
-                    c.weight.val() * m.clone(),
-                    c.bias.as_ref().map(|b| b.val()),
-                    ConvOptions::new(c.stride, [p, p], c.dilation, c.groups),
-                )
-            }
+        let c = &self.conv;
+        let weight = || match m {
+            None => c.weight.val(),
+            Some(m) => c.weight.val() * m.clone(),
         };
-        let y = self.bn.forward(z);
+        let p = c.kernel_size[0] / 2;
+        let depthwise = c.groups > 1 && c.weight.dims()[0] == c.groups && c.weight.dims()[1] == 1;
+        let pointwise = c.kernel_size == [1, 1] && c.stride == [1, 1] && c.groups == 1;
+        let z = if depthwise && c.bias.is_none() {
+            depthwise_conv2d(x, weight(), c.stride[0], p)
+        } else if pointwise && c.bias.is_none() {
+            pointwise_conv2d(x, weight())
+        } else if m.is_none() {
+            c.forward(x)
+        } else {
+            conv2d(
+                x,
+                weight(),
+                c.bias.as_ref().map(|b| b.val()),
+                ConvOptions::new(c.stride, [p, p], c.dilation, c.groups),
+            )
+        };
+        let y = batch_norm(&self.bn, z);
         match &self.act {
             Some(a) => a.forward(y),
             None => y,

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# dmasking vs PyTorch on the same CPU, side by side in one run.
+#
+#   benches/compare.sh SPACE BATCH [STEPS]        e.g. benches/compare.sh configs/cifar10.json 64
+#
+# Runs `dmasking bench --json` (paper's step: branches; and superkernel) and
+# benches/pytorch_reference.py (eager; compiled too with COMPILE=1) alternately, twice
+# each, with the same space, batch and thread count (THREADS, default: all cores), and
+# prints per round each step's ratio PyTorch time / dmasking time (> 1: dmasking is
+# faster) and both peak memories measured the same way: growth of the process's peak RSS
+# over the timed steps. Needs `pip install torch`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SPACE=${1:?usage: benches/compare.sh SPACE BATCH [STEPS]}
+BATCH=${2:?usage: benches/compare.sh SPACE BATCH [STEPS]}
+STEPS=${3:-5}
+THREADS=${THREADS:-$(nproc)}
+OUT=$(mktemp -d)
+cargo build --release --quiet
+B=target/release/dmasking
+for round in 1 2; do
+    for sharing in branches superkernel; do
+        RAYON_NUM_THREADS=$THREADS $B bench --space "$SPACE" --batch-size "$BATCH" \
+            --steps "$STEPS" --op-sharing $sharing --json > "$OUT/dmasking-$sharing-$round.json"
+    done
+    python3 benches/pytorch_reference.py --space "$SPACE" --batch-size "$BATCH" \
+        --steps "$STEPS" --threads "$THREADS" > "$OUT/pytorch-eager-$round.json"
+    if [ "${COMPILE:-0}" = 1 ]; then
+        python3 benches/pytorch_reference.py --space "$SPACE" --batch-size "$BATCH" \
+            --steps "$STEPS" --threads "$THREADS" --compile > "$OUT/pytorch-compiled-$round.json"
+    fi
+done
+python3 - "$OUT" "$SPACE" "$BATCH" "$THREADS" <<'PY'
+import glob, json, os, sys
+out, space, batch, threads = sys.argv[1:]
+load = lambda f: json.load(open(f))
+print(f"{space}, batch {batch}, {threads} threads; ms per step (median), ratio = PyTorch / dmasking, "
+      "peak = peak-RSS growth over the timed steps (MiB)")
+print("| round | dmasking | PyTorch | step | dmasking ms | PyTorch ms | ratio | dmasking peak | PyTorch peak |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in (1, 2):
+    for torch_kind in ("eager", "compiled"):
+        tf = os.path.join(out, f"pytorch-{torch_kind}-{r}.json")
+        if not os.path.exists(tf):
+            continue
+        t = load(tf)
+        for sharing in ("branches", "superkernel"):
+            d = load(os.path.join(out, f"dmasking-{sharing}-{r}.json"))
+            for step in ("weight_step", "arch_step"):
+                dm, pt = d[step], t[step]
+                print(f"| {r} | {sharing} | {torch_kind} | {step.split('_')[0]} | {dm['median_ms']:.1f} | "
+                      f"{pt['median_ms']:.1f} | {pt['median_ms'] / dm['median_ms']:.2f} | "
+                      f"{dm['rss_growth_mib']:.1f} | {pt['peak_mib']:.1f} |")
+PY
+rm -rf "$OUT"

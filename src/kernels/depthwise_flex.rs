@@ -1,0 +1,307 @@
+//! Depthwise convolution on Flex: Flex's own depthwise forward, and our backward.
+//!
+//! Burn's generic backward (burn-backend `conv2d_x_backward` / `conv2d_weight_backward`,
+//! which Flex does not override) computes the input gradient as a grouped transposed
+//! convolution and the weight gradient as one convolution per channel. Here both walk the
+//! NCHW planes directly:
+//!
+//! - dL/dx[n,c,iy,ix] = Σ_{i,j} w[c,i,j] · g[n,c,oy,ox] with iy = oy·s − p + i,
+//!   ix = ox·s − p + j: for stride 1 a correlation of g with the flipped kernel (Flex's
+//!   depthwise forward), else a scatter per (n, c) plane, parallel over planes;
+//! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j]:
+//!   per tap a vectorised sum over a zero-padded plane, parallel over channels, planes
+//!   summed in f64.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// The extension: one op, implemented for Flex and for autodiff over Flex.
+#[backend_extension(Flex, Autodiff)]
+pub trait DepthwiseOps: Backend {
+    /// Depthwise convolution, weight [C, 1, k, k], symmetric zero padding, no bias.
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+}
+
+fn options(c: usize, stride: usize, padding: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride, stride], [padding, padding], [1, 1], c)
+}
+
+impl DepthwiseOps for Flex {
+    fn depthwise_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
+        let c = dims4(&weight)[0];
+        // Flex's forward already has a depthwise path that walks NCHW planes.
+        <Flex as ModuleOps<Flex>>::conv2d(x, weight, None, options(c, stride, padding))
+    }
+}
+
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+impl Backward<Flex, 2> for DepthwiseBackward {
+    /// (x, weight, stride, padding).
+    type State = (NodeId, NodeId, usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, cp: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_id, w_id, stride, padding) = ops.state;
+        let x: FlexTensor = cp.retrieve_node_output(x_id);
+        let w: FlexTensor = cp.retrieve_node_output(w_id);
+        let geom = Geom::new(dims4(&x), dims4(&w), stride, padding);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, grad_input(&geom, &w, &grad));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, grad_weight(&geom, &x, &grad));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> DepthwiseOps for Autodiff<Flex, C> {
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        match DepthwiseBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_id = prep.checkpoint(&x);
+                let w_id = prep.checkpoint(&weight);
+                let y = <Flex as DepthwiseOps>::depthwise_conv2d(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    stride,
+                    padding,
+                );
+                prep.finish((x_id, w_id, stride, padding), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(<Flex as DepthwiseOps>::depthwise_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+}
+
+/// On Flex (plain or under autodiff) with f32 values: what our kernels take.
+pub fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
+    matches!(t.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
+}
+
+/// Flex (plain or autodiff), f32, weight [C, 1, k, k] over x's C channels.
+pub fn supports(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
+    let ([_, c, _, _], [cw, one, k, k2]) = (x.dims(), weight.dims());
+    on_flex_f32(x) && on_flex_f32(weight) && cw == c && one == 1 && k == k2
+}
+
+/// Through the extension (callers check [`supports`] first).
+pub fn depthwise_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DepthwiseOps>::depthwise_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        stride,
+        padding,
+    ))
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    t.layout().shape().dims::<4>()
+}
+
+/// Shapes of one depthwise convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    oh: usize,
+    ow: usize,
+    x_shape: [usize; 4],
+}
+
+impl Geom {
+    fn new(x: [usize; 4], weight: [usize; 4], s: usize, p: usize) -> Self {
+        let [_, c, h, w] = x;
+        let k = weight[2];
+        Geom {
+            c,
+            h,
+            w,
+            k,
+            s,
+            p,
+            oh: (h + 2 * p - k) / s + 1,
+            ow: (w + 2 * p - k) / s + 1,
+            x_shape: x,
+        }
+    }
+
+    /// Output columns ox whose input column ox·s − p + j lies inside [0, w).
+    fn cols(&self, j: usize) -> std::ops::Range<usize> {
+        let lo = self.p.saturating_sub(j).div_ceil(self.s);
+        let hi = (self.w + self.p)
+            .saturating_sub(j)
+            .div_ceil(self.s)
+            .min(self.ow);
+        lo..hi.max(lo)
+    }
+
+    /// The input row of output row oy and tap i, if inside the image.
+    fn row(&self, oy: usize, i: usize) -> Option<usize> {
+        (oy * self.s + i)
+            .checked_sub(self.p)
+            .filter(|&r| r < self.h)
+    }
+}
+
+/// A dense f32 copy (or a shared reference when already dense).
+pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+pub(super) fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("depthwise kernel: a contiguous f32 tensor")
+}
+
+/// dL/dx. For stride 1 it is the depthwise correlation of the output gradient with the
+/// flipped kernel and padding k − 1 − p (Flex's forward path); for other strides a scatter
+/// of each output gradient into its k × k input window, one (n, c) plane per task.
+fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    if g.s == 1 && g.p < g.k {
+        let flipped = Flex::float_flip(weight.clone(), &[2, 3]);
+        return <Flex as ModuleOps<Flex>>::conv2d(
+            grad.clone(),
+            flipped,
+            None,
+            options(g.c, 1, g.k - 1 - g.p),
+        );
+    }
+    let (wc, gc) = (contiguous(weight), contiguous(grad));
+    let (ws, gs) = (f32s(&wc), f32s(&gc));
+    let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let n = g.x_shape[0];
+    let mut gx = vec![0f32; n * g.c * hw];
+    let cols: Vec<_> = (0..g.k).map(|j| g.cols(j)).collect();
+    gx.par_chunks_mut(hw).enumerate().for_each(|(nc, gxp)| {
+        let wk = &ws[(nc % g.c) * kk..][..kk];
+        let gyp = &gs[nc * ohw..][..ohw];
+        for oy in 0..g.oh {
+            let gyr = &gyp[oy * g.ow..][..g.ow];
+            for i in 0..g.k {
+                let Some(iy) = g.row(oy, i) else { continue };
+                let gxr = &mut gxp[iy * g.w..][..g.w];
+                for (j, r) in cols.iter().enumerate() {
+                    let wv = wk[i * g.k + j];
+                    let first = r.start * g.s + j - g.p;
+                    for (t, &v) in gyr[r.clone()].iter().enumerate() {
+                        gxr[first + t * g.s] += wv * v;
+                    }
+                }
+            }
+        }
+    });
+    FlexTensor::from_data(TensorData::new(gx, g.x_shape))
+}
+
+const LANES: usize = 8;
+
+/// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · xp[oy·s + i, ox·s + j] over one zero-padded
+/// input plane `xp` (row length `pw`). For stride 1 the sum over ox runs in LANES-wide
+/// partial sums, reduced once per tap and plane.
+fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
+    let full = g.ow / LANES * LANES;
+    for i in 0..g.k {
+        for j in 0..g.k {
+            let mut lanes = [0f32; LANES];
+            let mut tail = 0f32;
+            for oy in 0..g.oh {
+                let gyr = &gy[oy * g.ow..][..g.ow];
+                let xr = &xp[(oy * g.s + i) * pw + j..];
+                if g.s == 1 {
+                    for (a, b) in gyr[..full]
+                        .chunks_exact(LANES)
+                        .zip(xr[..full].chunks_exact(LANES))
+                    {
+                        for l in 0..LANES {
+                            lanes[l] += a[l] * b[l];
+                        }
+                    }
+                    for ox in full..g.ow {
+                        tail += gyr[ox] * xr[ox];
+                    }
+                } else {
+                    for (ox, &a) in gyr.iter().enumerate() {
+                        tail += a * xr[ox * g.s];
+                    }
+                }
+            }
+            acc[i * g.k + j] += (lanes.iter().sum::<f32>() + tail) as f64;
+        }
+    }
+}
+
+/// dL/dw: per channel (one task each), every batch item's plane copied once into a
+/// zero-padded buffer, then [`weight_taps`].
+fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    let (xc, gc) = (contiguous(x), contiguous(grad));
+    let (xs, gs) = (f32s(&xc), f32s(&gc));
+    let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let n = g.x_shape[0];
+    // The padded plane covers every input row and column a tap reads.
+    let ph = (g.oh - 1) * g.s + g.k;
+    let pw = ((g.ow - 1) * g.s + g.k).max(g.w + g.p);
+    let ph = ph.max(g.h + g.p);
+    let mut gw = vec![0f32; g.c * kk];
+    gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
+        let mut acc = vec![0f64; kk];
+        let mut pad = vec![0f32; ph * pw];
+        for b in 0..n {
+            let nc = b * g.c + ch;
+            let xp = &xs[nc * hw..][..hw];
+            for (r, row) in xp.chunks_exact(g.w).enumerate() {
+                pad[(r + g.p) * pw + g.p..][..g.w].copy_from_slice(row);
+            }
+            weight_taps(g, &pad, pw, &gs[nc * ohw..][..ohw], &mut acc);
+        }
+        for (d, a) in gwk.iter_mut().zip(acc) {
+            *d = a as f32;
+        }
+    });
+    FlexTensor::from_data(TensorData::new(gw, [g.c, 1, g.k, g.k]))
+}

@@ -1,0 +1,139 @@
+//! Our own CPU kernels for the supernet's hot ops, routed by backend.
+//!
+//! Each op here has one entry point that model code calls with ordinary `Tensor`s. On the
+//! Flex backend (plain or under autodiff) it runs our kernel through Burn's backend
+//! extension, with a hand-written backward; on every other backend (ndarray, wgpu, cuda,
+//! or a backend that only records the graph) it runs Burn's standard op. A backend
+//! extension called on a backend it does not list panics, so the route is chosen from the
+//! tensors' device, never assumed.
+
+#[cfg(feature = "flex")]
+mod batch_norm_flex;
+#[cfg(feature = "flex")]
+mod depthwise_flex;
+#[cfg(feature = "flex")]
+mod pointwise_flex;
+
+use burn::nn::BatchNorm;
+use burn::tensor::Tensor;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+
+/// Depthwise 2-D convolution: y[n,c] = x[n,c] ⋆ w[c,0] with stride s and zero padding p on
+/// every side; `weight` is [C, 1, k, k], no bias.
+pub fn depthwise_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if depthwise_flex::supports(&x, &weight) {
+        return depthwise_flex::depthwise_conv2d(x, weight, stride, padding);
+    }
+    reference_depthwise_conv2d(x, weight, stride, padding)
+}
+
+/// The same op through Burn's standard grouped convolution (the fallback, and the
+/// reference the kernels are tested against).
+pub fn reference_depthwise_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    let c = weight.dims()[0];
+    conv2d(
+        x,
+        weight,
+        None,
+        ConvOptions::new([stride, stride], [padding, padding], [1, 1], c),
+    )
+}
+
+/// Pointwise convolution: y[n,o] = Σ_i w[o,i] · x[n,i] (1×1, stride 1, no bias);
+/// `weight` is [C_out, C_in, 1, 1].
+pub fn pointwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if pointwise_flex::supports(&x, &weight) {
+        return pointwise_flex::pointwise_conv2d(x, weight);
+    }
+    reference_pointwise_conv2d(x, weight)
+}
+
+/// The same op through Burn's standard convolution.
+pub fn reference_pointwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    conv2d(x, weight, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+}
+
+/// Whether [`pointwise_conv2d`] runs our kernel for these tensors.
+pub fn uses_own_pointwise(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        pointwise_flex::supports(x, weight)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, weight);
+        false
+    }
+}
+
+/// Whether [`depthwise_conv2d`] runs our kernel for these tensors (rather than the
+/// fallback): Flex, f32, a square [C, 1, k, k] kernel over C input channels.
+pub fn uses_own_depthwise(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        depthwise_flex::supports(x, weight)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, weight);
+        false
+    }
+}
+
+/// Batch normalisation as `BatchNorm::forward`: in training (an autodiff device and the
+/// layer's training flag) y = γ (x − μ_B) / √(σ²_B + ε) + β with the batch's statistics,
+/// which also update the running ones (r ← (1 − m) r + m s); else the running statistics.
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if uses_own_batch_norm(bn, &x) {
+        let stats = batch_norm_flex::batch_stats(x.clone());
+        let c = stats.dims()[1];
+        let m = bn.momentum;
+        for (running, row) in [(&bn.running_mean, 0), (&bn.running_var, 1)] {
+            let batch = stats.clone().narrow(0, row, 1).reshape([c]);
+            let value = running
+                .value_sync()
+                .to_device(&x.device())
+                .mul_scalar(1.0 - m)
+                .add(batch.mul_scalar(m));
+            running.update(value.detach());
+        }
+        return batch_norm_flex::batch_norm_train(
+            x,
+            bn.gamma.val(),
+            bn.beta.val(),
+            stats,
+            bn.epsilon,
+        );
+    }
+    bn.forward(x)
+}
+
+/// Whether [`batch_norm`] runs our kernel: training mode on Flex with f32 values.
+pub fn uses_own_batch_norm(bn: &BatchNorm, x: &Tensor<4>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        x.device().is_autodiff()
+            && bn.training.is_enabled()
+            && depthwise_flex::on_flex_f32(x)
+            && depthwise_flex::on_flex_f32(&bn.gamma.val())
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (bn, x);
+        false
+    }
+}

@@ -1,0 +1,300 @@
+//! Our kernels (depthwise and pointwise convolution, training-mode batch norm) against Burn's standard ops: values and every gradient within 1e-4 of the
+//! reference, relative to the reference tensor's largest magnitude, on random shapes
+//! (odd sizes, batch 1, stride 2 on odd inputs, kernels 3/5/7, padding k/2 and 0).
+
+use burn::module::Param;
+use burn::nn::BatchNormConfig;
+use burn::tensor::{Device, Distribution, Tensor};
+use dmasking::kernels::{batch_norm, uses_own_batch_norm};
+use dmasking::kernels::{
+    depthwise_conv2d, pointwise_conv2d, reference_depthwise_conv2d, reference_pointwise_conv2d,
+    uses_own_depthwise, uses_own_pointwise,
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// max |a − b| / max |b|.
+fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-12);
+    (a - b).abs().max().into_scalar::<f32>() / scale
+}
+
+struct Case {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+}
+
+fn cases() -> Vec<Case> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut v = vec![
+        // batch 1, stride 2 on odd inputs, the three kernel sizes
+        Case {
+            n: 1,
+            c: 3,
+            h: 7,
+            w: 9,
+            k: 3,
+            stride: 2,
+            padding: 1,
+        },
+        Case {
+            n: 1,
+            c: 5,
+            h: 11,
+            w: 11,
+            k: 5,
+            stride: 2,
+            padding: 2,
+        },
+        Case {
+            n: 2,
+            c: 4,
+            h: 9,
+            w: 13,
+            k: 7,
+            stride: 1,
+            padding: 3,
+        },
+        Case {
+            n: 3,
+            c: 2,
+            h: 8,
+            w: 8,
+            k: 3,
+            stride: 1,
+            padding: 0,
+        },
+        Case {
+            n: 2,
+            c: 6,
+            h: 5,
+            w: 5,
+            k: 5,
+            stride: 2,
+            padding: 0,
+        },
+        // a kernel larger than the padded image in one step
+        Case {
+            n: 1,
+            c: 2,
+            h: 3,
+            w: 3,
+            k: 7,
+            stride: 1,
+            padding: 3,
+        },
+    ];
+    for _ in 0..12 {
+        let k: usize = [3, 5, 7][rng.random_range(0..3)];
+        let padding = if rng.random_bool(0.8) { k / 2 } else { 0 };
+        let h = rng.random_range(k.saturating_sub(2 * padding).max(1)..20);
+        let w = rng.random_range(k.saturating_sub(2 * padding).max(1)..20);
+        v.push(Case {
+            n: rng.random_range(1..4),
+            c: rng.random_range(1..17),
+            h,
+            w,
+            k,
+            stride: rng.random_range(1..3),
+            padding,
+        });
+    }
+    v
+}
+
+fn check(dev: &Device) {
+    for (i, c) in cases().into_iter().enumerate() {
+        let x = Tensor::<4>::random([c.n, c.c, c.h, c.w], Distribution::Normal(0.0, 1.0), dev)
+            .require_grad();
+        let w = Tensor::<4>::random([c.c, 1, c.k, c.k], Distribution::Normal(0.0, 1.0), dev)
+            .require_grad();
+        let y = depthwise_conv2d(x.clone(), w.clone(), c.stride, c.padding);
+        let y_ref = reference_depthwise_conv2d(x.clone(), w.clone(), c.stride, c.padding);
+        assert_eq!(y.dims(), y_ref.dims(), "case {i}");
+        // A loss that weights every output differently, so each gradient entry matters.
+        let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), dev);
+        let e = rel_err(y.clone(), y_ref.clone());
+        assert!(e < 1e-4, "case {i}: forward {e}");
+        let g = (y * r.clone()).sum().backward();
+        let g_ref = (y_ref * r).sum().backward();
+        let e = rel_err(x.grad(&g).unwrap(), x.grad(&g_ref).unwrap());
+        assert!(e < 1e-4, "case {i}: input gradient {e}");
+        let e = rel_err(w.grad(&g).unwrap(), w.grad(&g_ref).unwrap());
+        assert!(e < 1e-4, "case {i}: weight gradient {e}");
+    }
+}
+
+#[test]
+fn depthwise_matches_burn_on_flex() {
+    let dev = Device::flex().autodiff();
+    let x = Tensor::<4>::zeros([1, 2, 5, 5], &dev);
+    let w = Tensor::<4>::zeros([2, 1, 3, 3], &dev);
+    assert!(uses_own_depthwise(&x, &w), "flex should take our kernel");
+    check(&dev);
+}
+
+#[test]
+fn depthwise_matches_burn_with_gradient_checkpointing() {
+    check(&Device::flex().autodiff().gradient_checkpointing());
+}
+
+/// Only the input needs a gradient (the architecture step: weights are a no-grad view), and
+/// the weight is a product with a mask (the superkernel's kernel mask).
+#[test]
+fn depthwise_input_gradient_through_a_masked_weight() {
+    let dev = Device::flex().autodiff();
+    let x = Tensor::<4>::random([2, 3, 9, 7], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    let m = Tensor::<4>::random([1, 1, 5, 5], Distribution::Default, &dev).require_grad();
+    let w = Tensor::<4>::random([3, 1, 5, 5], Distribution::Normal(0.0, 1.0), &dev);
+    let r = Tensor::<4>::random([2, 3, 5, 4], Distribution::Normal(0.0, 1.0), &dev);
+    let y = depthwise_conv2d(x.clone(), w.clone() * m.clone(), 2, 2);
+    let y_ref = reference_depthwise_conv2d(x.clone(), w * m.clone(), 2, 2);
+    let g = (y * r.clone()).sum().backward();
+    let g_ref = (y_ref * r).sum().backward();
+    assert!(rel_err(x.grad(&g).unwrap(), x.grad(&g_ref).unwrap()) < 1e-4);
+    assert!(rel_err(m.grad(&g).unwrap(), m.grad(&g_ref).unwrap()) < 1e-4);
+}
+
+/// Without autodiff (plain Flex, e.g. evaluation) the kernel's forward is the op's.
+#[test]
+fn depthwise_forward_on_plain_flex() {
+    let dev = Device::flex();
+    let x = Tensor::<4>::random([2, 4, 10, 9], Distribution::Normal(0.0, 1.0), &dev);
+    let w = Tensor::<4>::random([4, 1, 3, 3], Distribution::Normal(0.0, 1.0), &dev);
+    assert!(uses_own_depthwise(&x, &w));
+    let e = rel_err(
+        depthwise_conv2d(x.clone(), w.clone(), 1, 1),
+        reference_depthwise_conv2d(x, w, 1, 1),
+    );
+    assert!(e < 1e-4, "{e}");
+}
+
+/// Pointwise convolution: random channel counts and odd planes, batch 1 included, with
+/// and without gradient checkpointing; only-input and only-weight gradients too.
+#[test]
+fn pointwise_matches_burn_on_flex() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for dev in [
+        Device::flex().autodiff(),
+        Device::flex().autodiff().gradient_checkpointing(),
+    ] {
+        assert!(uses_own_pointwise(
+            &Tensor::<4>::zeros([1, 3, 2, 2], &dev),
+            &Tensor::<4>::zeros([5, 3, 1, 1], &dev)
+        ));
+        for case in 0..10 {
+            let (n, ci, co) = (
+                rng.random_range(1..4),
+                rng.random_range(1..40),
+                rng.random_range(1..40),
+            );
+            let (h, w) = (rng.random_range(1..14), rng.random_range(1..14));
+            let x = Tensor::<4>::random([n, ci, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let wt = Tensor::<4>::random([co, ci, 1, 1], Distribution::Normal(0.0, 1.0), &dev);
+            // Both need gradients, then only x (the architecture step), then only w.
+            let (x, wt) = match case % 3 {
+                0 => (x.require_grad(), wt.require_grad()),
+                1 => (x.require_grad(), wt),
+                _ => (x, wt.require_grad()),
+            };
+            let y = pointwise_conv2d(x.clone(), wt.clone());
+            let y_ref = reference_pointwise_conv2d(x.clone(), wt.clone());
+            let e = rel_err(y.clone(), y_ref.clone());
+            assert!(e < 1e-4, "case {case}: forward {e}");
+            let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
+            let g = (y * r.clone()).sum().backward();
+            let g_ref = (y_ref * r).sum().backward();
+            assert_eq!(
+                x.grad(&g).is_some(),
+                x.grad(&g_ref).is_some(),
+                "case {case}"
+            );
+            if let (Some(a), Some(b)) = (x.grad(&g), x.grad(&g_ref)) {
+                let e = rel_err(a, b);
+                assert!(e < 1e-4, "case {case}: input gradient {e}");
+            }
+            assert_eq!(
+                wt.grad(&g).is_some(),
+                wt.grad(&g_ref).is_some(),
+                "case {case}"
+            );
+            if let (Some(a), Some(b)) = (wt.grad(&g), wt.grad(&g_ref)) {
+                let e = rel_err(a, b);
+                assert!(e < 1e-4, "case {case}: weight gradient {e}");
+            }
+        }
+    }
+}
+
+/// Training-mode batch norm against Burn's `BatchNorm::forward` on copies of one layer:
+/// output, the gradients of x, γ and β, and the running statistics it leaves behind.
+#[test]
+fn batch_norm_matches_burn_on_flex() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for dev in [
+        Device::flex().autodiff(),
+        Device::flex().autodiff().gradient_checkpointing(),
+    ] {
+        for case in 0..8 {
+            let (n, c) = (rng.random_range(1..5), rng.random_range(1..20));
+            let (h, w) = (rng.random_range(1..12), rng.random_range(1..12));
+            let mut bn = BatchNormConfig::new(c).init(&dev);
+            // Non-trivial γ, β so that their roles in the gradients are visible.
+            bn.gamma = bn
+                .gamma
+                .map(|g| g.random_like(Distribution::Normal(1.0, 0.5)).require_grad());
+            bn.beta = bn
+                .beta
+                .map(|b| b.random_like(Distribution::Normal(0.0, 0.5)).require_grad());
+            // An independent layer with the same γ and β (a clone would share the running
+            // statistics' storage).
+            let mut ours_bn = BatchNormConfig::new(c).init(&dev);
+            ours_bn.gamma = Param::from_tensor(bn.gamma.val().detach().require_grad());
+            ours_bn.beta = Param::from_tensor(bn.beta.val().detach().require_grad());
+            assert!(uses_own_batch_norm(
+                &ours_bn,
+                &Tensor::<4>::zeros([n, c, h, w], &dev)
+            ));
+            let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.7, 2.0), &dev)
+                .require_grad();
+            let y = batch_norm(&ours_bn, x.clone());
+            let y_ref = bn.forward(x.clone());
+            let e = rel_err(y.clone(), y_ref.clone());
+            assert!(e < 1e-4, "case {case}: forward {e}");
+            let r = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let g = (y * r.clone()).sum().backward();
+            let g_ref = (y_ref * r).sum().backward();
+            let e = rel_err(x.grad(&g).unwrap(), x.grad(&g_ref).unwrap());
+            assert!(e < 1e-4, "case {case}: input gradient {e}");
+            for (a, b, name) in [
+                (&ours_bn.gamma, &bn.gamma, "gamma"),
+                (&ours_bn.beta, &bn.beta, "beta"),
+            ] {
+                let e = rel_err(a.grad(&g).unwrap(), b.grad(&g_ref).unwrap());
+                assert!(e < 1e-4, "case {case}: {name} gradient {e}");
+            }
+            for (a, b, name) in [
+                (&ours_bn.running_mean, &bn.running_mean, "running mean"),
+                (&ours_bn.running_var, &bn.running_var, "running var"),
+            ] {
+                let e = rel_err(a.value_sync(), b.value_sync());
+                assert!(e < 1e-4, "case {case}: {name} {e}");
+            }
+        }
+    }
+}
+
+/// Outside training (a plain device) the layer normalises with its running statistics.
+#[test]
+fn batch_norm_outside_training_uses_running_statistics() {
+    let dev = Device::flex();
+    let bn = BatchNormConfig::new(3).init(&dev);
+    let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(5.0, 1.0), &dev);
+    assert!(!uses_own_batch_norm(&bn, &x));
+    // Running mean 0, variance 1: y ≈ x.
+    assert!(rel_err(batch_norm(&bn, x.clone()), x) < 1e-4);
+}
