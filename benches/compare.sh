@@ -3,7 +3,8 @@
 #
 #   benches/compare.sh SPACE BATCH [STEPS]        e.g. benches/compare.sh configs/cifar10.json 64
 #
-# Runs `dmasking bench --json` (paper's step: branches; and superkernel) and
+# Runs `dmasking bench --json` (the paper's step: branches + masked weight step; and
+# superkernel, and single-path weight steps, both ours) and
 # benches/pytorch_reference.py (eager; compiled too with COMPILE=1) alternately, twice
 # each, with the same space, batch and thread count (THREADS, default: all cores), and
 # prints per round each step's ratio PyTorch time / dmasking time (> 1: dmasking is
@@ -19,9 +20,12 @@ OUT=$(mktemp -d)
 cargo build --release --quiet
 B=target/release/dmasking
 for round in 1 2; do
-    for sharing in branches superkernel; do
+    for variant in branches:masked superkernel:masked branches:single-path; do
+        sharing=${variant%%:*}
+        step=${variant##*:}
         RAYON_NUM_THREADS=$THREADS $B bench --space "$SPACE" --batch-size "$BATCH" \
-            --steps "$STEPS" --op-sharing $sharing --json > "$OUT/dmasking-$sharing-$round.json"
+            --steps "$STEPS" --op-sharing "$sharing" --weight-step "$step" --json \
+            > "$OUT/dmasking-$sharing-$step-$round.json"
     done
     python3 benches/pytorch_reference.py --space "$SPACE" --batch-size "$BATCH" \
         --steps "$STEPS" --threads "$THREADS" > "$OUT/pytorch-eager-$round.json"
@@ -36,7 +40,7 @@ out, space, batch, threads = sys.argv[1:]
 load = lambda f: json.load(open(f))
 print(f"{space}, batch {batch}, {threads} threads; ms per step (median), ratio = PyTorch / dmasking, "
       "peak = peak-RSS growth over the timed steps (MiB)")
-print("| round | dmasking | PyTorch | step | dmasking ms | PyTorch ms | ratio | dmasking peak | PyTorch peak |")
+print("| round | dmasking (op sharing, weight step) | PyTorch | step | dmasking ms | PyTorch ms | ratio | dmasking peak | PyTorch peak |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r in (1, 2):
     for torch_kind in ("eager", "compiled"):
@@ -44,11 +48,11 @@ for r in (1, 2):
         if not os.path.exists(tf):
             continue
         t = load(tf)
-        for sharing in ("branches", "superkernel"):
-            d = load(os.path.join(out, f"dmasking-{sharing}-{r}.json"))
+        for sharing, kind in (("branches", "masked"), ("superkernel", "masked"), ("branches", "single-path")):
+            d = load(os.path.join(out, f"dmasking-{sharing}-{kind}-{r}.json"))
             for step in ("weight_step", "arch_step"):
                 dm, pt = d[step], t[step]
-                print(f"| {r} | {sharing} | {torch_kind} | {step.split('_')[0]} | {dm['median_ms']:.1f} | "
+                print(f"| {r} | {sharing}, {kind} | {torch_kind} | {step.split('_')[0]} | {dm['median_ms']:.1f} | "
                       f"{pt['median_ms']:.1f} | {pt['median_ms'] / dm['median_ms']:.2f} | "
                       f"{dm['rss_growth_mib']:.1f} | {pt['peak_mib']:.1f} |")
 PY

@@ -2,12 +2,12 @@
 """The dmasking supernet in PyTorch, for a side-by-side with `dmasking bench`.
 
 Builds the same supernet from the same dmasking-space/1 file by the same rules
-(DMASKING.md: masks after BN+act, expansion mask after pw and dw, stage-shared
-output mask, kernel x SE branches + skip, probability-weighted residual and pw,
-resolution sub-lattices, effective-shape expected FLOPs), runs weight steps
-(SGD, momentum 0.9, no dampening) and architecture steps (Adam, eps 1e-8, FLOP
-term CE + C / C_uniform) on random data, and prints the same JSON as
-`dmasking bench --json`.
+(docs/ALGORITHM.md: masks after BN+act, expansion mask after pw and dw,
+stage-shared output mask, kernel x SE branches + skip, probability-weighted
+residual and pw, resolution sub-lattices, effective-shape expected FLOPs), runs
+weight steps (SGD, momentum 0.9, no dampening) and architecture steps (Adam,
+eps 1e-8, FLOP term CE + C / C_uniform) on random data, and prints the same
+JSON as `dmasking bench --json`.
 
     pip install torch
     python3 benches/pytorch_reference.py --space configs/cifar10.json --batch-size 32 --steps 5

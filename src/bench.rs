@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::search::{LossMode, SearchConfig, Trainer};
+use crate::search::{LossMode, SearchConfig, Trainer, WeightStep};
 use crate::space::Space;
 use crate::supernet::{OpSharing, gumbel_values};
 
@@ -42,6 +42,9 @@ fn peak_rss_kib() -> u64 {
 #[derive(Serialize, Clone, Debug)]
 pub struct BenchReport {
     pub space: Option<String>,
+    pub op_sharing: OpSharing,
+    /// Which weight step was timed (`weight_step` holds its timing).
+    pub weight_step_kind: WeightStep,
     pub batch_size: usize,
     pub steps: usize,
     pub threads: usize,
@@ -63,6 +66,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn bench(
     space: &Space,
     op_sharing: OpSharing,
+    weight_step: WeightStep,
     batch: usize,
     steps: usize,
     device: &Device,
@@ -92,8 +96,7 @@ pub fn bench(
         (x, y)
     };
     let mut noise_rng = StdRng::seed_from_u64(1);
-    let mut noise =
-        || Tensor::<1>::from_floats(gumbel_values(&mut noise_rng, n_opts).as_slice(), &ad);
+    let mut noise = || gumbel_values(&mut noise_rng, n_opts);
     let mut measure = |arch: bool, tr: &mut Trainer| {
         let mut times = Vec::new();
         let mut peak = 0usize;
@@ -106,10 +109,11 @@ pub fn bench(
             let eps = noise();
             let base = crate::alloc::reset_peak();
             let t = Instant::now();
-            let (loss, _) = if arch {
-                tr.arch_step(x, y, 1.0, &eps, &cfg)
-            } else {
-                tr.weight_step(x, y, 1.0, &eps, false, 0.01)
+            let eps_t = || Tensor::<1>::from_floats(eps.as_slice(), &ad);
+            let (loss, _) = match (arch, weight_step) {
+                (true, _) => tr.arch_step(x, y, 1.0, &eps_t(), &cfg),
+                (false, WeightStep::Masked) => tr.weight_step(x, y, 1.0, &eps_t(), false, 0.01),
+                (false, WeightStep::SinglePath) => tr.weight_step_path(x, y, &eps, 0.01),
             };
             let _ = loss.into_scalar::<f32>(); // wait for the device
             if i > 0 {
@@ -125,10 +129,13 @@ pub fn bench(
             rss_growth_mib: peak_rss_kib().saturating_sub(rss_before) as f64 / 1024.0,
         }
     };
+    let kind = weight_step;
     let weight_step = measure(false, &mut tr);
     let arch_step = measure(true, &mut tr);
     Ok(BenchReport {
         space: space.name.clone(),
+        op_sharing,
+        weight_step_kind: kind,
         batch_size: batch,
         steps,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),

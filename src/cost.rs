@@ -1,7 +1,8 @@
 //! The one cost model. Each layer's FLOPs (multiply-accumulates) and parameter count is
 //! written once, generic over the number type: `u64` gives the exact count of a concrete
 //! architecture, [`crate::supernet::Eff`] gives the differentiable expected cost of a
-//! supernet from its effective shapes (DMASKING.md §5, ARCH_FORMAT.md's convention).
+//! supernet from its effective shapes (docs/ALGORITHM.md, "Expected cost"; the counting
+//! convention of docs/ARCH_FORMAT.md).
 
 use std::ops::{Add, Mul};
 
@@ -162,13 +163,13 @@ pub fn count(layout: &Layout, input: usize) -> Cost<u64> {
                     });
                 h = h_out;
             }
-            BlockLayout::Skip {
+            b @ BlockLayout::Skip {
                 c_in,
                 c_out,
                 stride,
             } => {
                 h = conv_out(h, 1, *stride);
-                if *stride != 1 || c_in != c_out {
+                if b.is_projection() {
                     total = total + conv(1, n(h * h), n(*c_in), n(*c_out));
                 }
             }

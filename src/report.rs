@@ -273,7 +273,7 @@ fn arch_rows(arch: &Arch) -> Result<Vec<[String; 9]>> {
                 stride,
             } => [
                 i.to_string(),
-                if stride != &1 || c_in != c_out {
+                if b.is_projection() {
                     "projection".into()
                 } else {
                     "skip".into()

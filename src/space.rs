@@ -1,4 +1,4 @@
-//! Search-space files (`dmasking-space/1`, SPACE_FORMAT.md).
+//! Search-space files (`dmasking-space/1`, docs/SPACE_FORMAT.md).
 
 use std::path::Path;
 

@@ -27,7 +27,7 @@ fn zoo_counts_match_published_values() {
     }
 }
 
-/// An independent reading of ARCH_FORMAT.md's convention, straight from the JSON.
+/// An independent reading of docs/ARCH_FORMAT.md's counting convention, from the JSON.
 fn independent_count(v: &Value) -> (u64, u64) {
     fn div(x: f64, d: f64) -> f64 {
         if x > 0.0 && x % d == 0.0 {

@@ -12,6 +12,22 @@ use dmasking::kernels::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+/// The backend under test: `DMASKING_TEST_DEVICE` (cpu, ndarray, wgpu, cuda; default
+/// cpu), without autodiff. Our kernels run on cpu (Flex); elsewhere these tests check the
+/// fallbacks.
+fn plain_device() -> Device {
+    let name = std::env::var("DMASKING_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    dmasking::device::device(&name).expect("DMASKING_TEST_DEVICE names a compiled backend")
+}
+
+/// Whether the device under test is Flex, where our kernels must be taken.
+fn on_flex() -> bool {
+    matches!(
+        std::env::var("DMASKING_TEST_DEVICE").as_deref(),
+        Err(_) | Ok("cpu") | Ok("flex")
+    )
+}
+
 /// max |a − b| / max |b|.
 fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-12);
@@ -129,24 +145,28 @@ fn check(dev: &Device) {
 }
 
 #[test]
-fn depthwise_matches_burn_on_flex() {
-    let dev = Device::flex().autodiff();
+fn depthwise_matches_burn() {
+    let dev = plain_device().autodiff();
     let x = Tensor::<4>::zeros([1, 2, 5, 5], &dev);
     let w = Tensor::<4>::zeros([2, 1, 3, 3], &dev);
-    assert!(uses_own_depthwise(&x, &w), "flex should take our kernel");
+    assert_eq!(
+        uses_own_depthwise(&x, &w),
+        on_flex(),
+        "our kernel on flex only"
+    );
     check(&dev);
 }
 
 #[test]
 fn depthwise_matches_burn_with_gradient_checkpointing() {
-    check(&Device::flex().autodiff().gradient_checkpointing());
+    check(&plain_device().autodiff().gradient_checkpointing());
 }
 
 /// Only the input needs a gradient (the architecture step: weights are a no-grad view), and
 /// the weight is a product with a mask (the superkernel's kernel mask).
 #[test]
 fn depthwise_input_gradient_through_a_masked_weight() {
-    let dev = Device::flex().autodiff();
+    let dev = plain_device().autodiff();
     let x = Tensor::<4>::random([2, 3, 9, 7], Distribution::Normal(0.0, 1.0), &dev).require_grad();
     let m = Tensor::<4>::random([1, 1, 5, 5], Distribution::Default, &dev).require_grad();
     let w = Tensor::<4>::random([3, 1, 5, 5], Distribution::Normal(0.0, 1.0), &dev);
@@ -161,11 +181,11 @@ fn depthwise_input_gradient_through_a_masked_weight() {
 
 /// Without autodiff (plain Flex, e.g. evaluation) the kernel's forward is the op's.
 #[test]
-fn depthwise_forward_on_plain_flex() {
-    let dev = Device::flex();
+fn depthwise_forward_without_autodiff() {
+    let dev = plain_device();
     let x = Tensor::<4>::random([2, 4, 10, 9], Distribution::Normal(0.0, 1.0), &dev);
     let w = Tensor::<4>::random([4, 1, 3, 3], Distribution::Normal(0.0, 1.0), &dev);
-    assert!(uses_own_depthwise(&x, &w));
+    assert_eq!(uses_own_depthwise(&x, &w), on_flex());
     let e = rel_err(
         depthwise_conv2d(x.clone(), w.clone(), 1, 1),
         reference_depthwise_conv2d(x, w, 1, 1),
@@ -176,16 +196,19 @@ fn depthwise_forward_on_plain_flex() {
 /// Pointwise convolution: random channel counts and odd planes, batch 1 included, with
 /// and without gradient checkpointing; only-input and only-weight gradients too.
 #[test]
-fn pointwise_matches_burn_on_flex() {
+fn pointwise_matches_burn() {
     let mut rng = StdRng::seed_from_u64(11);
     for dev in [
-        Device::flex().autodiff(),
-        Device::flex().autodiff().gradient_checkpointing(),
+        plain_device().autodiff(),
+        plain_device().autodiff().gradient_checkpointing(),
     ] {
-        assert!(uses_own_pointwise(
-            &Tensor::<4>::zeros([1, 3, 2, 2], &dev),
-            &Tensor::<4>::zeros([5, 3, 1, 1], &dev)
-        ));
+        assert_eq!(
+            uses_own_pointwise(
+                &Tensor::<4>::zeros([1, 3, 2, 2], &dev),
+                &Tensor::<4>::zeros([5, 3, 1, 1], &dev)
+            ),
+            on_flex()
+        );
         for case in 0..10 {
             let (n, ci, co) = (
                 rng.random_range(1..4),
@@ -233,11 +256,11 @@ fn pointwise_matches_burn_on_flex() {
 /// Training-mode batch norm against Burn's `BatchNorm::forward` on copies of one layer:
 /// output, the gradients of x, γ and β, and the running statistics it leaves behind.
 #[test]
-fn batch_norm_matches_burn_on_flex() {
+fn batch_norm_matches_burn() {
     let mut rng = StdRng::seed_from_u64(3);
     for dev in [
-        Device::flex().autodiff(),
-        Device::flex().autodiff().gradient_checkpointing(),
+        plain_device().autodiff(),
+        plain_device().autodiff().gradient_checkpointing(),
     ] {
         for case in 0..8 {
             let (n, c) = (rng.random_range(1..5), rng.random_range(1..20));
@@ -255,10 +278,10 @@ fn batch_norm_matches_burn_on_flex() {
             let mut ours_bn = BatchNormConfig::new(c).init(&dev);
             ours_bn.gamma = Param::from_tensor(bn.gamma.val().detach().require_grad());
             ours_bn.beta = Param::from_tensor(bn.beta.val().detach().require_grad());
-            assert!(uses_own_batch_norm(
-                &ours_bn,
-                &Tensor::<4>::zeros([n, c, h, w], &dev)
-            ));
+            assert_eq!(
+                uses_own_batch_norm(&ours_bn, &Tensor::<4>::zeros([n, c, h, w], &dev)),
+                on_flex()
+            );
             let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.7, 2.0), &dev)
                 .require_grad();
             let y = batch_norm(&ours_bn, x.clone());
@@ -291,10 +314,40 @@ fn batch_norm_matches_burn_on_flex() {
 /// Outside training (a plain device) the layer normalises with its running statistics.
 #[test]
 fn batch_norm_outside_training_uses_running_statistics() {
-    let dev = Device::flex();
+    let dev = plain_device();
     let bn = BatchNormConfig::new(3).init(&dev);
     let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(5.0, 1.0), &dev);
     assert!(!uses_own_batch_norm(&bn, &x));
     // Running mean 0, variance 1: y ≈ x.
     assert!(rel_err(batch_norm(&bn, x.clone()), x) < 1e-4);
+}
+
+/// A BN layer used on its first w channels (a supernet path) normalises and updates those
+/// channels as a w-wide layer with the same γ and β would, and leaves the others alone.
+#[test]
+fn batch_norm_on_the_first_channels_of_a_wider_layer() {
+    let dev = plain_device().autodiff();
+    let (c, w) = (12, 5);
+    let mut wide = BatchNormConfig::new(c).init(&dev);
+    wide.gamma = Param::from_tensor(Tensor::random([c], Distribution::Normal(1.0, 0.5), &dev));
+    wide.beta = Param::from_tensor(Tensor::random([c], Distribution::Normal(0.0, 0.5), &dev));
+    let mut narrow = BatchNormConfig::new(w).init(&dev);
+    let first = |p: &Param<Tensor<1>>| {
+        Param::from_tensor(Tensor::from_data(p.val().narrow(0, 0, w).into_data(), &dev))
+    };
+    narrow.gamma = first(&wide.gamma);
+    narrow.beta = first(&wide.beta);
+    let x = Tensor::<4>::random([3, w, 6, 7], Distribution::Normal(0.5, 2.0), &dev);
+    let e = rel_err(batch_norm(&wide, x.clone()), narrow.forward(x));
+    assert!(e < 1e-4, "output {e}");
+    for (a, b, init) in [
+        (&wide.running_mean, &narrow.running_mean, 0.0),
+        (&wide.running_var, &narrow.running_var, 1.0),
+    ] {
+        let all = a.value_sync();
+        let e = rel_err(all.clone().narrow(0, 0, w), b.value_sync());
+        assert!(e < 1e-4, "running statistics of the used channels {e}");
+        let rest = all.narrow(0, w, c - w).sub_scalar(init).abs().max();
+        assert_eq!(rest.into_scalar::<f32>(), 0.0, "unused channels changed");
+    }
 }

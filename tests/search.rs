@@ -350,6 +350,37 @@ fn search_args(out: &Path) -> Vec<String> {
     .collect()
 }
 
+/// A search with single-path weight steps (ours) records the setting and is reproducible
+/// from its seed: two runs give the same architecture and the same weight losses.
+#[test]
+fn single_path_search_is_reproducible() {
+    let run = |name: &str| {
+        let out = temp(name);
+        let mut args = search_args(&out);
+        args.extend(["--weight-step".to_string(), "single-path".to_string()]);
+        let o = dmasking(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let (a, b) = (run("single-a"), run("single-b"));
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert_eq!(read(&a, "arch.json"), read(&b, "arch.json"));
+    let cfg: Value = serde_json::from_str(&read(&a, "config.json")).unwrap();
+    assert_eq!(cfg["search"]["weight_step"], "single-path");
+    let losses = |d: &Path| -> Vec<f64> {
+        read(d, "metrics.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["kind"] == "epoch")
+            .map(|v| v["weight_loss"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(losses(&a).len(), 3);
+    assert_eq!(losses(&a), losses(&b));
+    std::fs::remove_dir_all(&a).ok();
+    std::fs::remove_dir_all(&b).ok();
+}
+
 /// SIGKILL mid-epoch, then --resume: the same arch.json as an uninterrupted run.
 #[test]
 fn killed_search_resumes_to_the_same_architecture() {

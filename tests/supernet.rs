@@ -1,4 +1,4 @@
-//! Correctness properties of the masked supernet (DMASKING.md §7).
+//! Correctness properties of the masked supernet (the claims of docs/ALGORITHM.md).
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -10,8 +10,15 @@ use dmasking::supernet::mask::{channel_mask, prefix_matrix};
 use dmasking::supernet::{ArchLogits, ArchWeights, Eff, OpSharing, Supernet};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+/// The backend under test: `DMASKING_TEST_DEVICE` (cpu, ndarray, wgpu, cuda; default
+/// cpu), without autodiff.
+fn plain_device() -> Device {
+    let name = std::env::var("DMASKING_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    dmasking::device::device(&name).expect("DMASKING_TEST_DEVICE names a compiled backend")
+}
+
 fn device() -> Device {
-    Device::flex().autodiff()
+    plain_device().autodiff()
 }
 
 fn space(name: &str) -> Space {
@@ -160,7 +167,7 @@ fn one_hot_equals_derived(sharing: OpSharing) {
 /// The expected cost at one-hot weights is the exact count of the derived architecture.
 #[test]
 fn one_hot_expected_cost_equals_exact_count() {
-    let dev = Device::flex();
+    let dev = plain_device();
     for name in ["cifar10_tiny", "cifar10"] {
         let net = Supernet::new(&space(name), &dev);
         let mut rng = StdRng::seed_from_u64(3);
@@ -252,7 +259,7 @@ fn weight_and_architecture_steps_touch_disjoint_parameters() {
         loss: LossMode::Additive,
         ..SearchConfig::default()
     };
-    let mut tr = Trainer::new(&space("cifar10_tiny"), &cfg, &Device::flex()).unwrap();
+    let mut tr = Trainer::new(&space("cifar10_tiny"), &cfg, &plain_device()).unwrap();
     let dev = tr.one_device();
     let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Default, &dev);
     let y = Tensor::<1, Int>::from_ints([1, 2, 3, 4], &dev);
@@ -302,6 +309,107 @@ fn budget_projection_lands_in_the_band() {
             if (before / target - 1.0).abs() <= 0.1 {
                 assert_eq!(out, picks);
             }
+        }
+    }
+}
+
+/// Compares every float parameter's gradient from the masked step with the single-path
+/// step's: equal within 1e-4 of the masked gradient's largest magnitude, and a parameter
+/// the path does not touch has an all-zero masked gradient.
+struct CompareGrads<'a> {
+    masked: &'a burn::tensor::Gradients,
+    path: &'a burn::tensor::Gradients,
+    worst: f32,
+    nonzero: usize,
+    untouched: usize,
+}
+
+impl burn::module::ModuleVisitor for CompareGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let t = param.val();
+        let (a, b) = (t.grad(self.masked), t.grad(self.path));
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let scale = a.clone().abs().max().into_scalar::<f32>();
+                let d = (a - b).abs().max().into_scalar::<f32>();
+                self.worst = self.worst.max(d / scale.max(1e-6));
+                if scale > 0.0 {
+                    self.nonzero += 1;
+                }
+            }
+            (Some(a), None) => {
+                let m = a.abs().max().into_scalar::<f32>();
+                assert!(m == 0.0, "a parameter off the path has masked gradient {m}");
+                self.untouched += 1;
+            }
+            (None, Some(_)) => panic!("the path gave a gradient the masked step did not"),
+            (None, None) => {}
+        }
+    }
+}
+
+/// The single-path weight step *(ours)*: for a one-hot sample, the supernet cut to that
+/// path gives the masked supernet's loss and weight gradients under the one-hot weights,
+/// in both op-sharing modes, over picks that cover both resolutions and skipped blocks.
+#[test]
+fn single_path_weight_gradients_equal_masked_ones() {
+    for sharing in [OpSharing::Branches, OpSharing::Superkernel] {
+        let dev = device();
+        let space = space("cifar10_tiny");
+        let mut net = Supernet::with_sharing(&space, sharing, &dev);
+        // Dropout draws from the device RNG; both steps must see the same classifier input.
+        net.head.dropout = burn::nn::DropoutConfig::new(0.0).init();
+        let ce = CrossEntropyLossConfig::new().init(&dev);
+        let mut rng = StdRng::seed_from_u64(21);
+        let (mut seen_res, mut seen_skip) = (std::collections::BTreeSet::new(), false);
+        let mut touched = 0;
+        for trial in 0..10 {
+            let mut picks = random_picks(&net, &mut rng);
+            if trial == 0 {
+                picks.iter_mut().for_each(|p| *p = 0);
+            }
+            let arch = net.plan.derive(&picks).unwrap();
+            seen_res.insert(arch.input_size);
+            seen_skip |= arch.blocks.len() < net.plan.blocks.len();
+            let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+            let labels: Vec<i64> = (0..4).map(|_| rng.random_range(0..10)).collect();
+            let y = Tensor::<1, Int>::from_ints(labels.as_slice(), &dev);
+            let g = ArchWeights::one_hot(&net.plan.choices, &picks, &dev);
+            let l_masked = ce.forward(net.forward(x.clone(), &g), y.clone());
+            let l_path = ce.forward(net.forward_path(x, &picks), y);
+            let (a, b) = (
+                l_masked.clone().into_scalar::<f32>(),
+                l_path.clone().into_scalar::<f32>(),
+            );
+            assert!(
+                (a - b).abs() < 1e-4 * a.abs().max(1.0),
+                "{picks:?}: loss {a} vs {b}"
+            );
+            let (gm, gp) = (l_masked.backward(), l_path.backward());
+            let mut cmp = CompareGrads {
+                masked: &gm,
+                path: &gp,
+                worst: 0.0,
+                nonzero: 0,
+                untouched: 0,
+            };
+            net.visit(&mut cmp);
+            assert!(
+                cmp.worst < 1e-4,
+                "{sharing:?} {picks:?}: gradients differ by {}",
+                cmp.worst
+            );
+            assert!(
+                cmp.nonzero > 10,
+                "too few parameters compared: {}",
+                cmp.nonzero
+            );
+            touched += cmp.untouched;
+        }
+        assert!(seen_res.len() > 1, "trials should cover both resolutions");
+        assert!(seen_skip, "trials should cover a skipped block");
+        if sharing == OpSharing::Branches {
+            assert!(touched > 0, "some branches should be off the path");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The `dmasking-arch/1` document: a fixed network, as JSON (see ARCH_FORMAT.md).
+//! The `dmasking-arch/1` document: a fixed network, as JSON (see docs/ARCH_FORMAT.md).
 
 use serde::{Deserialize, Serialize};
 

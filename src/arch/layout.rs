@@ -54,6 +54,17 @@ impl BlockLayout {
             BlockLayout::Skip { stride, .. } => *stride,
         }
     }
+    /// A skip that changes the stride or the width is a 1×1 conv projection.
+    pub fn is_projection(&self) -> bool {
+        match self {
+            BlockLayout::Ir(_) => false,
+            BlockLayout::Skip {
+                c_in,
+                c_out,
+                stride,
+            } => *stride != 1 || c_in != c_out,
+        }
+    }
 }
 
 /// The head: optional 1×1 expand to `mid`, pool, 1×1 conv to `out`, then the classifier.

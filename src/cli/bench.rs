@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::search::WeightStep;
 use crate::space::Space;
 use crate::supernet::OpSharing;
 
@@ -22,6 +23,9 @@ pub struct BenchArgs {
     /// branches or superkernel.
     #[arg(long, default_value = "branches")]
     pub op_sharing: OpSharing,
+    /// masked (the paper's step) or single-path (ours: only one sampled network).
+    #[arg(long, default_value = "masked")]
+    pub weight_step: WeightStep,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -33,14 +37,22 @@ pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
     if args.batch_size == 0 || args.steps == 0 {
         anyhow::bail!("--batch-size and --steps must be positive");
     }
-    let r = crate::bench::bench(&space, args.op_sharing, args.batch_size, args.steps, device)?;
+    let r = crate::bench::bench(
+        &space,
+        args.op_sharing,
+        args.weight_step,
+        args.batch_size,
+        args.steps,
+        device,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "{} ({:?}) batch {} ({} threads), median of {} steps:",
+            "{} ({:?}, {:?} weight step) batch {} ({} threads), median of {} steps:",
             r.space.as_deref().unwrap_or("space"),
             args.op_sharing,
+            args.weight_step,
             r.batch_size,
             r.threads,
             r.steps

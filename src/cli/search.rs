@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::data::{Split, load};
+use crate::search::WeightStep;
 use crate::search::{LossMode, RunConfig, RunDir, SearchConfig, search};
 use crate::space::Space;
 use crate::supernet::OpSharing;
@@ -45,6 +46,10 @@ pub struct SearchArgs {
     /// shared block; about twice as fast).
     #[arg(long)]
     pub op_sharing: Option<OpSharing>,
+    /// masked (the whole supernet under g, the paper; default) or single-path (ours: each
+    /// weight step trains only one hard-sampled network, at that network's cost).
+    #[arg(long)]
+    pub weight_step: Option<WeightStep>,
     /// Weight-only warm-up epochs.
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
@@ -88,6 +93,9 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     if let Some(v) = args.op_sharing {
         cfg.op_sharing = v;
     }
+    if let Some(v) = args.weight_step {
+        cfg.weight_step = v;
+    }
     if args.max_images.is_some() {
         cfg.max_images = args.max_images;
     }
@@ -130,13 +138,14 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
     };
     super::stop_on_ctrl_c();
     println!(
-        "searching {} on {} images ({} epochs, batch {}, loss {:?}, {:?}) -> {}",
+        "searching {} on {} images ({} epochs, batch {}, loss {:?}, {:?}, {:?} weight steps) -> {}",
         space.name.as_deref().unwrap_or("space"),
         train.len(),
         cfg.epochs,
         cfg.batch_size,
         cfg.loss,
         cfg.op_sharing,
+        cfg.weight_step,
         args.out.display()
     );
     let outcome = search(&space, &train, &cfg, device, &run, resume)?;

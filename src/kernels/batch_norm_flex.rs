@@ -20,7 +20,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::depthwise_flex::{contiguous, f32s};
+use super::depthwise_flex::{contiguous, f32s, on_flex_f32};
 
 /// The extension: batch statistics (not differentiated) and the normalisation with them.
 #[backend_extension(Flex, Autodiff)]
@@ -226,6 +226,11 @@ impl<C: CheckpointStrategy> BatchNormOps for Autodiff<Flex, C> {
             )),
         }
     }
+}
+
+/// Flex (plain or autodiff), f32 values and γ.
+pub fn supports(x: &Tensor<4>, gamma: &Tensor<1>) -> bool {
+    on_flex_f32(x) && on_flex_f32(gamma)
 }
 
 /// Per-channel batch mean and biased variance, [2, C], on x's device (no graph).

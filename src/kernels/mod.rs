@@ -93,43 +93,77 @@ pub fn uses_own_depthwise(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
     }
 }
 
-/// Batch normalisation as `BatchNorm::forward`: in training (an autodiff device and the
-/// layer's training flag) y = γ (x − μ_B) / √(σ²_B + ε) + β with the batch's statistics,
-/// which also update the running ones (r ← (1 − m) r + m s); else the running statistics.
+/// Batch normalisation of x's w channels by the first w channels of `bn` (w ≤ the layer's
+/// width; all of them for a full layer, as `BatchNorm::forward`). In training (an autodiff
+/// device and the layer's training flag): y = γ (x − μ_B) / √(σ²_B + ε) + β with the
+/// batch's statistics, which also update the first w running ones (r ← (1 − m) r + m s);
+/// else the running statistics.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    #[cfg(feature = "flex")]
-    if uses_own_batch_norm(bn, &x) {
-        let stats = batch_norm_flex::batch_stats(x.clone());
-        let c = stats.dims()[1];
-        let m = bn.momentum;
-        for (running, row) in [(&bn.running_mean, 0), (&bn.running_var, 1)] {
-            let batch = stats.clone().narrow(0, row, 1).reshape([c]);
-            let value = running
-                .value_sync()
-                .to_device(&x.device())
-                .mul_scalar(1.0 - m)
-                .add(batch.mul_scalar(m));
-            running.update(value.detach());
-        }
-        return batch_norm_flex::batch_norm_train(
-            x,
-            bn.gamma.val(),
-            bn.beta.val(),
-            stats,
-            bn.epsilon,
-        );
+    let w = x.dims()[1];
+    let full = bn.gamma.dims()[0];
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    let (gamma, beta) = if w == full {
+        (gamma, beta)
+    } else {
+        (gamma.narrow(0, 0, w), beta.narrow(0, 0, w))
+    };
+    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
+        let device = x.device();
+        let stat = |r: &burn::module::RunningState<Tensor<1>>| {
+            r.value().to_device(&device).narrow(0, 0, w)
+        };
+        let (mean, var) = (stat(&bn.running_mean), stat(&bn.running_var));
+        return burn::tensor::module::batch_norm(x, gamma, beta, mean, var, bn.epsilon);
     }
-    bn.forward(x)
+    let device = x.device();
+    let (y, mean, var) = batch_norm_train(x, gamma, beta, bn.epsilon);
+    let m = bn.momentum;
+    for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
+        let all = running.value_sync().to_device(&device);
+        let first = all
+            .clone()
+            .narrow(0, 0, w)
+            .mul_scalar(1.0 - m)
+            .add(batch.mul_scalar(m));
+        let value = if w == full {
+            first
+        } else {
+            all.slice_assign(0..w, first)
+        };
+        running.update(value.detach());
+    }
+    y
 }
 
-/// Whether [`batch_norm`] runs our kernel: training mode on Flex with f32 values.
+/// Training-mode BN with the batch's statistics: (y, μ_B, σ²_B), the statistics detached.
+fn batch_norm_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    #[cfg(feature = "flex")]
+    if batch_norm_flex::supports(&x, &gamma) {
+        let w = x.dims()[1];
+        let stats = batch_norm_flex::batch_stats(x.clone());
+        let row = |i| stats.clone().narrow(0, i, 1).reshape([w]);
+        let (mean, var) = (row(0), row(1));
+        let y = batch_norm_flex::batch_norm_train(x, gamma, beta, stats, epsilon);
+        return (y, mean, var);
+    }
+    let r = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
+    (r.output, r.mean.detach(), r.variance.detach())
+}
+
+/// Whether [`batch_norm`] runs our kernel: training mode on Flex with f32 values (else
+/// Burn's `batch_norm_train` or, outside training, `batch_norm` with the running
+/// statistics).
 pub fn uses_own_batch_norm(bn: &BatchNorm, x: &Tensor<4>) -> bool {
     #[cfg(feature = "flex")]
     {
         x.device().is_autodiff()
             && bn.training.is_enabled()
-            && depthwise_flex::on_flex_f32(x)
-            && depthwise_flex::on_flex_f32(&bn.gamma.val())
+            && batch_norm_flex::supports(x, &bn.gamma.val())
     }
     #[cfg(not(feature = "flex"))]
     {

@@ -80,27 +80,62 @@ impl ConvBnAct {
     /// broadcasts over it (a superkernel's mixed kernel-size mask [1, 1, k, k]).
     pub fn forward_kernel_masked(&self, x: Tensor<4>, m: Option<&Tensor<4>>) -> Tensor<4> {
         let c = &self.conv;
-        let weight = || match m {
+        let weight = match m {
             None => c.weight.val(),
             Some(m) => c.weight.val() * m.clone(),
         };
-        let p = c.kernel_size[0] / 2;
-        let depthwise = c.groups > 1 && c.weight.dims()[0] == c.groups && c.weight.dims()[1] == 1;
-        let pointwise = c.kernel_size == [1, 1] && c.stride == [1, 1] && c.groups == 1;
-        let z = if depthwise && c.bias.is_none() {
-            depthwise_conv2d(x, weight(), c.stride[0], p)
-        } else if pointwise && c.bias.is_none() {
-            pointwise_conv2d(x, weight())
-        } else if m.is_none() {
-            c.forward(x)
+        let z = self.conv(x, weight, c.bias.as_ref().map(|b| b.val()));
+        self.norm_act(z)
+    }
+
+    /// The layer cut to one path of a supernet: x's channels in (the first ones of the
+    /// layer's inputs), the first `c_out` filters out, the kernel cut to its centre
+    /// `kernel` × `kernel`, and BN over those channels. Under a one-hot mask the full
+    /// layer gives the same values on those channels and zeros elsewhere.
+    pub fn forward_sliced(&self, x: Tensor<4>, c_out: usize, kernel: usize) -> Tensor<4> {
+        let c = &self.conv;
+        let [_, per_group, k, _] = c.weight.dims();
+        let w = c.weight.val().narrow(0, 0, c_out);
+        let w = if per_group == 1 {
+            w // depthwise: one input channel per filter
         } else {
-            conv2d(
-                x,
-                weight(),
-                c.bias.as_ref().map(|b| b.val()),
-                ConvOptions::new(c.stride, [p, p], c.dilation, c.groups),
-            )
+            w.narrow(1, 0, x.dims()[1])
         };
+        let off = (k - kernel) / 2;
+        let w = if kernel < k {
+            w.narrow(2, off, kernel).narrow(3, off, kernel)
+        } else {
+            w
+        };
+        let b = c.bias.as_ref().map(|b| b.val().narrow(0, 0, c_out));
+        self.norm_act(self.conv(x, w, b))
+    }
+
+    /// The convolution with this layer's stride, padding k/2 and grouping (depthwise when
+    /// the weight has one input channel per filter), routed to our kernels where they apply.
+    fn conv(&self, x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+        let c = &self.conv;
+        let [c_out, per_group, k, _] = weight.dims();
+        let groups = if c.groups > 1 && per_group == 1 {
+            c_out
+        } else {
+            c.groups
+        };
+        let depthwise = groups > 1 && per_group == 1;
+        let pointwise = k == 1 && c.stride == [1, 1] && groups == 1;
+        match bias {
+            None if depthwise => depthwise_conv2d(x, weight, c.stride[0], k / 2),
+            None if pointwise => pointwise_conv2d(x, weight),
+            bias => conv2d(
+                x,
+                weight,
+                bias,
+                ConvOptions::new(c.stride, [k / 2, k / 2], c.dilation, groups),
+            ),
+        }
+    }
+
+    fn norm_act(&self, z: Tensor<4>) -> Tensor<4> {
         let y = batch_norm(&self.bn, z);
         match &self.act {
             Some(a) => a.forward(y),

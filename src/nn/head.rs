@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::act::Act;
 use super::conv_bn::{ConvBnAct, ConvBnActConfig};
 use super::se::global_pool;
+use crate::kernels::pointwise_conv2d;
 
 /// Configuration of a [`Head`].
 #[derive(Config, Debug)]
@@ -60,9 +61,16 @@ impl Head {
         }
     }
 
-    /// Logits from pooled features [N, mid, 1, 1].
+    /// Logits from pooled features [N, m, 1, 1], m ≤ mid (a supernet path with fewer
+    /// hidden channels uses the first m inputs of the 1×1 conv).
     pub fn classify(&self, pooled: Tensor<4>) -> Tensor<2> {
-        let z = self.act.forward(self.conv.forward(pooled));
+        let m = pooled.dims()[1];
+        let z = if m == self.conv.weight.dims()[1] {
+            self.conv.forward(pooled)
+        } else {
+            pointwise_conv2d(pooled, self.conv.weight.val().narrow(1, 0, m))
+        };
+        let z = self.act.forward(z);
         let z: Tensor<2> = z.flatten(1, 3);
         self.classifier.forward(self.dropout.forward(z))
     }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use super::act::Act;
 use super::conv_bn::{ConvBnAct, ConvBnActConfig};
 use super::se::{SqueezeExcite, SqueezeExciteConfig};
+use crate::arch::IrLayout;
 
 /// Configuration of an [`IrBlock`].
 #[derive(Config, Debug)]
@@ -129,5 +130,21 @@ impl IrBlock {
         };
         let y = mask(self.pwl.forward(h), masks.and_then(|m| m.out.as_ref()));
         if self.residual { y + x } else { y }
+    }
+
+    /// The block cut to the derived block `b` (first channels of every layer, centre of
+    /// the kernel): h = pw(x) [if b has it]; h = dw(h); h = SE(h); y = pwl(h) [+ x].
+    pub fn forward_path(&self, x: Tensor<4>, b: &IrLayout) -> Tensor<4> {
+        let h = match &self.pw {
+            Some(pw) if b.has_pw() => pw.forward_sliced(x.clone(), b.mid, 1),
+            _ => x.clone(),
+        };
+        let h = self.dw.forward_sliced(h, b.mid, b.kernel);
+        let h = match (&self.se, b.se) {
+            (Some(se), Some(hidden)) => se.forward_sliced(h, hidden),
+            _ => h,
+        };
+        let y = self.pwl.forward_sliced(h, b.c_out, 1);
+        if b.has_residual() { y + x } else { y }
     }
 }

@@ -67,11 +67,11 @@ impl FixedNet {
                     .with_se(b.se)
                     .init(device),
                 ),
-                BlockLayout::Skip {
+                b @ BlockLayout::Skip {
                     c_in,
                     c_out,
                     stride,
-                } if *stride != 1 || c_in != c_out => FixedBlock::Projection(
+                } if b.is_projection() => FixedBlock::Projection(
                     ConvBnActConfig::new(*c_in, *c_out)
                         .with_stride(*stride)
                         .with_act(Some(Act::Relu))

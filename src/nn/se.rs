@@ -3,6 +3,8 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::act::{Act, hard_sigmoid};
@@ -50,5 +52,23 @@ impl SqueezeExcite {
             None => s,
         };
         x * hard_sigmoid(self.expand.forward(s))
+    }
+
+    /// SE cut to x's channels and the first `hidden` squeezed channels (a supernet path):
+    /// the values of [`forward`](Self::forward) under a one-hot hidden mask.
+    pub fn forward_sliced(&self, x: Tensor<4>, hidden: usize) -> Tensor<4> {
+        let c = x.dims()[1];
+        let conv = |layer: &Conv2d, out: usize, inp: usize, z: Tensor<4>| {
+            conv2d(
+                z,
+                layer.weight.val().narrow(0, 0, out).narrow(1, 0, inp),
+                layer.bias.as_ref().map(|b| b.val().narrow(0, 0, out)),
+                ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+            )
+        };
+        let s = self
+            .act
+            .forward(conv(&self.reduce, hidden, c, global_pool(x.clone())));
+        x * hard_sigmoid(conv(&self.expand, c, hidden, s))
     }
 }

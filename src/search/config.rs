@@ -1,4 +1,4 @@
-//! Search settings (DMASKING.md §6 defaults).
+//! Search settings (defaults: docs/ALGORITHM.md, "The alternating loop").
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,32 @@ impl std::str::FromStr for LossMode {
             "budget" => Ok(LossMode::Budget),
             o => Err(format!(
                 "unknown loss mode `{o}`; expected fbnet, additive or budget"
+            )),
+        }
+    }
+}
+
+/// What a weight step trains.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightStep {
+    /// The whole masked supernet under the sampled weights g (the paper).
+    #[default]
+    Masked,
+    /// *(ours)* One path: a hard Gumbel sample (argmax of α + ε per choice) and only the
+    /// network it picks, its weights cut from the supernet's; costs that network's FLOPs.
+    /// Same weight gradients as the masked step under that one-hot sample.
+    SinglePath,
+}
+
+impl std::str::FromStr for WeightStep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "masked" => Ok(WeightStep::Masked),
+            "single-path" => Ok(WeightStep::SinglePath),
+            o => Err(format!(
+                "unknown weight step `{o}`; expected masked or single-path"
             )),
         }
     }
@@ -63,6 +89,8 @@ pub struct SearchConfig {
     /// One block per kernel × SE option (`branches`, the paper) or one shared
     /// superkernel block (`superkernel`, ours: faster, approximate for soft weights).
     pub op_sharing: OpSharing,
+    /// The weight step: the masked supernet (the paper) or one sampled path (ours).
+    pub weight_step: WeightStep,
     pub loss: LossMode,
     pub fbnet_a: f64,
     pub fbnet_b: f64,
@@ -97,6 +125,7 @@ impl Default for SearchConfig {
             temperature_end: None,
             hard: false,
             op_sharing: OpSharing::Branches,
+            weight_step: WeightStep::Masked,
             loss: LossMode::Fbnet,
             fbnet_a: 0.2,
             fbnet_b: 0.6,

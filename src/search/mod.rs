@@ -1,7 +1,8 @@
-//! The search (DMASKING.md §6): alternating weight steps (SGD, cosine LR) on one split and
-//! architecture steps (Adam) on the other under a FLOP-aware loss, with Gumbel temperature
-//! annealing. A run directory records the config, metrics, checkpoints (every epoch and on
-//! Ctrl-C) and the derived architecture; a resumed run continues exactly where it stopped.
+//! The search (docs/ALGORITHM.md, "The alternating loop"): alternating weight steps (SGD,
+//! cosine LR) on one split and architecture steps (Adam) on the other under a FLOP-aware
+//! loss, with Gumbel temperature annealing. A run directory records the config, metrics,
+//! checkpoints (every epoch and on Ctrl-C) and the derived architecture; a resumed run
+//! continues exactly where it stopped.
 
 pub mod config;
 pub mod oneshot;
@@ -19,7 +20,7 @@ use burn::tensor::{Device, Int, Tensor};
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
-pub use config::{LossMode, SearchConfig};
+pub use config::{LossMode, SearchConfig, WeightStep};
 pub use progress::{Progress, Sums};
 pub use run_dir::{RunConfig, RunDir, RunKind, write_atomic};
 pub use trainer::Trainer;
@@ -258,9 +259,15 @@ pub fn search(
             // same numbers as an uninterrupted one.
             ad.seed(epoch_seed(cfg.seed, prog.step, 4));
             let (x, y) = batch.to_tensors(&ad);
-            let noise = Tensor::<1>::from_floats(gumbel_values(&mut rng, n_opts).as_slice(), &ad);
+            let values = gumbel_values(&mut rng, n_opts);
             prog.noise_draws += 1;
-            let (loss, out) = tr.weight_step(x, y.clone(), temperature, &noise, cfg.hard, lr);
+            let (loss, out) = match cfg.weight_step {
+                WeightStep::Masked => {
+                    let noise = Tensor::<1>::from_floats(values.as_slice(), &ad);
+                    tr.weight_step(x, y.clone(), temperature, &noise, cfg.hard, lr)
+                }
+                WeightStep::SinglePath => tr.weight_step_path(x, y.clone(), &values, lr),
+            };
             epoch_w.add(loss.clone(), out.clone(), y.clone());
             log_w.add(loss, out, y);
             prog.images += cfg.batch_size;

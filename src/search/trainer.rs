@@ -112,6 +112,25 @@ impl Trainer {
         (loss.detach(), out.detach())
     }
 
+    /// One single-path weight step *(ours)* on (x, y): the path is the hard Gumbel sample
+    /// of the noise `noise` (host values, see [`ArchLogits::sample_path`]), and only that
+    /// network runs ([`Supernet::forward_path`]). Returns the loss and the logits, detached.
+    pub fn weight_step_path(
+        &mut self,
+        x: Tensor<4>,
+        y: Tensor<1, Int>,
+        noise: &[f32],
+        lr: f64,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let picks = self.logits.sample_path(noise);
+        let out = self.net.forward_path(x, &picks);
+        let loss = self.ce.forward(out.clone(), y);
+        let mut grads = loss.backward();
+        let gp = GradientsParams::from_module(&mut grads, &self.net);
+        self.net = self.weight_opt.step(lr, self.net.clone(), gp);
+        (loss.detach(), out.detach())
+    }
+
     /// One architecture step on (x, y): the weights are a no-grad view, so no weight
     /// gradient is computed. Returns the cross-entropy and the logits, detached.
     pub fn arch_step(

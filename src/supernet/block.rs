@@ -11,6 +11,7 @@ use super::eff::Eff;
 use super::gumbel::ArchWeights;
 use super::mask::{channel_mask, equality_matrix, kernel_matrix, prefix_matrix, prob_equal};
 use super::plan::{BlockPlan, Branch, Options};
+use crate::arch::IrLayout;
 use crate::cost::{self, Cost, IrShape};
 use crate::nn::{IrBlock, IrBlockConfig, IrMasks, fit_channels};
 
@@ -259,6 +260,34 @@ impl SuperBlock {
             Residual::Full => y + fit_channels(x, self.plan.c_out.max()),
             Residual::Weighted(p) => y + fit_channels(x, self.plan.c_out.max()) * p.clone(),
         }
+    }
+
+    /// The block on one path (`picks`: one option per choice): only the picked branch at
+    /// the picked widths, its weights cut from the shared ones (the first channels, the
+    /// centre of a superkernel). Skip is the identity. Equals [`forward`](Self::forward)
+    /// under one-hot weights on the picked channels, at the cost of the derived block.
+    pub fn forward_path(&self, x: Tensor<4>, picks: &[usize]) -> Tensor<4> {
+        let p = &self.plan;
+        let t = p.op_choice.map_or(0, |c| picks[c]);
+        let Some(branch) = p.branches.get(t) else {
+            return x; // skip: offered only where in = out and stride 1
+        };
+        let mid_index = p.mid.choice.map_or(0, |c| picks[c]);
+        let block = if self.superkernel {
+            &self.branches[0]
+        } else {
+            &self.branches[t]
+        };
+        let layout = IrLayout {
+            c_in: x.dims()[1],
+            mid: p.mid.values[mid_index],
+            c_out: p.c_out.pick(picks),
+            kernel: branch.kernel,
+            stride: p.stride,
+            se: branch.se.then(|| p.se_hidden[mid_index]),
+            act: p.act,
+        };
+        block.forward_path(x, &layout)
     }
 
     /// Expected FLOPs and params: Σ_t g_t · cost(branch_t) on effective shapes.

@@ -100,6 +100,27 @@ impl ArchLogits {
         )
     }
 
+    /// One path: per choice the argmax of α + ε (the option a hard Gumbel sample picks at
+    /// any temperature), with the noise `noise` (length [`num_options`]) on the host.
+    /// Reads the logits to the host once.
+    pub fn sample_path(&self, noise: &[f32]) -> Vec<usize> {
+        let alphas: Vec<Tensor<1>> = self.alphas.iter().map(|a| a.val().detach()).collect();
+        let values = Tensor::cat(alphas, 0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let mut offset = 0;
+        self.alphas
+            .iter()
+            .map(|a| {
+                let k = a.dims()[0];
+                let scores = (offset..offset + k).map(|i| values[i] + noise[i]);
+                offset += k;
+                argmax(scores)
+            })
+            .collect()
+    }
+
     /// softmax(alpha) for each choice, on the host.
     pub fn probabilities(&self) -> Vec<Vec<f32>> {
         self.alphas
@@ -117,12 +138,14 @@ impl ArchLogits {
     pub fn argmax(&self) -> Vec<usize> {
         self.probabilities()
             .iter()
-            .map(|p| {
-                p.iter()
-                    .enumerate()
-                    .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-                    .0
-            })
+            .map(|p| argmax(p.iter().copied()))
             .collect()
     }
+}
+
+/// Index of the largest value (the first on ties).
+fn argmax(v: impl Iterator<Item = f32>) -> usize {
+    v.enumerate()
+        .fold((0, f32::MIN), |b, (i, x)| if x > b.1 { (i, x) } else { b })
+        .0
 }

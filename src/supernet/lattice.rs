@@ -1,6 +1,7 @@
-//! Resolution search by sub-lattices (DMASKING.md §4): option i lives on the positions
-//! `floor(j · R / r_i)` of the full R×R grid. `gather` subsamples the full map to the dense
-//! r_i×r_i map; `scatter` writes a dense map back to its lattice with zeros in between.
+//! Resolution search by sub-lattices (docs/ALGORITHM.md, "Resolution search on
+//! sub-lattices"): option i lives on the positions `floor(j · R / r_i)` of the full R×R
+//! grid. `gather` subsamples the full map to the dense r_i×r_i map; `scatter` writes a
+//! dense map back to its lattice with zeros in between.
 
 use burn::module::Module;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
@@ -79,7 +80,7 @@ mod tests {
 
     #[test]
     fn positions_are_floor_of_j_times_ratio() {
-        // DMASKING.md §4: position j of the small map sits at floor(j · R / r).
+        // docs/ALGORITHM.md: position j of the small map sits at floor(j · R / r).
         assert_eq!(
             lattice_positions(32, 24),
             [

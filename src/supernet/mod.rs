@@ -1,4 +1,4 @@
-//! The masked supernet (DMASKING.md §2-5): Gumbel-softmax architecture weights, channel
+//! The masked supernet (docs/ALGORITHM.md): Gumbel-softmax architecture weights, channel
 //! masks, branch choices, resolution sub-lattices, effective-shape cost, and derivation.
 
 pub mod block;

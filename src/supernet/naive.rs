@@ -1,7 +1,8 @@
-//! The width choice both ways, for the memory benchmark (DMASKING.md §2): masked (one conv
-//! with C outputs times the soft mask) and naive DNAS (one conv per option, zero-padded to
-//! C and summed with the Gumbel weights). Both compute the same function when the naive
-//! convs hold the first c_i filters of the masked conv's weights.
+//! The width choice both ways, for the memory benchmark (docs/ALGORITHM.md, "Channel
+//! search by masking"): masked (one conv with C outputs times the soft mask) and naive DNAS
+//! (one conv per option, zero-padded to C and summed with the Gumbel weights). Both compute
+//! the same function when the naive convs hold the first c_i filters of the masked conv's
+//! weights.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

@@ -190,6 +190,30 @@ impl Supernet {
         self.head.classify(pooled)
     }
 
+    /// Logits of images [N, C, R, R] on one path (`picks`: one option per choice): the
+    /// input subsampled to the picked resolution, then only the picked network, its
+    /// weights cut from the supernet's. The single-path weight step *(ours)*: the cost of
+    /// the derived network instead of the supernet's, with the same weight gradients as
+    /// [`forward`](Self::forward) under the one-hot weights of `picks`.
+    pub fn forward_path(&self, x: Tensor<4>, picks: &[usize]) -> Tensor<2> {
+        let x = match (&self.lattice, self.plan.resolution.choice) {
+            (Some(lat), Some(c)) => lat.gather(x, 0, picks[c]),
+            _ => x,
+        };
+        let x = self
+            .blocks
+            .iter()
+            .fold(self.stem.forward(x), |x, b| b.forward_path(x, picks));
+        let hp = &self.plan.head;
+        let c = x.dims()[1];
+        let m = hp.mid[hp.c_in.choice.map_or(0, |ch| picks[ch])];
+        let h = match &self.head.pw {
+            Some(pw) if m != c => pw.forward_sliced(x, m, 1),
+            _ => x,
+        };
+        self.head.classify(global_pool(h))
+    }
+
     fn area(&self, g: &ArchWeights, b: usize) -> Eff {
         match self.plan.resolution.choice {
             Some(c) => {
@@ -200,7 +224,8 @@ impl Supernet {
         }
     }
 
-    /// Expected FLOPs and params under g, from effective shapes (DMASKING.md §5).
+    /// Expected FLOPs and params under g, from effective shapes (docs/ALGORITHM.md,
+    /// "Expected cost").
     pub fn expected_cost(&self, g: &ArchWeights) -> Cost<Eff> {
         let p = &self.plan;
         let width = |s: usize| match p.stage_out[s].choice {
