@@ -314,8 +314,8 @@ fn budget_projection_lands_in_the_band() {
 }
 
 /// Compares every float parameter's gradient from the masked step with the single-path
-/// step's: equal within 1e-4 of the masked gradient's largest magnitude, and a parameter
-/// the path does not touch has an all-zero masked gradient.
+/// step's: equal within 1e-4 of the masked gradient's largest magnitude (at least 1e-3),
+/// and a parameter the path does not touch has an all-zero masked gradient.
 struct CompareGrads<'a> {
     masked: &'a burn::tensor::Gradients,
     path: &'a burn::tensor::Gradients,
@@ -332,7 +332,9 @@ impl burn::module::ModuleVisitor for CompareGrads<'_> {
             (Some(a), Some(b)) => {
                 let scale = a.clone().abs().max().into_scalar::<f32>();
                 let d = (a - b).abs().max().into_scalar::<f32>();
-                self.worst = self.worst.max(d / scale.max(1e-6));
+                // Relative to the gradient's largest magnitude; for a parameter whose
+                // gradient is ~0 (rounding noise, e.g. 1e-9 on ndarray) an absolute 1e-7.
+                self.worst = self.worst.max(d / scale.max(1e-3));
                 if scale > 0.0 {
                     self.nonzero += 1;
                 }
