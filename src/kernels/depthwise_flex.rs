@@ -15,7 +15,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
@@ -24,6 +24,8 @@ use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
+
+use super::flex_autodiff::record_binary;
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -84,29 +86,13 @@ impl<C: CheckpointStrategy> DepthwiseOps for Autodiff<Flex, C> {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        match DepthwiseBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_id = prep.checkpoint(&x);
-                let w_id = prep.checkpoint(&weight);
-                let y = <Flex as DepthwiseOps>::depthwise_conv2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    stride,
-                    padding,
-                );
-                prep.finish((x_id, w_id, stride, padding), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(<Flex as DepthwiseOps>::depthwise_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                stride,
-                padding,
-            )),
-        }
+        record_binary::<C, _>(
+            DepthwiseBackward,
+            x,
+            weight,
+            |x, w| (x, w, stride, padding),
+            |x, w| <Flex as DepthwiseOps>::depthwise_conv2d(x, w, stride, padding),
+        )
     }
 }
 

@@ -12,6 +12,8 @@ mod batch_norm_flex;
 #[cfg(feature = "flex")]
 mod depthwise_flex;
 #[cfg(feature = "flex")]
+mod flex_autodiff;
+#[cfg(feature = "flex")]
 mod pointwise_flex;
 
 use burn::nn::BatchNorm;

@@ -8,7 +8,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
@@ -18,6 +18,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 
 use super::depthwise_flex::on_flex_f32;
+use super::flex_autodiff::record_binary;
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -76,25 +77,13 @@ impl Backward<Flex, 2> for PointwiseBackward {
 
 impl<C: CheckpointStrategy> PointwiseOps for Autodiff<Flex, C> {
     fn pointwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        match PointwiseBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_id = prep.checkpoint(&x);
-                let w_id = prep.checkpoint(&weight);
-                let y = <Flex as PointwiseOps>::pointwise_conv2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                );
-                prep.finish((x_id, w_id), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(<Flex as PointwiseOps>::pointwise_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-            )),
-        }
+        record_binary::<C, _>(
+            PointwiseBackward,
+            x,
+            weight,
+            |x, w| (x, w),
+            <Flex as PointwiseOps>::pointwise_conv2d,
+        )
     }
 }
 

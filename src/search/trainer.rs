@@ -105,6 +105,12 @@ impl Trainer {
     ) -> (Tensor<1>, Tensor<2>) {
         let g = detach(self.logits.sample(temperature, Some(noise), hard));
         let out = self.net.forward(x, &g);
+        self.descend(out, y, lr)
+    }
+
+    /// One SGD step on the weights down the cross-entropy of `out`; returns the loss and
+    /// the logits, detached.
+    fn descend(&mut self, out: Tensor<2>, y: Tensor<1, Int>, lr: f64) -> (Tensor<1>, Tensor<2>) {
         let loss = self.ce.forward(out.clone(), y);
         let mut grads = loss.backward();
         let gp = GradientsParams::from_module(&mut grads, &self.net);
@@ -124,11 +130,7 @@ impl Trainer {
     ) -> (Tensor<1>, Tensor<2>) {
         let picks = self.logits.sample_path(noise);
         let out = self.net.forward_path(x, &picks);
-        let loss = self.ce.forward(out.clone(), y);
-        let mut grads = loss.backward();
-        let gp = GradientsParams::from_module(&mut grads, &self.net);
-        self.net = self.weight_opt.step(lr, self.net.clone(), gp);
-        (loss.detach(), out.detach())
+        self.descend(out, y, lr)
     }
 
     /// One architecture step on (x, y): the weights are a no-grad view, so no weight
