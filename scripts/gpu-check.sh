@@ -6,6 +6,10 @@
 # bench JSON to ${OUT:-gpu-check}/ for the README.
 #
 #   scripts/gpu-check.sh [SPACE] [BATCH]      defaults: configs/cifar10.json 64
+#
+# Needs a network connection at build time, or a prepared cache: Burn's cuda backend
+# (cubecl-cuda → cubecl-llvm) downloads an LLVM bundle in its build script
+# (tracel-llvm-bundler, into ~/.local/share/tracel/). Not yet run by this project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPACE=${1:-configs/cifar10.json}
