@@ -129,18 +129,17 @@ pub fn bench(
             rss_growth_mib: peak_rss_kib().saturating_sub(rss_before) as f64 / 1024.0,
         }
     };
-    let kind = weight_step;
-    let weight_step = measure(false, &mut tr);
-    let arch_step = measure(true, &mut tr);
+    let weight_stats = measure(false, &mut tr);
+    let arch_stats = measure(true, &mut tr);
     Ok(BenchReport {
         space: space.name.clone(),
         op_sharing,
-        weight_step_kind: kind,
+        weight_step_kind: weight_step,
         batch_size: batch,
         steps,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        weight_step,
-        arch_step,
+        weight_step: weight_stats,
+        arch_step: arch_stats,
         model_mib,
         uniform_expected_mflops: tr.uniform_flops / 1e6,
     })

@@ -109,15 +109,14 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     } else {
         (gamma.narrow(0, 0, w), beta.narrow(0, 0, w))
     };
-    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
-        let device = x.device();
+    let device = x.device();
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
         let stat = |r: &burn::module::RunningState<Tensor<1>>| {
             r.value().to_device(&device).narrow(0, 0, w)
         };
         let (mean, var) = (stat(&bn.running_mean), stat(&bn.running_var));
         return burn::tensor::module::batch_norm(x, gamma, beta, mean, var, bn.epsilon);
     }
-    let device = x.device();
     let (y, mean, var) = batch_norm_train(x, gamma, beta, bn.epsilon);
     let m = bn.momentum;
     for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {

@@ -94,9 +94,9 @@ impl ConvBnAct {
     /// layer gives the same values on those channels and zeros elsewhere.
     pub fn forward_sliced(&self, x: Tensor<4>, c_out: usize, kernel: usize) -> Tensor<4> {
         let c = &self.conv;
-        let [_, per_group, k, _] = c.weight.dims();
+        let k = c.kernel_size[0];
         let w = c.weight.val().narrow(0, 0, c_out);
-        let w = if per_group == 1 {
+        let w = if c.groups > 1 {
             w // depthwise: one input channel per filter
         } else {
             w.narrow(1, 0, x.dims()[1])

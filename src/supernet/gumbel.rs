@@ -108,7 +108,7 @@ impl ArchLogits {
         let values = Tensor::cat(alphas, 0)
             .into_data()
             .try_to_vec::<f32>()
-            .unwrap_or_default();
+            .expect("architecture logits are f32");
         let mut offset = 0;
         self.alphas
             .iter()
