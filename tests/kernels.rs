@@ -1,32 +1,20 @@
-//! Our kernels (depthwise and pointwise convolution, training-mode batch norm) against Burn's standard ops: values and every gradient within 1e-4 of the
-//! reference, relative to the reference tensor's largest magnitude, on random shapes
-//! (odd sizes, batch 1, stride 2 on odd inputs, kernels 3/5/7, padding k/2 and 0).
+//! Our kernels (depthwise and pointwise convolution, training-mode batch norm) against
+//! Burn's standard ops: values and every gradient within 1e-4 of the reference, relative
+//! to the reference tensor's largest magnitude, on random shapes (odd sizes, batch 1,
+//! stride 2 on odd inputs, kernels 3/5/7, padding k/2 and 0). On another backend
+//! (`DMASKING_TEST_DEVICE`) the same tests check the fallbacks.
+
+mod common;
 
 use burn::module::Param;
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Distribution, Tensor};
-use dmasking::kernels::{batch_norm, uses_own_batch_norm};
+use common::{on_flex, plain_device};
 use dmasking::kernels::{
-    depthwise_conv2d, pointwise_conv2d, reference_depthwise_conv2d, reference_pointwise_conv2d,
-    uses_own_depthwise, uses_own_pointwise,
+    batch_norm, depthwise_conv2d, pointwise_conv2d, reference_depthwise_conv2d,
+    reference_pointwise_conv2d, uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-
-/// The backend under test: `DMASKING_TEST_DEVICE` (cpu, ndarray, wgpu, cuda; default
-/// cpu), without autodiff. Our kernels run on cpu (Flex); elsewhere these tests check the
-/// fallbacks.
-fn plain_device() -> Device {
-    let name = std::env::var("DMASKING_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    dmasking::device::device(&name).expect("DMASKING_TEST_DEVICE names a compiled backend")
-}
-
-/// Whether the device under test is Flex, where our kernels must be taken.
-fn on_flex() -> bool {
-    matches!(
-        std::env::var("DMASKING_TEST_DEVICE").as_deref(),
-        Err(_) | Ok("cpu") | Ok("flex")
-    )
-}
 
 /// max |a − b| / max |b|.
 fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {

@@ -1,21 +1,17 @@
 //! Correctness properties of the masked supernet (the claims of docs/ALGORITHM.md).
 
+mod common;
+
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
+use common::plain_device;
 use dmasking::cost::count;
 use dmasking::nn::{ConvBnActConfig, fit_channels};
 use dmasking::space::Space;
 use dmasking::supernet::mask::{channel_mask, prefix_matrix};
 use dmasking::supernet::{ArchLogits, ArchWeights, Eff, OpSharing, Supernet};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-
-/// The backend under test: `DMASKING_TEST_DEVICE` (cpu, ndarray, wgpu, cuda; default
-/// cpu), without autodiff.
-fn plain_device() -> Device {
-    let name = std::env::var("DMASKING_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    dmasking::device::device(&name).expect("DMASKING_TEST_DEVICE names a compiled backend")
-}
 
 fn device() -> Device {
     plain_device().autodiff()

@@ -20,7 +20,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::depthwise_flex::{contiguous, f32s, on_flex_f32};
+use super::flex_support::{dims4, f32s, on_flex_f32};
 
 /// The extension: batch statistics (not differentiated) and the normalisation with them.
 #[backend_extension(Flex, Autodiff)]
@@ -38,13 +38,9 @@ pub trait BatchNormOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    t.layout().shape().dims::<4>()
-}
-
 /// (mean, 1 / √(var + ε)) per channel.
 fn moments(stats: &FlexTensor, c: usize, epsilon: f64) -> (Vec<f32>, Vec<f32>) {
-    let s = contiguous(stats);
+    let s = stats.to_contiguous();
     let v = f32s(&s);
     let inv = v[c..2 * c]
         .iter()
@@ -56,7 +52,7 @@ fn moments(stats: &FlexTensor, c: usize, epsilon: f64) -> (Vec<f32>, Vec<f32>) {
 impl BatchNormOps for Flex {
     fn batch_stats(x: FlexTensor) -> FlexTensor {
         let [n, c, h, w] = dims4(&x);
-        let xc = contiguous(&x);
+        let xc = x.to_contiguous();
         let xs = f32s(&xc);
         let hw = h * w;
         let m = (n * hw) as f64;
@@ -88,7 +84,11 @@ impl BatchNormOps for Flex {
         let shape = dims4(&x);
         let [_, c, h, w] = shape;
         let (mean, inv) = moments(&stats, c, epsilon);
-        let (gc, bc, xc) = (contiguous(&gamma), contiguous(&beta), contiguous(&x));
+        let (gc, bc, xc) = (
+            gamma.to_contiguous(),
+            beta.to_contiguous(),
+            x.to_contiguous(),
+        );
         let (gs, bs, xs) = (f32s(&gc), f32s(&bc), f32s(&xc));
         // y = a_c x + b_c
         let a: Vec<f32> = (0..c).map(|ch| gs[ch] * inv[ch]).collect();
@@ -126,7 +126,11 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let hw = h * w;
         let m = (n * hw) as f64;
         let (mean, inv) = moments(&stats, c, epsilon);
-        let (xc, gc, gmc) = (contiguous(&x), contiguous(&grad), contiguous(&gamma));
+        let (xc, gc, gmc) = (
+            x.to_contiguous(),
+            grad.to_contiguous(),
+            gamma.to_contiguous(),
+        );
         let (xs, gs, gms) = (f32s(&xc), f32s(&gc), f32s(&gmc));
         // Per channel: Σ g and Σ g (x − μ).
         let sums: Vec<(f64, f64)> = (0..c)

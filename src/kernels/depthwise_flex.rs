@@ -20,12 +20,12 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::flex_autodiff::record_binary;
+use super::flex_support::{dims4, f32s, on_flex_f32, record_binary};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -96,11 +96,6 @@ impl<C: CheckpointStrategy> DepthwiseOps for Autodiff<Flex, C> {
     }
 }
 
-/// On Flex (plain or under autodiff) with f32 values: what our kernels take.
-pub fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
-    matches!(t.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
-}
-
 /// Flex (plain or autodiff), f32, weight [C, 1, k, k] over x's C channels.
 pub fn supports(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
     let ([_, c, _, _], [cw, one, k, k2]) = (x.dims(), weight.dims());
@@ -120,10 +115,6 @@ pub fn depthwise_conv2d(
         stride,
         padding,
     ))
-}
-
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    t.layout().shape().dims::<4>()
 }
 
 /// Shapes of one depthwise convolution.
@@ -175,16 +166,6 @@ impl Geom {
     }
 }
 
-/// A dense f32 copy (or a shared reference when already dense).
-pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-pub(super) fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("depthwise kernel: a contiguous f32 tensor")
-}
-
 /// dL/dx. For stride 1 it is the depthwise correlation of the output gradient with the
 /// flipped kernel and padding k − 1 − p (Flex's forward path); for other strides a scatter
 /// of each output gradient into its k × k input window, one (n, c) plane per task.
@@ -198,7 +179,7 @@ fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
             options(g.c, 1, g.k - 1 - g.p),
         );
     }
-    let (wc, gc) = (contiguous(weight), contiguous(grad));
+    let (wc, gc) = (weight.to_contiguous(), grad.to_contiguous());
     let (ws, gs) = (f32s(&wc), f32s(&gc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];
@@ -265,7 +246,7 @@ fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
 /// dL/dw: per channel (one task each), every batch item's plane copied once into a
 /// zero-padded buffer, then [`weight_taps`].
 fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-    let (xc, gc) = (contiguous(x), contiguous(grad));
+    let (xc, gc) = (x.to_contiguous(), grad.to_contiguous());
     let (xs, gs) = (f32s(&xc), f32s(&gc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];

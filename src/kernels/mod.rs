@@ -12,7 +12,7 @@ mod batch_norm_flex;
 #[cfg(feature = "flex")]
 mod depthwise_flex;
 #[cfg(feature = "flex")]
-mod flex_autodiff;
+mod flex_support;
 #[cfg(feature = "flex")]
 mod pointwise_flex;
 

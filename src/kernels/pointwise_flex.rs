@@ -17,8 +17,7 @@ use burn::backend::{Backend, Dispatch, Flex, Shape, backend_extension};
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 
-use super::depthwise_flex::on_flex_f32;
-use super::flex_autodiff::record_binary;
+use super::flex_support::{dims4, on_flex_f32, record_binary};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -36,10 +35,6 @@ impl PointwiseOps for Flex {
 
 #[derive(Debug)]
 struct PointwiseBackward;
-
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    t.layout().shape().dims::<4>()
-}
 
 impl Backward<Flex, 2> for PointwiseBackward {
     /// (x, weight).
