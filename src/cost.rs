@@ -6,7 +6,55 @@
 
 use std::ops::{Add, Mul};
 
-use crate::arch::{BlockLayout, Layout, conv_out};
+use crate::arch::{BlockLayout, HeadOp, Layout, conv_out};
+
+/// What a count includes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Convention {
+    /// Ours (docs/ARCH_FORMAT.md): multiply-accumulates of convs and linears plus one
+    /// per pooled element; params = conv and linear weights (no BN, no biases). Budgets
+    /// are in this convention.
+    #[default]
+    Ours,
+    /// PyTorch counters' (NAS-Bench-Macro, thop): multiply-accumulates of convs and
+    /// linears only; params = every learnable parameter, BN's γ and β and biases included.
+    Torch,
+}
+
+impl std::str::FromStr for Convention {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ours" => Ok(Convention::Ours),
+            "torch" => Ok(Convention::Torch),
+            o => Err(format!("unknown convention `{o}`; expected ours or torch")),
+        }
+    }
+}
+
+impl Convention {
+    /// Global average pool on C·area elements: C·area FLOPs in ours, nothing in torch.
+    pub fn pool<T: Count>(self, c: T, area_in: T) -> Cost<T> {
+        match self {
+            Convention::Ours => pool(c, area_in),
+            Convention::Torch => Cost::zero(),
+        }
+    }
+    /// BN on C channels (or a bias of C): 2C (or C) params in torch, nothing in ours.
+    pub fn extra_params<T: Count>(self, c: T, per_channel: u64) -> Cost<T> {
+        match self {
+            Convention::Ours => Cost::zero(),
+            Convention::Torch => Cost {
+                flops: T::zero(),
+                params: c.times(per_channel),
+            },
+        }
+    }
+    /// conv → BN: the conv, and BN's γ, β in torch.
+    pub fn conv_bn<T: Count>(self, k: u64, area_out: T, c_in: T, c_out: T) -> Cost<T> {
+        conv(k, area_out, c_in, c_out.clone()) + self.extra_params(c_out, 2)
+    }
+}
 
 /// A number the cost formulas can be evaluated in.
 pub trait Count: Clone + Add<Output = Self> + Mul<Output = Self> {
@@ -111,66 +159,103 @@ pub struct IrShape<T> {
     pub pw: T,
 }
 
-/// pw 1×1 (weighted by presence) + dw k×k + [SE: pool, mid→s, s→mid] + pwl 1×1.
-pub fn ir<T: Count>(s: IrShape<T>) -> Cost<T> {
-    let pw = conv(1, s.area_in, s.c_in, s.mid.clone()).weighted(s.pw);
-    let dw = depthwise(s.kernel, s.area_out.clone(), s.mid.clone());
+/// pw 1×1 (weighted by presence) + dw k×k + [SE: pool, mid→s, s→mid] + pwl 1×1, each
+/// conv with its BN.
+pub fn ir<T: Count>(s: IrShape<T>, cv: Convention) -> Cost<T> {
+    let pw = cv
+        .conv_bn(1, s.area_in, s.c_in, s.mid.clone())
+        .weighted(s.pw);
+    let dw =
+        depthwise(s.kernel, s.area_out.clone(), s.mid.clone()) + cv.extra_params(s.mid.clone(), 2);
     let se = match s.se {
         Some(h) => {
-            pool(s.mid.clone(), s.area_out.clone())
+            cv.pool(s.mid.clone(), s.area_out.clone())
                 + linear(s.mid.clone(), h.clone())
-                + linear(h, s.mid.clone())
+                + linear(h.clone(), s.mid.clone())
+                + cv.extra_params(h + s.mid.clone(), 1)
         }
         None => Cost::zero(),
     };
-    let pwl = conv(1, s.area_out, s.mid, s.c_out);
+    let pwl = cv.conv_bn(1, s.area_out, s.mid, s.c_out);
     pw + dw + se + pwl
 }
 
-/// Head `ir_pool` and classifier: [1×1 expand] → pool → 1×1 to `out` → pool(1×1) → linear.
-pub fn head<T: Count>(c_in: T, mid: T, out: T, classes: T, area: T, pw: T) -> Cost<T> {
-    conv(1, area.clone(), c_in, mid.clone()).weighted(pw)
-        + pool(mid.clone(), area)
-        + linear(mid, out.clone())
-        + pool(out.clone(), T::one())
-        + linear(out, classes)
+/// Widths of the head, concrete or effective.
+pub struct HeadShape<T> {
+    pub op: HeadOp,
+    pub c_in: T,
+    /// Width before the pool.
+    pub mid: T,
+    /// `ir_pool`'s post-pool width (unused by `conv`).
+    pub out: T,
+    pub classes: T,
+    pub area: T,
+    /// Weight of the 1×1 conv before the pool: 1, 0 or the probability it is present.
+    pub pw: T,
+}
+
+/// Head and classifier: [1×1 conv-BN to mid] → pool → [`ir_pool`: 1×1 to `out` → pool
+/// (1×1)] → linear (with bias).
+pub fn head<T: Count>(h: HeadShape<T>, cv: Convention) -> Cost<T> {
+    let pre = cv
+        .conv_bn(1, h.area.clone(), h.c_in, h.mid.clone())
+        .weighted(h.pw)
+        + cv.pool(h.mid.clone(), h.area);
+    let (post, features) = match h.op {
+        HeadOp::IrPool => (
+            linear(h.mid, h.out.clone()) + cv.pool(h.out.clone(), T::one()),
+            h.out,
+        ),
+        HeadOp::Conv => (Cost::zero(), h.mid),
+    };
+    pre + post + linear(features, h.classes.clone()) + cv.extra_params(h.classes, 1)
+}
+
+/// Exact FLOPs and params of a concrete architecture at input size `input`, in our
+/// convention.
+pub fn count(layout: &Layout, input: usize) -> Cost<u64> {
+    count_in(layout, input, Convention::Ours)
 }
 
 /// Exact FLOPs and params of a concrete architecture at input size `input`.
-pub fn count(layout: &Layout, input: usize) -> Cost<u64> {
+pub fn count_in(layout: &Layout, input: usize, cv: Convention) -> Cost<u64> {
     let n = |x: usize| x as u64;
     let mut h = conv_out(input, layout.stem_kernel, layout.stem_stride);
-    let mut total = conv(
+    let mut total = cv.conv_bn(
         n(layout.stem_kernel),
         n(h * h),
         n(layout.in_channels),
         n(layout.stem_out),
-    );
+    ) + cv.extra_params(n(layout.stem_out), u64::from(layout.stem_bias));
     for block in &layout.blocks {
         match block {
             BlockLayout::Ir(b) => {
                 let h_out = conv_out(h, b.kernel, b.stride);
                 total = total
-                    + ir(IrShape {
-                        c_in: n(b.c_in),
-                        mid: n(b.mid),
-                        c_out: n(b.c_out),
-                        se: b.se.map(n),
-                        kernel: n(b.kernel),
-                        area_in: n(h * h),
-                        area_out: n(h_out * h_out),
-                        pw: u64::from(b.has_pw()),
-                    });
+                    + ir(
+                        IrShape {
+                            c_in: n(b.c_in),
+                            mid: n(b.mid),
+                            c_out: n(b.c_out),
+                            se: b.se.map(n),
+                            kernel: n(b.kernel),
+                            area_in: n(h * h),
+                            area_out: n(h_out * h_out),
+                            pw: u64::from(b.has_pw()),
+                        },
+                        cv,
+                    );
                 h = h_out;
             }
             b @ BlockLayout::Skip {
                 c_in,
                 c_out,
                 stride,
+                ..
             } => {
                 h = conv_out(h, 1, *stride);
                 if b.is_projection() {
-                    total = total + conv(1, n(h * h), n(*c_in), n(*c_out));
+                    total = total + cv.conv_bn(1, n(h * h), n(*c_in), n(*c_out));
                 }
             }
         }
@@ -178,11 +263,15 @@ pub fn count(layout: &Layout, input: usize) -> Cost<u64> {
     let hd = &layout.head;
     total
         + head(
-            n(hd.c_in),
-            n(hd.mid),
-            n(hd.out),
-            n(layout.num_classes),
-            n(h * h),
-            u64::from(hd.mid != hd.c_in),
+            HeadShape {
+                op: hd.op,
+                c_in: n(hd.c_in),
+                mid: n(hd.mid),
+                out: n(hd.out),
+                classes: n(layout.num_classes),
+                area: n(h * h),
+                pw: u64::from(hd.has_pw()),
+            },
+            cv,
         )
 }

@@ -11,6 +11,7 @@
 pub mod alloc;
 pub mod arch;
 pub mod bench;
+pub mod benchmark;
 pub mod cli;
 pub mod cost;
 pub mod data;

@@ -271,6 +271,7 @@ fn arch_rows(arch: &Arch) -> Result<Vec<[String; 9]>> {
                 c_in,
                 c_out,
                 stride,
+                act,
             } => [
                 i.to_string(),
                 if b.is_projection() {
@@ -284,7 +285,11 @@ fn arch_rows(arch: &Arch) -> Result<Vec<[String; 9]>> {
                 c_out.to_string(),
                 stride.to_string(),
                 "-".into(),
-                "-".into(),
+                if b.is_projection() {
+                    format!("{act:?}").to_lowercase()
+                } else {
+                    "-".into()
+                },
             ],
         })
         .collect())

@@ -5,25 +5,106 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{
-    Act, Head, Stem, check_dropout, check_expansion, check_kernel, check_positive, check_stride,
-    default_width_divisor,
+    Act, Head, HeadOp, Stem, check_dropout, check_expansion, check_kernel, check_positive,
+    check_stride, default_width_divisor,
 };
 use crate::error::{Error, Result};
 
 /// The format tag of search-space files.
 pub const SPACE_FORMAT: &str = "dmasking-space/1";
 
-fn default_kernel() -> Vec<usize> {
-    vec![3]
-}
-fn default_se() -> Vec<bool> {
-    vec![false]
-}
 fn default_in_channels() -> usize {
     3
 }
 fn default_num_classes() -> usize {
     1000
+}
+
+/// A width, or a list of width options (one masked choice).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum Widths {
+    One(usize),
+    Options(Vec<usize>),
+}
+
+impl Widths {
+    /// The options (one for a fixed width).
+    pub fn options(&self) -> Vec<usize> {
+        match self {
+            Widths::One(w) => vec![*w],
+            Widths::Options(v) => v.clone(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// The stem of a space: an architecture's stem whose `out` may be a list of options.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StemSpace {
+    pub out: Widths,
+    pub kernel: usize,
+    pub stride: usize,
+    #[serde(default)]
+    pub act: Act,
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub bias: bool,
+}
+
+impl StemSpace {
+    /// The architecture's stem with output width `out`.
+    pub fn with_out(&self, out: usize) -> Stem {
+        Stem {
+            out,
+            kernel: self.kernel,
+            stride: self.stride,
+            act: self.act,
+            bias: self.bias,
+        }
+    }
+}
+
+/// The head of a space: an architecture's head whose `out` may be a list of options
+/// (`conv` heads only).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpace {
+    pub op: HeadOp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<f64>,
+    pub out: Widths,
+    #[serde(default)]
+    pub act: Act,
+}
+
+impl HeadSpace {
+    /// The architecture's head with output width `out`.
+    pub fn with_out(&self, out: usize) -> Head {
+        Head {
+            op: self.op,
+            expansion: self.expansion,
+            out,
+            act: self.act,
+        }
+    }
+}
+
+/// One candidate op of a stage's coupled op list (FBNet's per-layer candidates): kernel,
+/// expansion and SE chosen together.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpace {
+    pub kernel: usize,
+    pub expansion: f64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub se: bool,
 }
 
 /// A stage: `blocks` consecutive `ir` blocks, the first with `stride`.
@@ -32,21 +113,47 @@ fn default_num_classes() -> usize {
 pub struct StageSpace {
     pub blocks: usize,
     pub stride: usize,
-    /// Output-width options, one masked choice shared by the stage.
-    pub out: Vec<usize>,
-    /// Hidden-width (expansion) options, one masked choice per block.
-    pub expansion: Vec<f64>,
-    /// Kernel options (branch choice per block).
-    #[serde(default = "default_kernel")]
-    pub kernel: Vec<usize>,
-    /// Squeeze-excitation options (branch choice per block).
-    #[serde(default = "default_se")]
-    pub se: Vec<bool>,
+    /// Output-width options, one masked choice shared by the stage; without it the stage
+    /// keeps the width of whatever feeds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<Vec<usize>>,
+    /// Hidden-width (expansion) options, one masked choice per block (not with `ops`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<Vec<f64>>,
+    /// Kernel options (branch choice per block; default `[3]`; not with `ops`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Vec<usize>>,
+    /// Squeeze-excitation options (branch choice per block; default `[false]`; not with
+    /// `ops`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<Vec<bool>>,
+    /// Coupled candidate ops, one branch choice per block, instead of independent
+    /// `kernel` × `se` branches and an `expansion` choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Vec<OpSpace>>,
     /// Every block except the first may be dropped.
     #[serde(default)]
     pub skip: bool,
+    /// The first block may be dropped too; where it changes the shape it becomes a 1×1
+    /// conv → BN → `skip_act` projection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_first: bool,
+    /// Activation of a skip projection (default ReLU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_act: Option<Act>,
     #[serde(default)]
     pub act: Act,
+}
+
+impl StageSpace {
+    /// The kernel options (`[3]` when not given).
+    pub fn kernels(&self) -> Vec<usize> {
+        self.kernel.clone().unwrap_or_else(|| vec![3])
+    }
+    /// The SE options (`[false]` when not given).
+    pub fn ses(&self) -> Vec<bool> {
+        self.se.clone().unwrap_or_else(|| vec![false])
+    }
 }
 
 /// A `dmasking-space/1` document.
@@ -66,9 +173,9 @@ pub struct Space {
     pub num_classes: usize,
     #[serde(default = "default_width_divisor")]
     pub width_divisor: usize,
-    pub stem: Stem,
+    pub stem: StemSpace,
     pub stages: Vec<StageSpace>,
-    pub head: Head,
+    pub head: HeadSpace,
     #[serde(default)]
     pub dropout: f64,
 }
@@ -86,6 +193,19 @@ fn check_options<T: PartialEq + std::fmt::Debug>(path: &str, opts: &[T]) -> Resu
         }
     }
     Ok(())
+}
+
+/// Options: non-empty, distinct, positive.
+fn check_widths(path: &str, w: &Widths) -> Result<()> {
+    let opts = w.options();
+    check_options(path, &opts)?;
+    match (w, opts.iter().position(|&o| o == 0)) {
+        (_, None) => Ok(()),
+        (Widths::One(_), Some(_)) => Err(Error::invalid(path, "must be positive")),
+        (Widths::Options(_), Some(i)) => {
+            Err(Error::invalid(format!("{path}[{i}]"), "must be positive"))
+        }
+    }
 }
 
 impl Space {
@@ -133,7 +253,7 @@ impl Space {
                 }
             }
         }
-        check_positive("$.stem", "out", self.stem.out)?;
+        check_widths("$.stem.out", &self.stem.out)?;
         check_kernel("$.stem", self.stem.kernel)?;
         check_stride("$.stem", self.stem.stride)?;
         if self.stages.is_empty() {
@@ -143,28 +263,61 @@ impl Space {
             let p = format!("$.stages[{s}]");
             check_positive(&p, "blocks", st.blocks)?;
             check_stride(&p, st.stride)?;
-            check_options(&format!("{p}.out"), &st.out)?;
-            for (i, &o) in st.out.iter().enumerate() {
-                check_positive(&format!("{p}.out"), &format!("[{i}]"), o)
-                    .map_err(|_| Error::invalid(format!("{p}.out[{i}]"), "must be positive"))?;
+            if let Some(out) = &st.out {
+                check_widths(&format!("{p}.out"), &Widths::Options(out.clone()))?;
             }
-            check_options(&format!("{p}.expansion"), &st.expansion)?;
-            for (i, &e) in st.expansion.iter().enumerate() {
-                check_expansion(&format!("{p}.expansion[{i}]"), e)?;
-            }
-            check_options(&format!("{p}.kernel"), &st.kernel)?;
-            for (i, &k) in st.kernel.iter().enumerate() {
-                check_kernel(&format!("{p}.kernel[{i}]"), k).map_err(|e| match e {
-                    Error::Invalid { message, .. } => {
-                        Error::invalid(format!("{p}.kernel[{i}]"), message)
-                    }
+            let kernel_at = |path: String, k: usize| {
+                check_kernel(&path, k).map_err(|e| match e {
+                    Error::Invalid { message, .. } => Error::invalid(path, message),
                     e => e,
-                })?;
+                })
+            };
+            match &st.ops {
+                Some(ops) => {
+                    let given = [
+                        ("expansion", st.expansion.is_some()),
+                        ("kernel", st.kernel.is_some()),
+                        ("se", st.se.is_some()),
+                    ];
+                    if let Some((name, _)) = given.iter().find(|(_, present)| *present) {
+                        return Err(Error::invalid(
+                            format!("{p}.{name}"),
+                            "not allowed beside `ops` (give it per op)",
+                        ));
+                    }
+                    check_options(&format!("{p}.ops"), ops)?;
+                    for (i, op) in ops.iter().enumerate() {
+                        kernel_at(format!("{p}.ops[{i}].kernel"), op.kernel)?;
+                        check_expansion(&format!("{p}.ops[{i}].expansion"), op.expansion)?;
+                    }
+                }
+                None => {
+                    let expansion = st.expansion.as_ref().ok_or_else(|| {
+                        Error::invalid(format!("{p}.expansion"), "missing field (or give `ops`)")
+                    })?;
+                    check_options(&format!("{p}.expansion"), expansion)?;
+                    for (i, &e) in expansion.iter().enumerate() {
+                        check_expansion(&format!("{p}.expansion[{i}]"), e)?;
+                    }
+                    let kernels = st.kernels();
+                    check_options(&format!("{p}.kernel"), &kernels)?;
+                    for (i, &k) in kernels.iter().enumerate() {
+                        kernel_at(format!("{p}.kernel[{i}]"), k)?;
+                    }
+                    check_options(&format!("{p}.se"), &st.ses())?;
+                }
             }
-            check_options(&format!("{p}.se"), &st.se)?;
         }
-        check_expansion("$.head.expansion", self.head.expansion)?;
-        check_positive("$.head", "out", self.head.out)?;
+        check_widths("$.head.out", &self.head.out)?;
+        if matches!(&self.head.out, Widths::Options(v) if v.len() > 1)
+            && self.head.op != HeadOp::Conv
+        {
+            return Err(Error::invalid(
+                "$.head.out",
+                "a list of widths needs a conv head (op \"conv\")",
+            ));
+        }
+        self.head.with_out(self.head.out.options()[0]).check()?;
         check_dropout(self.dropout)
     }
 }

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use dmasking::arch::Arch;
-use dmasking::cost::count;
+use dmasking::cost::{Convention, count, count_in};
 use dmasking::space::Space;
 use dmasking::zoo;
 use serde_json::{Value, json};
@@ -27,8 +27,9 @@ fn zoo_counts_match_published_values() {
     }
 }
 
-/// An independent reading of docs/ARCH_FORMAT.md's counting convention, from the JSON.
-fn independent_count(v: &Value) -> (u64, u64) {
+/// An independent reading of docs/ARCH_FORMAT.md's counting conventions, from the JSON:
+/// (FLOPs, params) in ours, then in torch's (no pooling; BN's γ, β and biases counted).
+fn independent_counts(v: &Value) -> [(u64, u64); 2] {
     fn div(x: f64, d: f64) -> f64 {
         if x > 0.0 && x % d == 0.0 {
             return x;
@@ -41,9 +42,12 @@ fn independent_count(v: &Value) -> (u64, u64) {
     }
     let u = |v: &Value| v.as_u64().unwrap() as f64;
     let d = v.get("width_divisor").map_or(8.0, u);
+    let classes = v.get("num_classes").map_or(1000.0, u);
     let mut h = u(&v["input_size"]);
     let out = |h: f64, s: f64| ((h - 1.0) / s).floor() + 1.0;
     let (mut f, mut p) = (0.0, 0.0);
+    // Params torch counts beside conv and linear weights: BN γ, β and biases.
+    let mut extra = 0.0;
     let mut add = |w: f64, positions: f64| {
         p += w;
         f += w * positions;
@@ -55,6 +59,10 @@ fn independent_count(v: &Value) -> (u64, u64) {
         u(&st["kernel"]).powi(2) * v.get("in_channels").map_or(3.0, u) * c,
         h * h,
     );
+    extra += 2.0 * c;
+    if st.get("bias") != Some(&Value::Bool(false)) {
+        extra += c;
+    }
     let mut pools = 0.0;
     for b in v["blocks"].as_array().unwrap() {
         let o = u(&b["out"]);
@@ -63,6 +71,7 @@ fn independent_count(v: &Value) -> (u64, u64) {
             let h2 = out(h, s);
             if s != 1.0 || o != c {
                 add(c * o, h2 * h2);
+                extra += 2.0 * o;
             }
             h = h2;
             c = o;
@@ -75,30 +84,51 @@ fn independent_count(v: &Value) -> (u64, u64) {
         };
         if mid != c {
             add(c * mid, h * h);
+            extra += 2.0 * mid;
         }
         let h2 = out(h, s);
         add(k * k * mid, h2 * h2);
+        extra += 2.0 * mid;
         if b.get("se") == Some(&Value::Bool(true)) {
             let sh = div((mid * 0.25).floor(), d);
             pools += mid * h2 * h2;
             add(mid * sh, 1.0);
             add(sh * mid, 1.0);
+            extra += sh + mid;
         }
         add(mid * o, h2 * h2);
+        extra += 2.0 * o;
         h = h2;
         c = o;
     }
     let hd = &v["head"];
-    let m = div(c * hd["expansion"].as_f64().unwrap(), d);
-    if m != c {
+    extra += classes;
+    if hd["op"] == "conv" {
+        let m = u(&hd["out"]);
         add(c * m, h * h);
+        extra += 2.0 * m;
+        pools += m * h * h;
+        add(m * classes, 1.0);
+    } else {
+        let m = div(c * hd["expansion"].as_f64().unwrap(), d);
+        if m != c {
+            add(c * m, h * h);
+            extra += 2.0 * m;
+        }
+        pools += m * h * h;
+        let ho = u(&hd["out"]);
+        add(m * ho, 1.0);
+        pools += ho;
+        add(ho * classes, 1.0);
     }
-    pools += m * h * h;
-    let ho = u(&hd["out"]);
-    add(m * ho, 1.0);
-    pools += ho;
-    add(ho * v.get("num_classes").map_or(1000.0, u), 1.0);
-    ((f + pools) as u64, p as u64)
+    [
+        ((f + pools) as u64, p as u64),
+        (f as u64, (p + extra) as u64),
+    ]
+}
+
+fn independent_count(v: &Value) -> (u64, u64) {
+    independent_counts(v)[0]
 }
 
 fn random_arch(rng: &mut impl rand::Rng) -> Value {
@@ -107,7 +137,11 @@ fn random_arch(rng: &mut impl rand::Rng) -> Value {
         let out = 8 * rng.random_range(1..12);
         let stride = rng.random_range(1..3);
         if rng.random_bool(0.15) {
-            blocks.push(json!({"op": "skip", "out": out, "stride": stride}));
+            let mut b = json!({"op": "skip", "out": out, "stride": stride});
+            if stride == 2 && rng.random_bool(0.5) {
+                b["act"] = json!("none"); // a projection's activation
+            }
+            blocks.push(b);
             continue;
         }
         let mut b = json!({"op": "ir", "out": out, "stride": stride,
@@ -125,15 +159,21 @@ fn random_arch(rng: &mut impl rand::Rng) -> Value {
         }
         blocks.push(b);
     }
+    let head = if rng.random_bool(0.3) {
+        json!({"op": "conv", "out": rng.random_range(16..300), "act": "relu"})
+    } else {
+        json!({"op": "ir_pool", "expansion": rng.random_range(1.0..6.0), "out": rng.random_range(16..300)})
+    };
     json!({
         "format": "dmasking-arch/1",
         "input_size": rng.random_range(8..100),
         "in_channels": rng.random_range(1..5),
         "num_classes": rng.random_range(2..50),
         "width_divisor": ([4, 8, 16][rng.random_range(0..3)]),
-        "stem": {"out": 8 * rng.random_range(1..5), "kernel": 3, "stride": rng.random_range(1..3)},
+        "stem": {"out": 8 * rng.random_range(1..5), "kernel": 3, "stride": rng.random_range(1..3),
+                 "bias": rng.random_bool(0.5)},
         "blocks": blocks,
-        "head": {"op": "ir_pool", "expansion": rng.random_range(1.0..6.0), "out": rng.random_range(16..300)}
+        "head": head
     })
 }
 
@@ -144,8 +184,12 @@ fn counter_agrees_with_an_independent_count_on_random_files() {
     for _ in 0..300 {
         let v = random_arch(&mut rng);
         let arch = Arch::from_json(&v.to_string()).unwrap();
-        let c = count(&arch.layout().unwrap(), arch.input_size);
-        assert_eq!((c.flops, c.params), independent_count(&v), "{v}");
+        let layout = arch.layout().unwrap();
+        let [ours, torch] = independent_counts(&v);
+        let c = count(&layout, arch.input_size);
+        assert_eq!((c.flops, c.params), ours, "{v}");
+        let t = count_in(&layout, arch.input_size, Convention::Torch);
+        assert_eq!((t.flops, t.params), torch, "torch: {v}");
     }
     for (name, text) in zoo::MODELS {
         let v: Value = serde_json::from_str(text).unwrap();
@@ -257,6 +301,24 @@ fn malformed_architectures_name_the_json_path() {
             "$.head.expansion",
         ),
         (Box::new(|v| v["dropout"] = json!(1.5)), "$.dropout"),
+        (
+            Box::new(|v| {
+                v["blocks"][2]["out"] = json!(24); // 24 -> 24 at stride 1: the identity
+                v["blocks"][2]["act"] = json!("none");
+            }),
+            "$.blocks[2].act: not allowed on an identity skip",
+        ),
+        (
+            Box::new(|v| v["head"]["op"] = json!("conv")),
+            "$.head.expansion: not allowed on a conv head",
+        ),
+        (
+            Box::new(|v| {
+                v["head"].as_object_mut().unwrap().remove("expansion");
+            }),
+            "$.head.expansion: missing field (required for ir_pool)",
+        ),
+        (Box::new(|v| v["stem"]["bias"] = json!("no")), "$.stem.bias"),
     ];
     for (edit, want) in cases {
         let err = arch_error(edit);
@@ -306,6 +368,61 @@ fn malformed_spaces_name_the_json_path() {
             Box::new(|v| v["stages"][0]["expansion"] = json!([0.0])),
             "$.stages[0].expansion[0]",
         ),
+        (
+            Box::new(|v| {
+                v["stages"][0].as_object_mut().unwrap().remove("expansion");
+            }),
+            "$.stages[0].expansion: missing field (or give `ops`)",
+        ),
+        (
+            Box::new(|v| v["stages"][1]["ops"] = json!([{"kernel": 3, "expansion": 3}])),
+            "$.stages[1].expansion: not allowed beside `ops`",
+        ),
+        (
+            Box::new(|v| {
+                let st = v["stages"][1].as_object_mut().unwrap();
+                st.remove("expansion");
+                st.remove("kernel");
+                st.insert(
+                    "ops".into(),
+                    json!([{"kernel": 3, "expansion": 3}, {"kernel": 4, "expansion": 6}]),
+                );
+            }),
+            "$.stages[1].ops[1].kernel: kernel must be odd",
+        ),
+        (
+            Box::new(|v| {
+                let st = v["stages"][1].as_object_mut().unwrap();
+                st.remove("expansion");
+                st.remove("kernel");
+                st.insert(
+                    "ops".into(),
+                    json!([{"kernel": 3, "expansion": 3}, {"kernel": 3, "expansion": 3}]),
+                );
+            }),
+            "$.stages[1].ops[1]: duplicate option",
+        ),
+        (
+            Box::new(|v| v["stages"][1]["skip_act"] = json!("gelu")),
+            "$.stages[1].skip_act",
+        ),
+        (
+            Box::new(|v| v["head"] = json!({"op": "conv", "out": 0})),
+            "$.head.out: must be positive",
+        ),
+        (
+            Box::new(|v| v["head"]["out"] = json!([256, 512])),
+            "$.head.out: a list of widths needs a conv head",
+        ),
+        (
+            Box::new(|v| v["head"] = json!({"op": "conv", "out": [256, 256]})),
+            "$.head.out[1]: duplicate option",
+        ),
+        (
+            Box::new(|v| v["stem"]["out"] = json!([16, 0])),
+            "$.stem.out[1]: must be positive",
+        ),
+        (Box::new(|v| v["stem"]["out"] = json!("16")), "$.stem.out"),
     ];
     for (edit, want) in cases {
         let mut v = good.clone();
@@ -377,4 +494,50 @@ fn cli_flops_prints_json_and_rejects_bad_files_with_exit_2() {
     let mean = s["uniform_mean_flops"].as_f64().unwrap();
     assert!(lo < mean && mean < hi);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every field added to the space format is optional with a default that keeps the old
+/// meaning: the shipped spaces give the same counts as before the additions (values
+/// printed by `dmasking flops --space FILE --json` at commit 9a3e2f6, before them), and
+/// they serialize back to the same document.
+#[test]
+fn shipped_spaces_keep_their_networks_and_counts() {
+    let pinned = [
+        ("cifar10", 22, 10.30978628100348, 2484608, 18405888),
+        ("cifar10_tiny", 10, 3.709269960975831, 93248, 777312),
+        (
+            "fbnetv2_imagenet",
+            42,
+            29.799588531548547,
+            17749312,
+            463092352,
+        ),
+    ];
+    for (name, choices, log10, min, max) in pinned {
+        let path = format!("{}/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let space = Space::from_json(&text).unwrap();
+        let plan = dmasking::supernet::Plan::new(&space);
+        assert_eq!(plan.choices.len(), choices, "{name}");
+        assert!((plan.log10_size() - log10).abs() < 1e-12, "{name}");
+        assert_eq!(plan.extreme(false, 20_000).unwrap().flops, min, "{name}");
+        assert_eq!(plan.extreme(true, 20_000).unwrap().flops, max, "{name}");
+        let again = Space::from_json(&serde_json::to_string(&space).unwrap()).unwrap();
+        assert_eq!(space, again, "{name}");
+        // No new field appears in the document when it is written back.
+        let original: Value = serde_json::from_str(&text).unwrap();
+        let written = serde_json::to_value(&space).unwrap();
+        for (s, st) in written["stages"].as_array().unwrap().iter().enumerate() {
+            for key in st.as_object().unwrap().keys() {
+                assert!(
+                    original["stages"][s].get(key).is_some() || key == "skip" || key == "act",
+                    "{name}: stage {s} gained `{key}`"
+                );
+            }
+        }
+    }
+    for (name, _) in zoo::MODELS {
+        let arch = zoo::get(name).unwrap();
+        assert_eq!(Arch::from_json(&arch.to_json()).unwrap(), arch, "{name}");
+    }
 }

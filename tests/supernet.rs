@@ -18,8 +18,13 @@ fn device() -> Device {
 }
 
 fn space(name: &str) -> Space {
+    let dir = if name == "coupled_tiny" || name == "width_tiny" {
+        "tests/spaces"
+    } else {
+        "configs"
+    };
     Space::load(std::path::Path::new(&format!(
-        "{}/configs/{name}.json",
+        "{}/{dir}/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     )))
     .unwrap()
@@ -97,14 +102,96 @@ fn one_hot_superkernel_supernet_equals_derived_network() {
 }
 
 fn one_hot_equals_derived(sharing: OpSharing) {
+    let archs = one_hot_trials("cifar10_tiny", sharing, 16);
+    let seen_res: std::collections::BTreeSet<_> = archs.iter().map(|a| a.input_size).collect();
+    assert!(seen_res.len() > 1, "trials should cover both resolutions");
+    let seen_skip = archs.iter().any(|a| a.blocks.len() < 5);
+    assert!(seen_skip, "trials should cover a skipped block");
+    let seen_kernels: std::collections::BTreeSet<_> = archs
+        .iter()
+        .flat_map(|a| a.blocks.iter().map(|b| (b.kernel, b.se.unwrap_or(false))))
+        .collect();
+    for op in [
+        (Some(3), false),
+        (Some(5), false),
+        (Some(3), true),
+        (Some(5), true),
+    ] {
+        assert!(seen_kernels.contains(&op), "trials should cover op {op:?}");
+    }
+}
+
+/// Coupled ops (each with its own hidden width), skip in a stage's first block (a 1×1
+/// projection with no activation at stride 2; at stride 1 the identity or a projection
+/// as the searched widths agree or not), a conv head and a stem without bias.
+#[test]
+fn one_hot_coupled_supernet_equals_derived_network() {
+    for sharing in [OpSharing::Branches, OpSharing::Superkernel] {
+        let archs = one_hot_trials("coupled_tiny", sharing, 40);
+        let blocks = || archs.iter().flat_map(|a| a.blocks.iter());
+        let projections: std::collections::BTreeSet<_> = blocks()
+            .filter(|b| b.op == dmasking::arch::BlockOp::Skip)
+            .map(|b| (b.stride, b.act))
+            .collect();
+        assert!(
+            projections.contains(&(2, Some(dmasking::arch::Act::None))),
+            "trials should cover the stride-2 projection: {projections:?}"
+        );
+        assert!(
+            projections.contains(&(1, None)),
+            "trials should cover a stride-1 projection (16 -> 24): {projections:?}"
+        );
+        let ops: std::collections::BTreeSet<_> =
+            blocks().filter_map(|b| b.kernel.zip(b.mid)).collect();
+        // Stage 0 block 1: 16·3, 16·6; stage 1: in_max 16 or 24, times 1 and 2.
+        for op in [(3, 48), (5, 96), (3, 16), (5, 32), (3, 24), (5, 48)] {
+            assert!(ops.contains(&op), "trials should cover op {op:?}: {ops:?}");
+        }
+        assert!(
+            archs.iter().any(|a| a.blocks.len() == 2),
+            "trials should cover a stage-1 identity skip"
+        );
+    }
+}
+
+/// Every width searched: the stem's, a stage without widths of its own (it keeps the
+/// width that feeds it, identity residual included), and a conv head's.
+#[test]
+fn one_hot_width_supernet_equals_derived_network() {
+    for sharing in [OpSharing::Branches, OpSharing::Superkernel] {
+        let archs = one_hot_trials("width_tiny", sharing, 24);
+        let seen = |f: &dyn Fn(&dmasking::arch::Arch) -> usize| {
+            archs
+                .iter()
+                .map(f)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(seen(&|a| a.stem.out), [8, 16].into());
+        assert_eq!(seen(&|a| a.head.out), [32, 64].into());
+        // Stage 0 keeps the stem's width; stage 2 keeps stage 1's.
+        for a in &archs {
+            assert_eq!(a.blocks[0].out, a.stem.out);
+            assert_eq!(a.blocks.last().unwrap().out, a.blocks[1].out);
+        }
+    }
+}
+
+/// Random picks of a space (all zero first); asserts that the one-hot supernet equals
+/// the derived network with inherited weights; returns the derived architectures.
+fn one_hot_trials(name: &str, sharing: OpSharing, trials: usize) -> Vec<dmasking::arch::Arch> {
     let dev = device();
-    let space = space("cifar10_tiny");
+    let space = space(name);
     let net = Supernet::with_sharing(&space, sharing, &dev);
     let shared = net.blocks.iter().filter(|b| b.superkernel).count();
+    let with_ops = net
+        .plan
+        .blocks
+        .iter()
+        .filter(|b| b.branches.len() > 1)
+        .count();
     match sharing {
         OpSharing::Branches => assert_eq!(shared, 0),
-        // Stage 1 (2 blocks) offers 3×3/5×5 × SE on/off.
-        OpSharing::Superkernel => assert_eq!(shared, 2),
+        OpSharing::Superkernel => assert_eq!(shared, with_ops),
     }
     // Train-mode passes with soft weights move the BN running statistics off their init.
     let logits = ArchLogits::new(&net.plan.choices, &dev);
@@ -118,10 +205,8 @@ fn one_hot_equals_derived(sharing: OpSharing) {
     let net = net.valid();
     let plain = net.one.device();
     let x = Tensor::<4>::random([3, 3, 16, 16], Distribution::Normal(0.0, 1.0), &plain);
-    let mut seen_res = std::collections::BTreeSet::new();
-    let mut seen_skip = false;
-    let mut seen_kernels = std::collections::BTreeSet::new();
-    for trial in 0..16 {
+    let mut archs = Vec::new();
+    for trial in 0..trials {
         let mut picks = random_picks(&net, &mut rng);
         if trial == 0 {
             picks.iter_mut().for_each(|p| *p = 0);
@@ -129,13 +214,6 @@ fn one_hot_equals_derived(sharing: OpSharing) {
         let g = ArchWeights::one_hot(&net.plan.choices, &picks, &plain);
         let y_super = net.forward(x.clone(), &g);
         let (arch, fixed) = net.inherit(&picks, &plain).unwrap();
-        seen_res.insert(arch.input_size);
-        seen_skip |= arch.blocks.len() < net.plan.blocks.len();
-        seen_kernels.extend(
-            arch.blocks
-                .iter()
-                .map(|b| (b.kernel, b.se.unwrap_or(false))),
-        );
         // The derived network sees the input subsampled to its resolution.
         let r = arch.input_size;
         let lattice: Vec<i64> = (0..r).map(|j| (j * 16 / r) as i64).collect();
@@ -145,27 +223,32 @@ fn one_hot_equals_derived(sharing: OpSharing) {
         let d = max_abs_diff(y_super, y_fixed);
         assert!(
             d < 1e-4,
-            "picks {picks:?}: supernet vs derived differ by {d}"
+            "{name} {sharing:?} picks {picks:?}: supernet vs derived differ by {d}"
         );
+        // And the architecture maps back to picks that derive it.
+        let back = net.plan.picks_for(&arch).unwrap();
+        assert_eq!(
+            net.plan.derive(&back).unwrap().layout().unwrap(),
+            arch.layout().unwrap()
+        );
+        archs.push(arch);
     }
-    assert!(seen_res.len() > 1, "trials should cover both resolutions");
-    assert!(seen_skip, "trials should cover a skipped block");
-    for op in [
-        (Some(3), false),
-        (Some(5), false),
-        (Some(3), true),
-        (Some(5), true),
-    ] {
-        assert!(seen_kernels.contains(&op), "trials should cover op {op:?}");
-    }
+    archs
 }
 
 /// The expected cost at one-hot weights is the exact count of the derived architecture.
 #[test]
 fn one_hot_expected_cost_equals_exact_count() {
     let dev = plain_device();
-    for name in ["cifar10_tiny", "cifar10"] {
-        let net = Supernet::new(&space(name), &dev);
+    for (name, sharing) in [
+        ("cifar10_tiny", OpSharing::Branches),
+        ("cifar10", OpSharing::Branches),
+        ("coupled_tiny", OpSharing::Branches),
+        ("coupled_tiny", OpSharing::Superkernel),
+        ("nas_bench_macro", OpSharing::Superkernel),
+        ("width_tiny", OpSharing::Branches),
+    ] {
+        let net = Supernet::with_sharing(&space(name), sharing, &dev);
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..20 {
             let picks = random_picks(&net, &mut rng);
@@ -351,9 +434,15 @@ impl burn::module::ModuleVisitor for CompareGrads<'_> {
 /// in both op-sharing modes, over picks that cover both resolutions and skipped blocks.
 #[test]
 fn single_path_weight_gradients_equal_masked_ones() {
-    for sharing in [OpSharing::Branches, OpSharing::Superkernel] {
+    for (name, sharing) in [
+        ("cifar10_tiny", OpSharing::Branches),
+        ("cifar10_tiny", OpSharing::Superkernel),
+        ("coupled_tiny", OpSharing::Branches),
+        ("coupled_tiny", OpSharing::Superkernel),
+        ("width_tiny", OpSharing::Branches),
+    ] {
         let dev = device();
-        let space = space("cifar10_tiny");
+        let space = space(name);
         let mut net = Supernet::with_sharing(&space, sharing, &dev);
         // Dropout draws from the device RNG; both steps must see the same classifier input.
         net.head.dropout = burn::nn::DropoutConfig::new(0.0).init();
@@ -404,9 +493,11 @@ fn single_path_weight_gradients_equal_masked_ones() {
             );
             touched += cmp.untouched;
         }
-        assert!(seen_res.len() > 1, "trials should cover both resolutions");
+        if net.plan.resolution.choice.is_some() {
+            assert!(seen_res.len() > 1, "trials should cover both resolutions");
+        }
         assert!(seen_skip, "trials should cover a skipped block");
-        if sharing == OpSharing::Branches {
+        if sharing == OpSharing::Branches && name != "width_tiny" {
             assert!(touched > 0, "some branches should be off the path");
         }
     }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 pub const ARCH_FORMAT: &str = "dmasking-arch/1";
 
 /// Activation of a layer.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Act {
     /// max(x, 0)
@@ -14,9 +16,18 @@ pub enum Act {
     Relu,
     /// x · relu6(x + 3) / 6
     Hswish,
+    /// The identity (a linear layer, e.g. NAS-Bench-Macro's skip projection).
+    None,
 }
 
-/// The stem: k×k conv (bias) → BN → act.
+fn default_true() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// The stem: k×k conv (bias unless `bias: false`) → BN → act.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stem {
@@ -25,6 +36,9 @@ pub struct Stem {
     pub stride: usize,
     #[serde(default)]
     pub act: Act,
+    /// The conv has a bias (default true).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub bias: bool,
 }
 
 /// Kind of a block.
@@ -33,7 +47,7 @@ pub struct Stem {
 pub enum BlockOp {
     /// Inverted residual.
     Ir,
-    /// Identity, or 1×1 conv → BN → ReLU when the shape changes.
+    /// Identity, or 1×1 conv → BN → act (default ReLU) when the shape changes.
     Skip,
 }
 
@@ -73,20 +87,40 @@ impl Block {
     }
 }
 
-/// Head kind (only `ir_pool`).
+impl Block {
+    /// A skip block: the identity, or where the shape changes a 1×1 projection with
+    /// activation `act`.
+    pub fn skip(out: usize, stride: usize, act: Act) -> Self {
+        Block {
+            op: BlockOp::Skip,
+            out,
+            stride,
+            kernel: None,
+            expansion: None,
+            mid: None,
+            se: None,
+            act: (act != Act::Relu).then_some(act),
+        }
+    }
+}
+
+/// Head kind.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadOp {
-    /// 1×1 expand → BN → act → global pool → 1×1 conv → act.
+    /// [1×1 expand → BN → act] → global pool → 1×1 conv to `out` → act (FBNetV2).
     IrPool,
+    /// 1×1 conv to `out` (no bias) → BN → act → global pool (MobileNetV2).
+    Conv,
 }
 
-/// The head: `ir_pool`.
+/// The head before the classifier. `expansion` belongs to `ir_pool` only.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Head {
     pub op: HeadOp,
-    pub expansion: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<f64>,
     pub out: usize,
     #[serde(default)]
     pub act: Act,

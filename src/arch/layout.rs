@@ -1,7 +1,7 @@
 //! Validation of an [`Arch`] and its resolution into concrete layer widths (the "layout"),
 //! which both the FLOP counter and the network builder read.
 
-use super::format::{ARCH_FORMAT, Act, Arch, BlockOp};
+use super::format::{ARCH_FORMAT, Act, Arch, BlockOp, Head, HeadOp};
 use crate::divisible::{divisible, se_hidden};
 use crate::error::{Error, Result};
 
@@ -33,11 +33,13 @@ impl IrLayout {
 #[derive(Clone, Debug, PartialEq)]
 pub enum BlockLayout {
     Ir(IrLayout),
-    /// Identity (`proj == false`) or 1×1 conv (stride) → BN → ReLU.
+    /// Identity, or where the shape changes ([`is_projection`](Self::is_projection))
+    /// 1×1 conv (stride) → BN → act.
     Skip {
         c_in: usize,
         c_out: usize,
         stride: usize,
+        act: Act,
     },
 }
 
@@ -62,18 +64,66 @@ impl BlockLayout {
                 c_in,
                 c_out,
                 stride,
+                ..
             } => *stride != 1 || c_in != c_out,
         }
     }
 }
 
-/// The head: optional 1×1 expand to `mid`, pool, 1×1 conv to `out`, then the classifier.
+/// The head: a 1×1 conv to `mid` (optional in `ir_pool`), pool, in `ir_pool` a 1×1
+/// conv to `out`, then the classifier.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadLayout {
+    pub op: HeadOp,
     pub c_in: usize,
     pub mid: usize,
     pub out: usize,
     pub act: Act,
+}
+
+impl HeadLayout {
+    /// The 1×1 conv before the pool: always in `conv`, in `ir_pool` where mid != c_in.
+    pub fn has_pw(&self) -> bool {
+        self.op == HeadOp::Conv || self.mid != self.c_in
+    }
+    /// The width of the pooled features the classifier reads.
+    pub fn features(&self) -> usize {
+        match self.op {
+            HeadOp::IrPool => self.out,
+            HeadOp::Conv => self.mid,
+        }
+    }
+}
+
+impl Head {
+    /// The width before the pool for input width `c_in`: divisible(c_in · expansion) in
+    /// `ir_pool`, `out` in `conv`.
+    pub fn mid(&self, c_in: usize, divisor: usize) -> usize {
+        match (self.op, self.expansion) {
+            (HeadOp::IrPool, Some(e)) => divisible(c_in as f64 * e, divisor),
+            _ => self.out,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        match (self.op, self.expansion) {
+            (HeadOp::IrPool, None) => {
+                return Err(Error::invalid(
+                    "$.head.expansion",
+                    "missing field (required for ir_pool)",
+                ));
+            }
+            (HeadOp::IrPool, Some(e)) => check_expansion("$.head.expansion", e)?,
+            (HeadOp::Conv, Some(_)) => {
+                return Err(Error::invalid(
+                    "$.head.expansion",
+                    "not allowed on a conv head",
+                ));
+            }
+            (HeadOp::Conv, None) => {}
+        }
+        check_positive("$.head", "out", self.out)
+    }
 }
 
 /// Every width of a validated architecture.
@@ -85,6 +135,7 @@ pub struct Layout {
     pub stem_kernel: usize,
     pub stem_stride: usize,
     pub stem_act: Act,
+    pub stem_bias: bool,
     pub blocks: Vec<BlockLayout>,
     pub head: HeadLayout,
     pub dropout: f64,
@@ -173,11 +224,16 @@ impl Arch {
                         ("expansion", b.expansion.is_some()),
                         ("mid", b.mid.is_some()),
                         ("se", b.se.is_some()),
+                        ("act", b.act.is_some() && c_in == b.out && b.stride == 1),
                     ] {
                         if present {
                             return Err(Error::invalid(
                                 format!("{path}.{name}"),
-                                "not allowed on a skip block",
+                                if name == "act" {
+                                    "not allowed on an identity skip (same width, stride 1)"
+                                } else {
+                                    "not allowed on a skip block"
+                                },
                             ));
                         }
                     }
@@ -185,6 +241,7 @@ impl Arch {
                         c_in,
                         c_out: b.out,
                         stride: b.stride,
+                        act: b.act.unwrap_or_default(),
                     }
                 }
                 BlockOp::Ir => {
@@ -222,8 +279,7 @@ impl Arch {
             c_in = layout.c_out();
             blocks.push(layout);
         }
-        check_expansion("$.head.expansion", self.head.expansion)?;
-        check_positive("$.head", "out", self.head.out)?;
+        self.head.check()?;
         Ok(Layout {
             in_channels: self.in_channels,
             num_classes: self.num_classes,
@@ -231,10 +287,12 @@ impl Arch {
             stem_kernel: self.stem.kernel,
             stem_stride: self.stem.stride,
             stem_act: self.stem.act,
+            stem_bias: self.stem.bias,
             blocks,
             head: HeadLayout {
+                op: self.head.op,
                 c_in,
-                mid: divisible(c_in as f64 * self.head.expansion, d),
+                mid: self.head.mid(c_in, d),
                 out: self.head.out,
                 act: self.head.act,
             },

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::arch::Arch;
-use crate::cost::count;
+use crate::cost::{Convention, count_in};
 use crate::space::Space;
 use crate::supernet::Plan;
 use crate::zoo;
@@ -28,6 +28,11 @@ pub struct FlopsArgs {
     /// Count at this input size instead of the file's.
     #[arg(long)]
     pub input_size: Option<usize>,
+    /// Counting convention: ours (MACs of convs and linears plus pooled elements; conv
+    /// and linear weights) or torch (MACs of convs and linears; every learnable
+    /// parameter, BN and biases included). Budgets are always in ours.
+    #[arg(long, default_value = "ours")]
+    pub convention: Convention,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -37,7 +42,7 @@ pub fn run(args: FlopsArgs) -> Result<()> {
     if let Some(path) = &args.space {
         let space =
             Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
-        return run_space(&space, args.json);
+        return run_space(&space, args.convention, args.json);
     }
     let arch = match (&args.arch, &args.zoo) {
         (Some(path), _) => {
@@ -47,11 +52,12 @@ pub fn run(args: FlopsArgs) -> Result<()> {
         _ => unreachable!("clap requires one source"),
     };
     let size = args.input_size.unwrap_or(arch.input_size);
-    let c = count(&arch.layout()?, size);
+    let c = count_in(&arch.layout()?, size, args.convention);
     if args.json {
         let v = json!({
             "flops": c.flops,
             "params": c.params,
+            "convention": convention_name(args.convention),
             "name": arch.name,
             "input_size": size,
             "blocks": arch.blocks.len(),
@@ -59,27 +65,41 @@ pub fn run(args: FlopsArgs) -> Result<()> {
         println!("{v}");
     } else {
         println!(
-            "{}: {} FLOPs ({:.2} MFLOPs), {} params ({:.3} M) at {size}x{size}",
+            "{}: {} FLOPs ({:.2} MFLOPs), {} params ({:.3} M) at {size}x{size}{}",
             arch.name.as_deref().unwrap_or("architecture"),
             c.flops,
             c.flops as f64 / 1e6,
             c.params,
-            c.params as f64 / 1e6
+            c.params as f64 / 1e6,
+            match args.convention {
+                Convention::Ours => "",
+                Convention::Torch => " (torch convention)",
+            }
         );
     }
     Ok(())
 }
 
-fn run_space(space: &Space, json: bool) -> Result<()> {
+fn convention_name(cv: Convention) -> &'static str {
+    match cv {
+        Convention::Ours => "ours",
+        Convention::Torch => "torch",
+    }
+}
+
+/// The space's smallest and largest networks (found in our convention) and its mean,
+/// counted in `cv`.
+fn run_space(space: &Space, cv: Convention, json: bool) -> Result<()> {
     let plan = Plan::new(space);
-    let smallest = plan.extreme(false, 20_000)?;
-    let largest = plan.extreme(true, 20_000)?;
+    let smallest = plan.cost_in(&plan.extreme(false, 20_000)?.picks, cv)?;
+    let largest = plan.cost_in(&plan.extreme(true, 20_000)?.picks, cv)?;
     let samples = 1000;
-    let mean = plan.uniform_mean_flops(samples, 0)?;
+    let mean = plan.uniform_mean_flops_in(samples, 0, cv)?;
     let log10 = plan.log10_size();
     if json {
         let v = json!({
             "name": space.name,
+            "convention": convention_name(cv),
             "choices": plan.choices.len(),
             "log10_size": log10,
             "min_flops": smallest.flops,

@@ -4,6 +4,7 @@ mod bench;
 mod derive;
 mod eval;
 mod flops;
+mod lookup;
 mod random;
 mod report;
 mod score;
@@ -46,6 +47,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// One-shot accuracy of architectures with a search run's inherited supernet weights.
     Score(score::ScoreArgs),
+    /// A network's accuracy and percentile in a tabular benchmark (NAS-Bench-Macro).
+    Lookup(lookup::LookupArgs),
 }
 
 /// A settings file (`--config`): any subset of `T`'s fields, parsed strictly.
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
             Command::Eval(args) => eval::run(args, &device),
             Command::Report(args) => report::run(args),
             Command::Score(args) => score::run(args, &device),
+            Command::Lookup(args) => lookup::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

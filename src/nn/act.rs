@@ -5,11 +5,12 @@ use burn::tensor::{Tensor, activation};
 pub use crate::arch::Act;
 
 impl Act {
-    /// relu(x) or hswish(x) = x · relu6(x + 3) / 6.
+    /// relu(x), hswish(x) = x · relu6(x + 3) / 6, or x.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Act::Relu => activation::relu(x),
             Act::Hswish => activation::hard_swish(x),
+            Act::None => x,
         }
     }
 }

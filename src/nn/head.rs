@@ -1,4 +1,4 @@
-//! The `ir_pool` head and the classifier.
+//! The head (`ir_pool` or `conv`) and the classifier.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -9,11 +9,13 @@ use burn::tensor::{Device, Tensor};
 use super::act::Act;
 use super::conv_bn::{ConvBnAct, ConvBnActConfig};
 use super::se::global_pool;
+use crate::arch::HeadOp;
 use crate::kernels::pointwise_conv2d;
 
 /// Configuration of a [`Head`].
 #[derive(Config, Debug)]
 pub struct HeadConfig {
+    pub op: HeadOp,
     pub c_in: usize,
     pub mid: usize,
     pub out: usize,
@@ -23,11 +25,13 @@ pub struct HeadConfig {
     pub dropout: f64,
 }
 
-/// [1×1 expand → BN → act] → pool → 1×1 conv → act → pool → dropout → linear.
+/// `ir_pool`: [1×1 expand → BN → act] → pool → 1×1 conv → act → dropout → linear;
+/// `conv`: 1×1 conv → BN → act → pool → dropout → linear.
 #[derive(Module, Debug)]
 pub struct Head {
     pub pw: Option<ConvBnAct>,
-    pub conv: Conv2d,
+    /// `ir_pool`'s post-pool 1×1 conv.
+    pub conv: Option<Conv2d>,
     pub dropout: Dropout,
     pub classifier: Linear,
     #[module(skip)]
@@ -37,16 +41,25 @@ pub struct Head {
 impl HeadConfig {
     pub fn init(&self, device: &Device) -> Head {
         Head {
-            pw: (self.mid != self.c_in).then(|| {
+            pw: (self.op == HeadOp::Conv || self.mid != self.c_in).then(|| {
                 ConvBnActConfig::new(self.c_in, self.mid)
                     .with_act(Some(self.act))
                     .init(device)
             }),
-            conv: Conv2dConfig::new([self.mid, self.out], [1, 1])
-                .with_bias(false)
-                .init(device),
+            conv: (self.op == HeadOp::IrPool).then(|| {
+                Conv2dConfig::new([self.mid, self.out], [1, 1])
+                    .with_bias(false)
+                    .init(device)
+            }),
             dropout: DropoutConfig::new(self.dropout).init(),
-            classifier: LinearConfig::new(self.out, self.num_classes).init(device),
+            classifier: LinearConfig::new(
+                match self.op {
+                    HeadOp::IrPool => self.out,
+                    HeadOp::Conv => self.mid,
+                },
+                self.num_classes,
+            )
+            .init(device),
             act: self.act,
         }
     }
@@ -62,17 +75,28 @@ impl Head {
     }
 
     /// Logits from pooled features [N, m, 1, 1], m ≤ mid (a supernet path with fewer
-    /// hidden channels uses the first m inputs of the 1×1 conv).
+    /// hidden channels uses the first m inputs of the next layer).
     pub fn classify(&self, pooled: Tensor<4>) -> Tensor<2> {
         let m = pooled.dims()[1];
-        let z = if m == self.conv.weight.dims()[1] {
-            self.conv.forward(pooled)
-        } else {
-            pointwise_conv2d(pooled, self.conv.weight.val().narrow(1, 0, m))
+        let z = match &self.conv {
+            Some(conv) if m == conv.weight.dims()[1] => self.act.forward(conv.forward(pooled)),
+            Some(conv) => self
+                .act
+                .forward(pointwise_conv2d(pooled, conv.weight.val().narrow(1, 0, m))),
+            None => pooled,
         };
-        let z = self.act.forward(z);
-        let z: Tensor<2> = z.flatten(1, 3);
-        self.classifier.forward(self.dropout.forward(z))
+        let z: Tensor<2> = self.dropout.forward(z.flatten(1, 3));
+        let width = self.classifier.weight.dims()[0];
+        if z.dims()[1] == width {
+            self.classifier.forward(z)
+        } else {
+            let w = self.classifier.weight.val().narrow(0, 0, z.dims()[1]);
+            let y = z.matmul(w);
+            match &self.classifier.bias {
+                Some(b) => y + b.val().unsqueeze(),
+                None => y,
+            }
+        }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {

@@ -6,14 +6,14 @@ use burn::tensor::{Device, Tensor};
 use super::conv_bn::{ConvBnAct, ConvBnActConfig};
 use super::head::{Head, HeadConfig};
 use super::ir_block::{IrBlock, IrBlockConfig};
-use crate::arch::{Act, Arch, BlockLayout, Layout};
+use crate::arch::{Arch, BlockLayout, Layout};
 use crate::error::Result;
 
 /// A block of a fixed network.
 #[derive(Module, Debug)]
 pub enum FixedBlock {
     Ir(IrBlock),
-    /// 1×1 conv (stride) → BN → ReLU where the shape changes.
+    /// 1×1 conv (stride) → BN → act where the shape changes.
     Projection(ConvBnAct),
     Identity(burn::nn::Identity),
 }
@@ -46,7 +46,7 @@ impl FixedNet {
         let stem = ConvBnActConfig::new(l.in_channels, l.stem_out)
             .with_kernel(l.stem_kernel)
             .with_stride(l.stem_stride)
-            .with_bias(true)
+            .with_bias(l.stem_bias)
             .with_act(Some(l.stem_act))
             .init(device);
         let blocks = l
@@ -71,17 +71,18 @@ impl FixedNet {
                     c_in,
                     c_out,
                     stride,
+                    act,
                 } if b.is_projection() => FixedBlock::Projection(
                     ConvBnActConfig::new(*c_in, *c_out)
                         .with_stride(*stride)
-                        .with_act(Some(Act::Relu))
+                        .with_act(Some(*act))
                         .init(device),
                 ),
                 BlockLayout::Skip { .. } => FixedBlock::Identity(burn::nn::Identity::new()),
             })
             .collect();
         let h = &l.head;
-        let head = HeadConfig::new(h.c_in, h.mid, h.out, l.num_classes, h.act)
+        let head = HeadConfig::new(h.op, h.c_in, h.mid, h.out, l.num_classes, h.act)
             .with_dropout(l.dropout)
             .init(device);
         FixedNet { stem, blocks, head }

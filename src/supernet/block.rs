@@ -12,8 +12,8 @@ use super::gumbel::ArchWeights;
 use super::mask::{channel_mask, equality_matrix, kernel_matrix, prefix_matrix, prob_equal};
 use super::plan::{BlockPlan, Branch, Options};
 use crate::arch::IrLayout;
-use crate::cost::{self, Cost, IrShape};
-use crate::nn::{IrBlock, IrBlockConfig, IrMasks, fit_channels};
+use crate::cost::{self, Convention, Cost, IrShape};
+use crate::nn::{ConvBnAct, ConvBnActConfig, IrBlock, IrBlockConfig, IrMasks, fit_channels};
 
 /// How a block's kernel × SE options are held.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,9 +51,12 @@ pub struct SuperBlock {
     pub kernel_select: Option<Tensor<2>>,
     /// Superkernel: `[branch t has SE]` [T] (when some but not all branches have SE).
     pub se_select: Option<Tensor<1>>,
-    /// Prefix matrix of the hidden-width options [K_e, mid_max].
+    /// Superkernel with coupled ops: `[op t has hidden width i]` [T, K_e].
+    pub op_mid: Option<Tensor<2>>,
+    /// Prefix matrix of the hidden-width options [K_e, mid_max] (where one block holds
+    /// several hidden widths).
     pub mid_prefix: Option<Tensor<2>>,
-    /// Prefix matrix of the SE hidden widths that follow the expansion choice.
+    /// Prefix matrix of the SE hidden widths that follow the hidden width.
     pub se_prefix: Option<Tensor<2>>,
     pub mid_values: Tensor<1>,
     pub se_values: Tensor<1>,
@@ -61,6 +64,8 @@ pub struct SuperBlock {
     pub pw_eq: Option<Tensor<2>>,
     /// `[in_j == out_k]` for a stage's first block with stride 1: where it has a residual.
     pub res_eq: Option<Tensor<2>>,
+    /// The skip projection, 1×1 conv (stride) → BN → act, where skip may change the shape.
+    pub proj: Option<ConvBnAct>,
     #[module(skip)]
     pub plan: BlockPlan,
     /// The op branches share one block (superkernel mode with more than one branch).
@@ -70,11 +75,14 @@ pub struct SuperBlock {
 
 /// Everything a block needs from the architecture weights in one forward pass.
 pub struct BlockWeights {
-    pub masks: IrMasks,
+    /// The masks of each held block (one per branch, or one for a superkernel).
+    pub masks: Vec<IrMasks>,
     /// Weight of each op branch [1,1,1,1] (skip excluded), or `None` for one branch.
     pub branch: Option<Vec<Tensor<4>>>,
     /// Weight of the identity path added to the output.
     pub residual: Residual,
+    /// Weight of the skip projection: P(skip) · P(the shape changes).
+    pub projection: Option<Tensor<4>>,
 }
 
 /// How the input is added back.
@@ -104,42 +112,65 @@ fn scalar4(t: Tensor<1>) -> Tensor<4> {
     t.reshape([1, 1, 1, 1])
 }
 
+/// Whether the pw expansion of hidden width `mid` is present for every input width
+/// (`Some(true)`), for none (`Some(false)`), or depends on the input-width choice.
+fn pw_fixed(mid: usize, c_in: &[usize]) -> Option<bool> {
+    let equal = c_in.iter().filter(|&&c| c == mid).count();
+    match equal {
+        0 => Some(true),
+        n if n == c_in.len() => Some(false),
+        _ => None,
+    }
+}
+
 impl SuperBlock {
     pub fn new(plan: &BlockPlan, sharing: OpSharing, device: &Device) -> Self {
         let mid_max = plan.mid.max();
         let superkernel = sharing == OpSharing::Superkernel && plan.branches.len() > 1;
+        let coupled = plan.coupled();
         let kernels: Vec<usize> = plan.branches.iter().map(|b| b.kernel).collect();
         let ses: Vec<bool> = plan.branches.iter().map(|b| b.se).collect();
         let shared = [Branch {
             kernel: kernels.iter().copied().max().unwrap_or(1),
             se: ses.contains(&true),
+            mid: None,
         }];
         let branch_plans: &[Branch] = if superkernel { &shared } else { &plan.branches };
         let se_max = plan.se_hidden.iter().copied().max().unwrap_or(0);
-        let pw_pairs = equality_matrix(&plan.mid.values, &plan.c_in.values, device);
         let all_equal = plan
             .mid
             .values
             .iter()
-            .all(|m| plan.c_in.values.iter().all(|c| c == m));
+            .all(|&m| pw_fixed(m, &plan.c_in.values) == Some(false));
         let branches = branch_plans
             .iter()
             .map(|br| {
+                // A coupled op's own block has its own hidden width.
+                let (mid, se, pw) = match br.mid {
+                    Some(i) => (
+                        plan.mid.values[i],
+                        plan.se_hidden[i],
+                        pw_fixed(plan.mid.values[i], &plan.c_in.values) != Some(false),
+                    ),
+                    None => (mid_max, se_max, !all_equal),
+                };
                 IrBlockConfig::new(
                     plan.c_in.max(),
-                    mid_max,
+                    mid,
                     plan.c_out.max(),
                     br.kernel,
                     plan.stride,
                     plan.act,
-                    !all_equal,
+                    pw,
                     false,
                 )
-                .with_se(br.se.then_some(se_max))
+                .with_se(br.se.then_some(se))
                 .init(device)
             })
             .collect();
-        let searched = plan.mid.choice.is_some();
+        // One held block spans several hidden widths: the expansion choice's, or the
+        // coupled ops' in a superkernel.
+        let mixed = plan.mid.values.len() > 1 && (plan.mid.choice.is_some() || superkernel);
         let f = |v: &[usize]| Tensor::<1>::from_floats(as_f32(v).as_slice(), device);
         let kernel_select = (superkernel && kernels.iter().any(|&k| k != kernels[0]))
             .then(|| kernel_matrix(&kernels, device));
@@ -147,22 +178,121 @@ impl SuperBlock {
             let v: Vec<f32> = ses.iter().map(|&x| f32::from(u8::from(x))).collect();
             Tensor::<1>::from_floats(v.as_slice(), device)
         });
+        let op_mid = (superkernel && coupled && mixed).then(|| {
+            let k = plan.mid.values.len();
+            let v: Vec<f32> = plan
+                .branches
+                .iter()
+                .flat_map(|br| (0..k).map(move |i| f32::from(u8::from(br.mid == Some(i)))))
+                .collect();
+            Tensor::<1>::from_floats(v.as_slice(), device).reshape([plan.branches.len(), k])
+        });
+        let proj = plan.may_project().then(|| {
+            ConvBnActConfig::new(plan.c_in.max(), plan.c_out.max())
+                .with_stride(plan.stride)
+                .with_act(Some(plan.skip_act))
+                .init(device)
+        });
         SuperBlock {
             branches,
             kernel_select,
             se_select,
-            mid_prefix: searched.then(|| prefix_matrix(&plan.mid.values, device)),
-            se_prefix: (searched && plan.has_se_branch())
+            op_mid,
+            mid_prefix: mixed.then(|| prefix_matrix(&plan.mid.values, device)),
+            se_prefix: (mixed && plan.has_se_branch())
                 .then(|| prefix_matrix(&plan.se_hidden, device)),
             mid_values: f(&plan.mid.values),
             se_values: f(&plan.se_hidden),
-            pw_eq: if all_equal { None } else { pw_pairs },
+            pw_eq: equality_matrix(&plan.mid.values, &plan.c_in.values, device),
             res_eq: (plan.is_first() && plan.stride == 1)
                 .then(|| equality_matrix(&plan.c_in.values, &plan.c_out.values, device))
                 .flatten(),
+            proj,
             plan: plan.clone(),
             superkernel,
         }
+    }
+
+    /// P(the pw expansion is present) for hidden-width weights `g_mid` (all options) or
+    /// for hidden-width option `i` alone: 1 − P(mid == in).
+    fn pw_keep(&self, mid: Result<&Tensor<1>, usize>, g_in: &Tensor<1>) -> Eff {
+        let p = &self.plan;
+        let fixed = match mid {
+            Ok(_) => {
+                let f: Vec<_> = p
+                    .mid
+                    .values
+                    .iter()
+                    .map(|&m| pw_fixed(m, &p.c_in.values))
+                    .collect();
+                f.iter().all(|x| *x == f[0]).then_some(f[0]).flatten()
+            }
+            Err(i) => pw_fixed(p.mid.values[i], &p.c_in.values),
+        };
+        match (fixed, &self.pw_eq) {
+            (Some(present), _) => Eff::Const(if present { 1.0 } else { 0.0 }),
+            (None, Some(e)) => {
+                let eq = match mid {
+                    Ok(g_mid) => prob_equal(g_mid, e, g_in),
+                    Err(i) => e
+                        .clone()
+                        .narrow(0, i, 1)
+                        .matmul(g_in.clone().unsqueeze_dim::<2>(1))
+                        .reshape([1]),
+                };
+                Eff::Var(eq.neg().add_scalar(1.0))
+            }
+            (None, None) => Eff::Const(1.0),
+        }
+    }
+
+    /// The superkernel's branch weights g_t (skip excluded) and their sum s.
+    fn shared_weights(&self, g: &ArchWeights) -> Option<(Tensor<1>, Tensor<1>)> {
+        let n_ops = self.plan.branches.len();
+        self.plan.op_choice.filter(|_| self.superkernel).map(|c| {
+            let g_t = g.get(c).clone().narrow(0, 0, n_ops);
+            let s = g_t.clone().sum();
+            (g_t, s)
+        })
+    }
+
+    /// Weights of the held block's hidden-width options: the expansion choice's, or in
+    /// a coupled superkernel Σ_t (g_t / s) · [op t has width i].
+    fn mid_weights(
+        &self,
+        g: &ArchWeights,
+        one: &Tensor<1>,
+        shared: Option<&(Tensor<1>, Tensor<1>)>,
+    ) -> Tensor<1> {
+        match (&self.op_mid, shared) {
+            (Some(m), Some((g_t, s))) => {
+                let k = self.plan.mid.values.len();
+                g_t.clone()
+                    .div(s.clone().clamp_min(1e-12))
+                    .unsqueeze::<2>()
+                    .matmul(m.clone())
+                    .reshape([k])
+            }
+            _ => option_weights(&self.plan.mid, g, one).clone(),
+        }
+    }
+
+    /// P(skip) · P(the shape changes): the weight of the skip projection.
+    fn projection_weight(&self, g: &ArchWeights, one: &Tensor<1>) -> Option<Tensor<1>> {
+        let p = &self.plan;
+        let c = p.op_choice.filter(|_| self.proj.is_some())?;
+        let g_skip = g.get(c).clone().narrow(0, p.branches.len(), 1);
+        Some(match (&self.res_eq, p.stride) {
+            (Some(e), 1) => {
+                let same = prob_equal(
+                    option_weights(&p.c_in, g, one),
+                    e,
+                    option_weights(&p.c_out, g, one),
+                );
+                g_skip * same.neg().add_scalar(1.0)
+            }
+            _ => g_skip,
+        })
     }
 
     /// Masks and branch weights from g; `out_mask` is the stage's shared output mask.
@@ -173,16 +303,10 @@ impl SuperBlock {
         one: &Tensor<1>,
     ) -> BlockWeights {
         let p = &self.plan;
-        let g_mid = option_weights(&p.mid, g, one);
         let g_in = option_weights(&p.c_in, g, one);
         let g_out = option_weights(&p.c_out, g, one);
         let n_ops = p.branches.len();
-        // Superkernel: the branches' weights g_t (skip excluded) and their sum s.
-        let shared = p.op_choice.filter(|_| self.superkernel).map(|c| {
-            let g_t = g.get(c).clone().narrow(0, 0, n_ops);
-            let s = g_t.clone().sum();
-            (g_t, s)
-        });
+        let shared = self.shared_weights(g);
         let (kernel, se_keep) = match &shared {
             None => (None, None),
             Some((g_t, s)) => {
@@ -202,19 +326,34 @@ impl SuperBlock {
                 (kernel, se_keep)
             }
         };
-        let masks = IrMasks {
-            kernel,
-            se_keep,
-            expand: self.mid_prefix.as_ref().map(|m| channel_mask(g_mid, m)),
-            se: self.se_prefix.as_ref().map(|m| channel_mask(g_mid, m)),
-            out: out_mask.cloned(),
-            pw_keep: self
-                .pw_eq
-                .as_ref()
-                .map(|e| scalar4(prob_equal(g_mid, e, g_in).neg().add_scalar(1.0))),
+        let as_mask = |e: Eff| match e {
+            Eff::Var(t) => Some(scalar4(t)),
+            Eff::Const(_) => None,
         };
-        let branch = match shared {
-            Some((_, s)) => Some(vec![scalar4(s)]),
+        let masks = if p.coupled() && !self.superkernel {
+            // Each coupled op's block has its own fixed hidden width.
+            p.branches
+                .iter()
+                .map(|br| IrMasks {
+                    out: out_mask.cloned(),
+                    pw_keep: as_mask(self.pw_keep(Err(br.mid.unwrap_or(0)), g_in)),
+                    ..IrMasks::default()
+                })
+                .collect()
+        } else {
+            let g_mid = self.mid_weights(g, one, shared.as_ref());
+            let masks = IrMasks {
+                kernel,
+                se_keep,
+                expand: self.mid_prefix.as_ref().map(|m| channel_mask(&g_mid, m)),
+                se: self.se_prefix.as_ref().map(|m| channel_mask(&g_mid, m)),
+                out: out_mask.cloned(),
+                pw_keep: as_mask(self.pw_keep(Ok(&g_mid), g_in)),
+            };
+            vec![masks; self.branches.len()]
+        };
+        let branch = match &shared {
+            Some((_, s)) => Some(vec![scalar4(s.clone())]),
             None => p.op_choice.map(|c| {
                 let g_op = g.get(c);
                 (0..n_ops)
@@ -229,6 +368,9 @@ impl SuperBlock {
         } else {
             match &self.res_eq {
                 None => Residual::None,
+                // Fixed equal widths, or both picked by one choice (a stage without its
+                // own widths).
+                Some(_) if p.c_in == p.c_out => Residual::Full,
                 Some(_) if p.c_in.choice.is_none() && p.c_out.choice.is_none() => Residual::Full,
                 Some(e) => Residual::Weighted(scalar4(prob_equal(g_in, e, g_out))),
             }
@@ -237,6 +379,7 @@ impl SuperBlock {
             masks,
             branch,
             residual,
+            projection: self.projection_weight(g, one).map(scalar4),
         }
     }
 
@@ -246,7 +389,8 @@ impl SuperBlock {
         let outs = self
             .branches
             .iter()
-            .map(|b| b.forward_masked(x.clone(), Some(&w.masks)));
+            .zip(&w.masks)
+            .map(|(b, m)| b.forward_masked(x.clone(), Some(m)));
         let y = match &w.branch {
             None => outs.reduce(|a, b| a + b).expect("a block has a branch"),
             Some(gs) => outs
@@ -254,6 +398,18 @@ impl SuperBlock {
                 .map(|(y, g)| y * g.clone())
                 .reduce(|a, b| a + b)
                 .expect("a block has a branch"),
+        };
+        // A skip that changes the shape is the projection: + w_proj · M_o · proj(x).
+        let y = match (&self.proj, &w.projection) {
+            (Some(proj), Some(wp)) => {
+                let z = proj.forward(x.clone());
+                let z = match w.masks[0].out.as_ref() {
+                    Some(m) => z * m.clone(),
+                    None => z,
+                };
+                y + z * wp.clone()
+            }
+            _ => y,
         };
         match &w.residual {
             Residual::None => y,
@@ -264,15 +420,22 @@ impl SuperBlock {
 
     /// The block on one path (`picks`: one option per choice): only the picked branch at
     /// the picked widths, its weights cut from the shared ones (the first channels, the
-    /// centre of a superkernel). Skip is the identity. Equals [`forward`](Self::forward)
-    /// under one-hot weights on the picked channels, at the cost of the derived block.
+    /// centre of a superkernel). Skip is the identity, or the projection where the shape
+    /// changes. Equals [`forward`](Self::forward) under one-hot weights on the picked
+    /// channels, at the cost of the derived block.
     pub fn forward_path(&self, x: Tensor<4>, picks: &[usize]) -> Tensor<4> {
         let p = &self.plan;
         let t = p.op_choice.map_or(0, |c| picks[c]);
         let Some(branch) = p.branches.get(t) else {
-            return x; // skip: offered only where in = out and stride 1
+            let c_out = p.c_out.pick(picks);
+            return match &self.proj {
+                Some(proj) if p.stride != 1 || x.dims()[1] != c_out => {
+                    proj.forward_sliced(x, c_out, 1)
+                }
+                _ => x,
+            };
         };
-        let mid_index = p.mid.choice.map_or(0, |c| picks[c]);
+        let mid_index = p.mid_index(picks, t);
         let block = if self.superkernel {
             &self.branches[0]
         } else {
@@ -290,7 +453,8 @@ impl SuperBlock {
         block.forward_path(x, &layout)
     }
 
-    /// Expected FLOPs and params: Σ_t g_t · cost(branch_t) on effective shapes.
+    /// Expected FLOPs and params: Σ_t g_t · cost(branch_t) on effective shapes, plus the
+    /// skip projection's weighted cost.
     pub fn expected_cost(
         &self,
         g: &ArchWeights,
@@ -301,6 +465,8 @@ impl SuperBlock {
         area_out: Eff,
     ) -> Cost<Eff> {
         let p = &self.plan;
+        let g_in = option_weights(&p.c_in, g, one);
+        let g_mid = option_weights(&p.mid, g, one);
         let (mid, se) = match p.mid.choice {
             Some(c) => (
                 Eff::expect(g.get(c), &self.mid_values),
@@ -311,40 +477,43 @@ impl SuperBlock {
                 Eff::Const(p.se_hidden[0] as f64),
             ),
         };
-        let pw = match &self.pw_eq {
-            Some(e) => Eff::Var(
-                prob_equal(
-                    option_weights(&p.mid, g, one),
-                    e,
-                    option_weights(&p.c_in, g, one),
-                )
-                .neg()
-                .add_scalar(1.0),
-            ),
-            None => Eff::Const(if self.branches[0].pw.is_some() {
-                1.0
-            } else {
-                0.0
-            }),
-        };
         let mut total = Cost::zero();
         for (t, br) in p.branches.iter().enumerate() {
-            let c = cost::ir(IrShape {
-                c_in: c_in.clone(),
-                mid: mid.clone(),
-                c_out: c_out.clone(),
-                se: br.se.then(|| se.clone()),
-                kernel: br.kernel as u64,
-                area_in: area_in.clone(),
-                area_out: area_out.clone(),
-                pw: pw.clone(),
-            });
+            let (mid, se, pw) = match br.mid {
+                Some(i) => (
+                    Eff::Const(p.mid.values[i] as f64),
+                    Eff::Const(p.se_hidden[i] as f64),
+                    self.pw_keep(Err(i), g_in),
+                ),
+                None => (mid.clone(), se.clone(), self.pw_keep(Ok(g_mid), g_in)),
+            };
+            let c = cost::ir(
+                IrShape {
+                    c_in: c_in.clone(),
+                    mid,
+                    c_out: c_out.clone(),
+                    se: br.se.then_some(se),
+                    kernel: br.kernel as u64,
+                    area_in: area_in.clone(),
+                    area_out: area_out.clone(),
+                    pw,
+                },
+                Convention::Ours,
+            );
             total = total
                 + match p.op_choice {
                     Some(oc) => c.weighted(Eff::Var(g.get(oc).clone().narrow(0, t, 1))),
                     None => c,
                 };
         }
-        total
+        match self.projection_weight(g, one) {
+            Some(w) => {
+                total
+                    + Convention::Ours
+                        .conv_bn(1, area_out, c_in, c_out)
+                        .weighted(Eff::Var(w))
+            }
+            None => total,
+        }
     }
 }

@@ -3,12 +3,12 @@
 
 use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::Device;
 
 use super::net::Supernet;
 use super::plan::{Options, Plan};
-use crate::arch::{ARCH_FORMAT, Arch, Block, BlockLayout};
+use crate::arch::{ARCH_FORMAT, Arch, Block, BlockLayout, HeadOp};
 use crate::error::{Error, Result};
 use crate::nn::{ConvBnAct, FixedBlock, FixedNet, SqueezeExcite};
 
@@ -59,16 +59,22 @@ impl Plan {
             .blocks
             .iter()
             .zip(self.branch_picks(picks))
-            .filter_map(|(b, t)| {
-                let br = b.branches[t?];
-                Some(Block::ir(
-                    b.c_out.pick(picks),
-                    b.stride,
-                    br.kernel,
-                    b.mid.pick(picks),
-                    br.se,
-                    b.act,
-                ))
+            .filter_map(|(b, t)| match t {
+                Some(t) => {
+                    let br = b.branches[t];
+                    Some(Block::ir(
+                        b.c_out.pick(picks),
+                        b.stride,
+                        br.kernel,
+                        b.mid.values[b.mid_index(picks, t)],
+                        br.se,
+                        b.act,
+                    ))
+                }
+                // A skip is left out, or written as the projection where the shape changes.
+                None => b
+                    .projects(picks)
+                    .then(|| Block::skip(b.c_out.pick(picks), b.stride, b.skip_act)),
             })
             .collect();
         let arch = Arch {
@@ -78,9 +84,12 @@ impl Plan {
             in_channels: s.in_channels,
             num_classes: s.num_classes,
             width_divisor: s.width_divisor,
-            stem: s.stem.clone(),
+            stem: s.stem.with_out(self.stem_out.pick(picks)),
             blocks,
-            head: s.head.clone(),
+            head: s.head.with_out(match s.head.op {
+                HeadOp::Conv => self.head.mid.pick(picks),
+                HeadOp::IrPool => self.head.out,
+            }),
             dropout: s.dropout,
             provenance: None,
         };
@@ -151,15 +160,25 @@ impl Supernet {
         let arch = self.plan.derive(picks)?;
         let layout = arch.layout()?;
         let mut net = FixedNet::from_layout(&layout, device);
-        net.stem = self.stem.clone();
+        net.stem = slice_cba(&self.stem, layout.stem_out, layout.in_channels);
+        // The supernet module each derived block inherits from, in order.
         let kept = self
             .blocks
             .iter()
             .zip(self.plan.branch_picks(picks))
-            .filter_map(|(b, t)| t.map(|t| &b.branches[if b.superkernel { 0 } else { t }]));
+            .filter_map(|(b, t)| match t {
+                Some(t) => Some(Ok(&b.branches[if b.superkernel { 0 } else { t }])),
+                None if b.plan.projects(picks) => b.proj.as_ref().map(Err),
+                None => None,
+            });
         for ((src, dst), l) in kept.zip(net.blocks.iter_mut()).zip(&layout.blocks) {
-            let (FixedBlock::Ir(dst), BlockLayout::Ir(l)) = (dst, l) else {
-                unreachable!("derived blocks are ir blocks");
+            let (src, dst, l) = match (src, dst, l) {
+                (Ok(src), FixedBlock::Ir(dst), BlockLayout::Ir(l)) => (src, dst, l),
+                (Err(proj), FixedBlock::Projection(dst), BlockLayout::Skip { c_in, c_out, .. }) => {
+                    *dst = slice_cba(proj, *c_out, *c_in);
+                    continue;
+                }
+                _ => unreachable!("derived blocks follow the supernet's blocks"),
             };
             dst.pw = match (&src.pw, l.has_pw()) {
                 (Some(pw), true) => Some(slice_cba(pw, l.mid, l.c_in)),
@@ -181,12 +200,20 @@ impl Supernet {
             dst.pwl = slice_cba(&src.pwl, l.c_out, l.mid);
         }
         let h = &layout.head;
-        net.head.pw = match (&self.head.pw, h.mid != h.c_in) {
+        net.head.pw = match (&self.head.pw, h.has_pw()) {
             (Some(pw), true) => Some(slice_cba(pw, h.mid, h.c_in)),
             _ => None,
         };
-        net.head.conv = slice_conv(&self.head.conv, h.out, h.mid);
-        net.head.classifier = self.head.classifier.clone();
+        net.head.conv = self
+            .head
+            .conv
+            .as_ref()
+            .map(|conv| slice_conv(conv, h.out, h.mid));
+        let classifier = &self.head.classifier;
+        net.head.classifier = Linear {
+            weight: inherited(classifier.weight.val().narrow(0, 0, h.features())),
+            bias: classifier.bias.as_ref().map(|b| inherited(b.val())),
+        };
         Ok((arch, net))
     }
 }

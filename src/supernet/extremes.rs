@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::plan::{ChoiceKind, Plan};
-use crate::cost::count;
+use crate::cost::{Convention, count, count_in};
 use crate::error::Result;
 
 /// An architecture of the space and its exact FLOPs.
@@ -29,7 +29,10 @@ impl Plan {
             .filter(|&c| {
                 matches!(
                     self.choices[c].kind,
-                    ChoiceKind::Resolution | ChoiceKind::Width { .. }
+                    ChoiceKind::Resolution
+                        | ChoiceKind::StemWidth
+                        | ChoiceKind::Width { .. }
+                        | ChoiceKind::HeadWidth
                 )
             })
             .collect();
@@ -139,12 +142,23 @@ impl Plan {
             .collect()
     }
 
+    /// Exact FLOPs and params of the architecture `picks` describes, in convention `cv`.
+    pub fn cost_in(&self, picks: &[usize], cv: Convention) -> Result<crate::cost::Cost<u64>> {
+        let arch = self.derive(picks)?;
+        Ok(count_in(&arch.layout()?, arch.input_size, cv))
+    }
+
     /// Mean exact FLOPs of `n` architectures drawn uniformly (seeded).
     pub fn uniform_mean_flops(&self, n: usize, seed: u64) -> Result<f64> {
+        self.uniform_mean_flops_in(n, seed, Convention::Ours)
+    }
+
+    /// Mean exact FLOPs in convention `cv` of `n` architectures drawn uniformly (seeded).
+    pub fn uniform_mean_flops_in(&self, n: usize, seed: u64, cv: Convention) -> Result<f64> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut sum = 0.0;
         for _ in 0..n {
-            sum += self.flops_of(&self.random_picks(&mut rng))? as f64;
+            sum += self.cost_in(&self.random_picks(&mut rng), cv)?.flops as f64;
         }
         Ok(sum / n as f64)
     }

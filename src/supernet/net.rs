@@ -10,7 +10,7 @@ use super::gumbel::ArchWeights;
 use super::lattice::Lattice;
 use super::mask::{channel_mask, prefix_matrix};
 use super::plan::Plan;
-use crate::cost::{self, Cost};
+use crate::cost::{self, Convention, Cost, HeadShape};
 use crate::nn::{ConvBnAct, ConvBnActConfig, Head, HeadConfig, global_pool, mix_identity};
 use crate::space::Space;
 
@@ -18,15 +18,19 @@ use crate::space::Space;
 #[derive(Module, Debug)]
 pub struct Supernet {
     pub stem: ConvBnAct,
+    /// Prefix matrix of the stem's widths (when searched).
+    pub stem_prefix: Option<Tensor<2>>,
+    pub stem_values: Tensor<1>,
     pub blocks: Vec<SuperBlock>,
     pub head: Head,
     /// Per stage: prefix matrix of its output widths (searched stages only).
     pub width_prefix: Vec<Option<Tensor<2>>>,
     pub width_values: Vec<Tensor<1>>,
-    /// Head hidden widths, following the last stage's width choice.
+    /// The head's widths before the pool (following the last stage's width choice in
+    /// `ir_pool`, its own in `conv`).
     pub head_prefix: Option<Tensor<2>>,
     pub head_mid_values: Tensor<1>,
-    /// `[m_i == c_i]` per last-stage width option: where the head's 1×1 expand is absent.
+    /// `ir_pool`: `[m_i == c_i]` per last-stage width option, where its 1×1 expand is absent.
     pub head_pw_absent: Option<Tensor<1>>,
     /// Per boundary: each resolution option's size there.
     pub res_sizes: Vec<Tensor<1>>,
@@ -51,10 +55,10 @@ impl Supernet {
     /// Build the supernet of a validated space with the given op sharing.
     pub fn with_sharing(space: &Space, sharing: OpSharing, device: &Device) -> Self {
         let plan = Plan::new(space);
-        let stem = ConvBnActConfig::new(plan.in_channels, plan.stem_out)
+        let stem = ConvBnActConfig::new(plan.in_channels, plan.stem_out.max())
             .with_kernel(plan.stem_kernel)
             .with_stride(plan.stem_stride)
-            .with_bias(true)
+            .with_bias(plan.stem_bias)
             .with_act(Some(plan.stem_act))
             .init(device);
         let blocks = plan
@@ -63,17 +67,14 @@ impl Supernet {
             .map(|b| SuperBlock::new(b, sharing, device))
             .collect();
         let hp = &plan.head;
-        let m_max = hp.mid.iter().copied().max().unwrap_or(0);
+        let m_max = hp.mid.max();
         let c_max = hp.c_in.max();
-        let pw_absent: Vec<usize> = hp
-            .mid
-            .iter()
-            .zip(&hp.c_in.values)
-            .map(|(m, c)| usize::from(m == c))
+        let pw_absent: Vec<usize> = (0..hp.mid.values.len())
+            .map(|i| usize::from(!hp.has_pw(i)))
             .collect();
         let any_absent = pw_absent.contains(&1);
         let all_absent = pw_absent.iter().all(|&a| a == 1);
-        let mut head = HeadConfig::new(c_max, m_max, hp.out, plan.num_classes, hp.act)
+        let mut head = HeadConfig::new(hp.op, c_max, m_max, hp.out, plan.num_classes, hp.act)
             .with_dropout(plan.dropout)
             .init(device);
         if !all_absent && head.pw.is_none() {
@@ -93,6 +94,11 @@ impl Supernet {
             .map(|_| Lattice::new(&plan.full_sizes, &plan.sizes, device));
         Supernet {
             stem,
+            stem_prefix: plan
+                .stem_out
+                .choice
+                .map(|_| prefix_matrix(&plan.stem_out.values, device)),
+            stem_values: floats(&plan.stem_out.values, device),
             blocks,
             head,
             width_prefix: plan
@@ -105,8 +111,8 @@ impl Supernet {
                 .iter()
                 .map(|o| floats(&o.values, device))
                 .collect(),
-            head_prefix: hp.c_in.choice.map(|_| prefix_matrix(&hp.mid, device)),
-            head_mid_values: floats(&hp.mid, device),
+            head_prefix: hp.mid.choice.map(|_| prefix_matrix(&hp.mid.values, device)),
+            head_mid_values: floats(&hp.mid.values, device),
             head_pw_absent: (any_absent && !all_absent).then(|| floats(&pw_absent, device)),
             res_sizes: plan.sizes.iter().map(|s| floats(s, device)).collect(),
             lattice,
@@ -136,7 +142,7 @@ impl Supernet {
         let Some(pw) = &self.head.pw else {
             return x;
         };
-        let g_last = option_weights(&self.plan.head.c_in, g, &self.one);
+        let g_last = option_weights(&self.plan.head.mid, g, &self.one);
         let h = pw.forward(x.clone());
         let h = match &self.head_prefix {
             Some(p) => h * channel_mask(g_last, p),
@@ -148,6 +154,15 @@ impl Supernet {
                 mix_identity(h, x, &absent.neg().add_scalar(1.0))
             }
             None => h,
+        }
+    }
+
+    /// The stem, masked to its expected width when searched.
+    fn stem_forward(&self, x: Tensor<4>, g: &ArchWeights) -> Tensor<4> {
+        let y = self.stem.forward(x);
+        match &self.stem_prefix {
+            Some(p) => y * channel_mask(option_weights(&self.plan.stem_out, g, &self.one), p),
+            None => y,
         }
     }
 
@@ -167,7 +182,7 @@ impl Supernet {
                         .reduce(|a, b| a + b)
                         .expect("at least one resolution")
                 };
-                let mut x = mix(x, 0, &|x| self.stem.forward(x));
+                let mut x = mix(x, 0, &|x| self.stem_forward(x, g));
                 for (blk, wts) in self.blocks.iter().zip(&bw) {
                     x = mix(x, blk.plan.boundary, &|x| blk.forward(x, wts));
                 }
@@ -183,7 +198,7 @@ impl Supernet {
                     .blocks
                     .iter()
                     .zip(&bw)
-                    .fold(self.stem.forward(x), |x, (b, w)| b.forward(x, w));
+                    .fold(self.stem_forward(x, g), |x, (b, w)| b.forward(x, w));
                 global_pool(self.head_features(x, g))
             }
         };
@@ -200,15 +215,17 @@ impl Supernet {
             (Some(lat), Some(c)) => lat.gather(x, 0, picks[c]),
             _ => x,
         };
+        let stem =
+            self.stem
+                .forward_sliced(x, self.plan.stem_out.pick(picks), self.plan.stem_kernel);
         let x = self
             .blocks
             .iter()
-            .fold(self.stem.forward(x), |x, b| b.forward_path(x, picks));
+            .fold(stem, |x, b| b.forward_path(x, picks));
         let hp = &self.plan.head;
-        let c = x.dims()[1];
-        let m = hp.mid[hp.c_in.choice.map_or(0, |ch| picks[ch])];
+        let i = hp.mid.choice.map_or(0, |ch| picks[ch]);
         let h = match &self.head.pw {
-            Some(pw) if m != c => pw.forward_sliced(x, m, 1),
+            Some(pw) if hp.has_pw(i) => pw.forward_sliced(x, hp.mid.values[i], 1),
             _ => x,
         };
         self.head.classify(global_pool(h))
@@ -232,13 +249,17 @@ impl Supernet {
             Some(c) => Eff::expect(g.get(c), &self.width_values[s]),
             None => Eff::Const(p.stage_out[s].values[0] as f64),
         };
-        let mut total = cost::conv(
+        let stem_out = match p.stem_out.choice {
+            Some(c) => Eff::expect(g.get(c), &self.stem_values),
+            None => Eff::Const(p.stem_out.values[0] as f64),
+        };
+        let mut total = Convention::Ours.conv_bn(
             p.stem_kernel as u64,
             self.area(g, 1),
             Eff::Const(p.in_channels as f64),
-            Eff::Const(p.stem_out as f64),
+            stem_out.clone(),
         );
-        let mut c_in = Eff::Const(p.stem_out as f64);
+        let mut c_in = stem_out;
         for blk in &self.blocks {
             let b = &blk.plan;
             let c_out = width(b.stage);
@@ -254,7 +275,7 @@ impl Supernet {
             c_in = c_out;
         }
         let hp = &p.head;
-        let (mid, pw) = match hp.c_in.choice {
+        let (mid, pw) = match hp.mid.choice {
             Some(c) => (
                 Eff::expect(g.get(c), &self.head_mid_values),
                 match &self.head_pw_absent {
@@ -263,19 +284,23 @@ impl Supernet {
                 },
             ),
             None => (
-                Eff::Const(hp.mid[0] as f64),
+                Eff::Const(hp.mid.values[0] as f64),
                 Eff::Const(if self.head.pw.is_some() { 1.0 } else { 0.0 }),
             ),
         };
         let last = p.full_sizes.len() - 1;
         total
             + cost::head(
-                c_in,
-                mid,
-                Eff::Const(hp.out as f64),
-                Eff::Const(p.num_classes as f64),
-                self.area(g, last),
-                pw,
+                HeadShape {
+                    op: hp.op,
+                    c_in,
+                    mid,
+                    out: Eff::Const(hp.out as f64),
+                    classes: Eff::Const(p.num_classes as f64),
+                    area: self.area(g, last),
+                    pw,
+                },
+                Convention::Ours,
             )
     }
 }

@@ -2,8 +2,8 @@
 //! architecture, so that any architecture of the space, searched, sampled, random or
 //! written by hand, can be scored with the supernet's inherited weights.
 
-use super::plan::{Options, Plan};
-use crate::arch::{Arch, BlockLayout, IrLayout};
+use super::plan::{BlockPlan, Options, Plan};
+use crate::arch::{Arch, BlockLayout, HeadOp, IrLayout, Layout};
 use crate::error::{Error, Result};
 
 impl Plan {
@@ -11,14 +11,32 @@ impl Plan {
     ///
     /// Picks recorded in the architecture's provenance (`"picks"`, written by `derive`
     /// and `random`) are used when they derive it. Otherwise they are reconstructed:
-    /// where a stage keeps `k` of its skippable blocks, the first `k` are kept (every
-    /// block after the first has the same options, so the network is the same; the
-    /// supernet weights it inherits are those of the kept positions).
+    /// where a stage keeps `k` of its skippable blocks after the first, the first `k`
+    /// are kept (they have the same options, so the network is the same; the supernet
+    /// weights it inherits are those of the kept positions).
     pub fn picks_for(&self, arch: &Arch) -> Result<Vec<usize>> {
+        // Identity skips change nothing: compare networks without them.
+        let network = |a: &Arch| -> Result<Vec<BlockLayout>> {
+            Ok(a.layout()?
+                .blocks
+                .into_iter()
+                .filter(|b| matches!(b, BlockLayout::Ir(_)) || b.is_projection())
+                .collect())
+        };
         let target = arch.layout()?;
+        let target_blocks = network(arch)?;
         let derives = |p: &[usize]| -> Result<bool> {
             let a = self.derive(p)?;
-            Ok(a.input_size == arch.input_size && a.layout()? == target)
+            let l = a.layout()?;
+            Ok(a.input_size == arch.input_size
+                && network(&a)? == target_blocks
+                && Layout {
+                    blocks: vec![],
+                    ..l
+                } == Layout {
+                    blocks: vec![],
+                    ..target.clone()
+                })
         };
         let recorded: Option<Vec<usize>> = arch
             .provenance
@@ -41,18 +59,13 @@ impl Plan {
         let mut picks = vec![0; self.choices.len()];
         set(&mut picks, &self.resolution, arch.input_size)
             .ok_or_else(|| not_in_space(format!("input size {}", arch.input_size)))?;
-        let blocks: Vec<&IrLayout> = target
-            .blocks
-            .iter()
-            .map(|b| match b {
-                BlockLayout::Ir(l) => Some(l),
-                BlockLayout::Skip { .. } => None,
-            })
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
-                not_in_space("it has skip blocks (a searched skip is left out, not written)".into())
-            })?;
-        if !self.assign_stage(0, &blocks, &mut picks) {
+        set(&mut picks, &self.stem_out, arch.stem.out)
+            .ok_or_else(|| not_in_space(format!("stem width {}", arch.stem.out)))?;
+        if self.head.op == HeadOp::Conv {
+            set(&mut picks, &self.head.mid, arch.head.out)
+                .ok_or_else(|| not_in_space(format!("head width {}", arch.head.out)))?;
+        }
+        if !self.assign_stage(0, &target_blocks, arch.stem.out, &self.stem_out, &mut picks) {
             return Err(not_in_space(
                 "no assignment of its blocks to the stages' options".into(),
             ));
@@ -65,50 +78,105 @@ impl Plan {
         Ok(picks)
     }
 
-    /// Assign `blocks` (the architecture's blocks from stage `s` on) to the plan's stages
-    /// `s..`, trying the longest run of kept blocks first; backtracks on failure.
-    fn assign_stage(&self, s: usize, blocks: &[&IrLayout], picks: &mut Vec<usize>) -> bool {
+    /// Assign `blocks` (the architecture's blocks from stage `s` on, identity skips left
+    /// out; `c_in` the width entering the stage, picked from `feed`) to the plan's stages
+    /// `s..`: the stage's first block is an op, a projection or an identity skip, and of
+    /// the others the longest run is kept first; backtracks on failure.
+    fn assign_stage(
+        &self,
+        s: usize,
+        blocks: &[BlockLayout],
+        c_in: usize,
+        feed: &Options<usize>,
+        picks: &mut Vec<usize>,
+    ) -> bool {
         let Some(width) = self.stage_out.get(s) else {
             return blocks.is_empty();
         };
+        // A stage without widths of its own keeps the width that feeds it.
+        let inherits = width == feed;
         let stage: Vec<_> = self.blocks.iter().filter(|b| b.stage == s).collect();
-        let Some(first) = blocks.first() else {
-            return false;
-        };
         let saved = picks.clone();
-        for kept in (1..=stage.len().min(blocks.len())).rev() {
-            let fits = set(picks, width, first.c_out).is_some()
-                && stage.iter().enumerate().all(|(j, b)| {
-                    if j >= kept {
-                        // Skipped: only blocks that offer skip (never the first).
-                        return b.skip
-                            && b.op_choice.is_some_and(|c| {
-                                picks[c] = b.branches.len();
-                                true
-                            });
+        let skip_pick = |b: &BlockPlan, picks: &mut Vec<usize>| {
+            b.skip
+                && b.op_choice.is_some_and(|c| {
+                    picks[c] = b.branches.len();
+                    true
+                })
+        };
+        // How the first block appears: 0 = an op, 1 = a projection, 2 = left out.
+        for first in 0..3 {
+            let consumed = usize::from(first < 2);
+            let Some(c_out) = (match first {
+                2 => Some(c_in),
+                _ => blocks.first().map(BlockLayout::c_out),
+            }) else {
+                continue;
+            };
+            let head_fits = (!inherits || c_out == c_in)
+                && set(picks, width, c_out).is_some()
+                && match (first, blocks.first()) {
+                    (0, Some(BlockLayout::Ir(l))) => op_fits(stage[0], l, picks),
+                    (1, Some(b @ BlockLayout::Skip { stride, act, .. })) => {
+                        b.is_projection()
+                            && *stride == stage[0].stride
+                            && *act == stage[0].skip_act
+                            && skip_pick(stage[0], picks)
                     }
-                    let l = blocks[j];
-                    let op = b
-                        .branches
-                        .iter()
-                        .position(|br| br.kernel == l.kernel && br.se == l.se.is_some());
-                    l.c_out == first.c_out
-                        && l.stride == b.stride
-                        && set(picks, &b.mid, l.mid).is_some()
-                        && op.is_some_and(|t| match b.op_choice {
-                            Some(c) => {
-                                picks[c] = t;
-                                true
-                            }
-                            None => t == 0,
-                        })
+                    (2, _) => stage[0].stride == 1 && skip_pick(stage[0], picks),
+                    _ => false,
+                };
+            if !head_fits {
+                picks.clone_from(&saved);
+                continue;
+            }
+            let rest = &blocks[consumed..];
+            let after_head = picks.clone();
+            for kept in (0..stage.len().min(rest.len() + 1)).rev() {
+                let fits = stage[1..].iter().enumerate().all(|(j, b)| {
+                    if j >= kept {
+                        return skip_pick(b, picks);
+                    }
+                    match &rest[j] {
+                        BlockLayout::Ir(l) => {
+                            l.c_out == c_out && l.stride == b.stride && op_fits(b, l, picks)
+                        }
+                        BlockLayout::Skip { .. } => false,
+                    }
                 });
-            if fits && self.assign_stage(s + 1, &blocks[kept..], picks) {
-                return true;
+                if fits && self.assign_stage(s + 1, &rest[kept..], c_out, width, picks) {
+                    return true;
+                }
+                picks.clone_from(&after_head);
             }
             picks.clone_from(&saved);
         }
         false
+    }
+}
+
+/// Pick the op (and hidden width) of block `b` that gives the ir block `l`.
+fn op_fits(b: &BlockPlan, l: &IrLayout, picks: &mut [usize]) -> bool {
+    if l.stride != b.stride {
+        return false;
+    }
+    let found = b.branches.iter().enumerate().find(|(_, br)| {
+        br.kernel == l.kernel
+            && br.se == l.se.is_some()
+            && br.mid.is_none_or(|i| b.mid.values[i] == l.mid)
+    });
+    let Some((t, br)) = found else {
+        return false;
+    };
+    if br.mid.is_none() && set(picks, &b.mid, l.mid).is_none() {
+        return false;
+    }
+    match b.op_choice {
+        Some(c) => {
+            picks[c] = t;
+            true
+        }
+        None => t == 0,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The structure of a supernet resolved from a search space: every choice, its options,
 //! and the widths each option gives. Pure data, no tensors.
 
-use crate::arch::{Act, conv_out};
+use crate::arch::{Act, HeadOp, conv_out};
 use crate::divisible::{divisible, se_hidden};
 use crate::space::Space;
 
@@ -10,11 +10,15 @@ use crate::space::Space;
 pub enum ChoiceKind {
     /// The network-wide input resolution.
     Resolution,
+    /// The stem's output width.
+    StemWidth,
+    /// A `conv` head's width.
+    HeadWidth,
     /// The output width of a stage (shared by its blocks).
     Width { stage: usize },
     /// The hidden width of one block.
     Expansion { stage: usize, block: usize },
-    /// The op of one block: kernel × SE branches, and skip.
+    /// The op of one block: kernel × SE branches (or coupled ops), and skip.
     Op { stage: usize, block: usize },
 }
 
@@ -48,6 +52,9 @@ impl<T: Copy + PartialOrd> Options<T> {
 pub struct Branch {
     pub kernel: usize,
     pub se: bool,
+    /// A coupled op's own hidden width: an index into the block's `mid` values (`None`:
+    /// the block's expansion choice decides).
+    pub mid: Option<usize>,
 }
 
 /// One searched block.
@@ -59,14 +66,18 @@ pub struct BlockPlan {
     pub act: Act,
     /// Input widths (the previous stage's widths or the stem's).
     pub c_in: Options<usize>,
-    /// Hidden widths, mid_i = divisible(in_max · e_i).
+    /// Hidden widths, mid_i = divisible(in_max · e_i). With coupled ops the values are
+    /// the ops' hidden widths and the op choice picks among them.
     pub mid: Options<usize>,
     /// SE hidden width of each hidden-width option.
     pub se_hidden: Vec<usize>,
     pub c_out: Options<usize>,
-    /// Kernel × SE branches; the op choice has one more option, skip, when `skip`.
+    /// Kernel × SE branches (or coupled ops); the op choice has one more option, skip,
+    /// when `skip`.
     pub branches: Vec<Branch>,
     pub skip: bool,
+    /// Activation of the skip projection (a stage's first block, where the shape changes).
+    pub skip_act: Act,
     pub op_choice: Option<usize>,
     /// Index of the layer boundary (for resolution sizes) at this block's input.
     pub boundary: usize,
@@ -80,16 +91,59 @@ impl BlockPlan {
     pub fn has_se_branch(&self) -> bool {
         self.branches.iter().any(|b| b.se)
     }
+    /// The op choice couples kernel, SE and hidden width.
+    pub fn coupled(&self) -> bool {
+        self.branches.iter().any(|b| b.mid.is_some())
+    }
+    /// Index into `mid` of the hidden width under `picks` with branch `t`.
+    pub fn mid_index(&self, picks: &[usize], t: usize) -> usize {
+        match self.branches.get(t).and_then(|b| b.mid) {
+            Some(i) => i,
+            None => self.mid.choice.map_or(0, |c| picks[c]),
+        }
+    }
+    /// Under `picks` the block is skipped and the skip is a projection (the stride or
+    /// the width changes).
+    pub fn projects(&self, picks: &[usize]) -> bool {
+        let skipped = self
+            .op_choice
+            .is_some_and(|c| picks[c] == self.branches.len());
+        skipped && (self.stride != 1 || self.c_in.pick(picks) != self.c_out.pick(picks))
+    }
+    /// Skip may replace the block by a 1×1 projection: it is offered where the stride
+    /// or the width can change.
+    pub fn may_project(&self) -> bool {
+        // Input and output widths picked by one choice (a stage's later blocks) agree.
+        let same_choice = self.c_in == self.c_out;
+        self.skip
+            && (self.stride != 1
+                || !same_choice
+                    && self
+                        .c_in
+                        .values
+                        .iter()
+                        .any(|a| self.c_out.values.iter().any(|b| a != b)))
+    }
 }
 
-/// The head: widths follow the last stage's width choice.
+/// The head: an `ir_pool` head's widths follow the last stage's width choice; a `conv`
+/// head's width may be its own choice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadPlan {
+    pub op: HeadOp,
     pub c_in: Options<usize>,
-    /// mid_i = divisible(c_in_i · expansion), one per input-width option.
-    pub mid: Vec<usize>,
+    /// The width before the pool: for `ir_pool` divisible(c_in_i · expansion), one per
+    /// input-width option (and picked by the same choice); for `conv` its `out` options.
+    pub mid: Options<usize>,
     pub out: usize,
     pub act: Act,
+}
+
+impl HeadPlan {
+    /// The 1×1 conv before the pool exists for option `i` of `mid`.
+    pub fn has_pw(&self, i: usize) -> bool {
+        self.op == HeadOp::Conv || self.mid.values[i] != self.c_in.values[i]
+    }
 }
 
 /// A resolved supernet.
@@ -103,10 +157,11 @@ pub struct Plan {
     pub sizes: Vec<Vec<usize>>,
     pub in_channels: usize,
     pub num_classes: usize,
-    pub stem_out: usize,
+    pub stem_out: Options<usize>,
     pub stem_kernel: usize,
     pub stem_stride: usize,
     pub stem_act: Act,
+    pub stem_bias: bool,
     pub stage_out: Vec<Options<usize>>,
     pub blocks: Vec<BlockPlan>,
     pub head: HeadPlan,
@@ -145,55 +200,104 @@ impl Plan {
             values: res.clone(),
         };
         let d = space.width_divisor;
+        let stem_widths = space.stem.out.options();
         let stem_out = Options {
-            values: vec![space.stem.out],
-            choice: None,
+            choice: choose(
+                "stem.width".into(),
+                ChoiceKind::StemWidth,
+                stem_widths.iter().map(|c| c.to_string()).collect(),
+            ),
+            values: stem_widths,
         };
         let mut stage_out = Vec::new();
         let mut blocks = Vec::new();
-        let mut c_in = stem_out;
+        let mut c_in = stem_out.clone();
         let mut strides = vec![space.stem.stride];
         let mut kernels = vec![space.stem.kernel];
         for (s, st) in space.stages.iter().enumerate() {
-            let out = Options {
-                choice: choose(
-                    format!("stage{s}.width"),
-                    ChoiceKind::Width { stage: s },
-                    st.out.iter().map(|c| c.to_string()).collect(),
-                ),
-                values: st.out.clone(),
+            let out = match &st.out {
+                Some(out) => Options {
+                    choice: choose(
+                        format!("stage{s}.width"),
+                        ChoiceKind::Width { stage: s },
+                        out.iter().map(|c| c.to_string()).collect(),
+                    ),
+                    values: out.clone(),
+                },
+                // The width of whatever feeds the stage, picked by the same choice.
+                None => c_in.clone(),
             };
-            let mut branches = Vec::new();
-            for &kernel in &st.kernel {
-                for &se in &st.se {
-                    branches.push(Branch { kernel, se });
-                }
-            }
+            let label = |kernel: usize, e: Option<f64>, se: bool| {
+                let e = e.map_or(String::new(), |e| format!("_e{}", fmt_f(e)));
+                format!("k{kernel}{e}{}", if se { "_se" } else { "" })
+            };
             for b in 0..st.blocks {
                 let block_in = if b == 0 { c_in.clone() } else { out.clone() };
                 let in_max = block_in.max();
-                let mids: Vec<usize> = st
-                    .expansion
-                    .iter()
-                    .map(|&e| divisible(in_max as f64 * e, d))
-                    .collect();
-                let mid = Options {
-                    choice: choose(
-                        format!("stage{s}.block{b}.expansion"),
-                        ChoiceKind::Expansion { stage: s, block: b },
-                        st.expansion
+                let width = |e: f64| divisible(in_max as f64 * e, d);
+                let (mid, branches, mut op_labels) = match &st.ops {
+                    Some(ops) => {
+                        // Coupled: the distinct hidden widths, each op pointing at its own.
+                        let mut mids: Vec<usize> = Vec::new();
+                        let branches: Vec<Branch> = ops
                             .iter()
-                            .zip(&mids)
-                            .map(|(e, m)| format!("e{}:{m}", fmt_f(*e)))
-                            .collect(),
-                    ),
-                    values: mids.clone(),
+                            .map(|op| {
+                                let m = width(op.expansion);
+                                let i = mids.iter().position(|&x| x == m).unwrap_or_else(|| {
+                                    mids.push(m);
+                                    mids.len() - 1
+                                });
+                                Branch {
+                                    kernel: op.kernel,
+                                    se: op.se,
+                                    mid: Some(i),
+                                }
+                            })
+                            .collect();
+                        let labels: Vec<String> = ops
+                            .iter()
+                            .map(|op| label(op.kernel, Some(op.expansion), op.se))
+                            .collect();
+                        let mid = Options {
+                            values: mids,
+                            choice: None,
+                        };
+                        (mid, branches, labels)
+                    }
+                    None => {
+                        let expansion = st.expansion.clone().unwrap_or_default();
+                        let mids: Vec<usize> = expansion.iter().map(|&e| width(e)).collect();
+                        let mid = Options {
+                            choice: choose(
+                                format!("stage{s}.block{b}.expansion"),
+                                ChoiceKind::Expansion { stage: s, block: b },
+                                expansion
+                                    .iter()
+                                    .zip(&mids)
+                                    .map(|(e, m)| format!("e{}:{m}", fmt_f(*e)))
+                                    .collect(),
+                            ),
+                            values: mids,
+                        };
+                        let mut branches = Vec::new();
+                        for kernel in st.kernels() {
+                            for se in st.ses() {
+                                branches.push(Branch {
+                                    kernel,
+                                    se,
+                                    mid: None,
+                                });
+                            }
+                        }
+                        let labels: Vec<String> = branches
+                            .iter()
+                            .map(|br| label(br.kernel, None, br.se))
+                            .collect();
+                        (mid, branches, labels)
+                    }
                 };
-                let skip = st.skip && b > 0;
-                let mut op_labels: Vec<String> = branches
-                    .iter()
-                    .map(|br| format!("k{}{}", br.kernel, if br.se { "_se" } else { "" }))
-                    .collect();
+                let mids = mid.values.clone();
+                let skip = if b == 0 { st.skip_first } else { st.skip };
                 if skip {
                     op_labels.push("skip".into());
                 }
@@ -205,7 +309,7 @@ impl Plan {
                 let stride = if b == 0 { st.stride } else { 1 };
                 let boundary = strides.len();
                 strides.push(stride);
-                kernels.push(st.kernel.iter().copied().max().unwrap_or(3));
+                kernels.push(branches.iter().map(|br| br.kernel).max().unwrap_or(3));
                 blocks.push(BlockPlan {
                     stage: s,
                     index: b,
@@ -215,8 +319,9 @@ impl Plan {
                     se_hidden: mids.iter().map(|&m| se_hidden(m, d)).collect(),
                     mid,
                     c_out: out.clone(),
-                    branches: branches.clone(),
+                    branches,
                     skip,
+                    skip_act: st.skip_act.unwrap_or_default(),
                     op_choice,
                     boundary,
                 });
@@ -238,11 +343,27 @@ impl Plan {
         let sizes = (0..full_sizes.len())
             .map(|b| per_option.iter().map(|v| v[b]).collect())
             .collect();
-        let head_mid = c_in
-            .values
-            .iter()
-            .map(|&c| divisible(c as f64 * space.head.expansion, d))
-            .collect();
+        let head_mid = match space.head.op {
+            HeadOp::IrPool => Options {
+                values: c_in
+                    .values
+                    .iter()
+                    .map(|&c| space.head.with_out(0).mid(c, d))
+                    .collect(),
+                choice: c_in.choice,
+            },
+            HeadOp::Conv => {
+                let widths = space.head.out.options();
+                Options {
+                    choice: choose(
+                        "head.width".into(),
+                        ChoiceKind::HeadWidth,
+                        widths.iter().map(|c| c.to_string()).collect(),
+                    ),
+                    values: widths,
+                }
+            }
+        };
         Plan {
             choices,
             resolution,
@@ -250,16 +371,18 @@ impl Plan {
             sizes,
             in_channels: space.in_channels,
             num_classes: space.num_classes,
-            stem_out: space.stem.out,
+            stem_out,
             stem_kernel: space.stem.kernel,
             stem_stride: space.stem.stride,
             stem_act: space.stem.act,
+            stem_bias: space.stem.bias,
             stage_out,
             blocks,
             head: HeadPlan {
+                op: space.head.op,
                 c_in,
                 mid: head_mid,
-                out: space.head.out,
+                out: space.head.out.options()[0],
                 act: space.head.act,
             },
             dropout: space.dropout,

@@ -1,0 +1,120 @@
+//! Tabular NAS benchmarks: every network of a space with its measured accuracy, so that
+//! a search can be judged without training anything (docs/BENCHMARKS.md).
+
+mod nas_bench_macro;
+
+pub use nas_bench_macro::NasBenchMacro;
+
+use crate::arch::{Arch, BlockLayout, Layout};
+use crate::error::{Error, Result};
+use crate::supernet::Plan;
+
+/// One network of a benchmark: its measured accuracy and its counts as the benchmark
+/// gives them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Mean test accuracy over the benchmark's runs, in percent.
+    pub mean_acc: f64,
+    /// FLOPs in the benchmark's convention.
+    pub flops: u64,
+    /// Params in the benchmark's convention.
+    pub params: u64,
+}
+
+/// A tabular benchmark over one search space: keys ↔ picks of that space's plan.
+pub trait Benchmark {
+    /// The benchmark's name.
+    fn name(&self) -> &str;
+    /// The plan of the search space whose architectures the keys describe.
+    fn plan(&self) -> &Plan;
+    /// Every key, in the benchmark's order.
+    fn keys(&self) -> &[String];
+    /// The entry of a key.
+    fn entry(&self, key: &str) -> Option<&Entry>;
+    /// The picks (one option per choice of [`plan`](Self::plan)) a key describes.
+    fn picks(&self, key: &str) -> Result<Vec<usize>>;
+    /// The key of picks.
+    fn key(&self, picks: &[usize]) -> Result<String>;
+}
+
+/// Where a network stands in a benchmark.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Lookup {
+    /// The lexicographically smallest key that describes the network.
+    pub key: String,
+    pub mean_acc: f64,
+    /// FLOPs in the benchmark's convention.
+    pub flops: u64,
+    pub params: u64,
+    /// Percent of the keys within ±5 % of its FLOPs that have a lower mean accuracy.
+    pub percentile: f64,
+    /// Number of keys within ±5 % of its FLOPs (itself included).
+    pub band_size: usize,
+    /// The other keys that describe the same network.
+    pub same_as: Vec<String>,
+}
+
+/// Half-width of the FLOP band percentiles are taken in.
+pub const BAND: f64 = 0.05;
+
+/// A layout without its identity skips (which change nothing), to compare networks.
+fn network(l: Layout) -> Layout {
+    Layout {
+        blocks: l
+            .blocks
+            .into_iter()
+            .filter(|b| matches!(b, BlockLayout::Ir(_)) || b.is_projection())
+            .collect(),
+        ..l
+    }
+}
+
+/// Percent of the keys with FLOPs within `flops · (1 ± BAND)` whose mean accuracy is below
+/// `acc`, and how many keys that band holds.
+pub fn percentile(bench: &dyn Benchmark, flops: u64, acc: f64) -> (f64, usize) {
+    let (lo, hi) = (flops as f64 * (1.0 - BAND), flops as f64 * (1.0 + BAND));
+    let band: Vec<f64> = bench
+        .keys()
+        .iter()
+        .filter_map(|k| bench.entry(k))
+        .filter(|e| (lo..=hi).contains(&(e.flops as f64)))
+        .map(|e| e.mean_acc)
+        .collect();
+    let below = band.iter().filter(|&&a| a < acc).count();
+    (100.0 * below as f64 / band.len().max(1) as f64, band.len())
+}
+
+/// The benchmark key(s) of an architecture, its accuracy and its percentile within ±5 %
+/// of its FLOPs.
+pub fn lookup(bench: &dyn Benchmark, arch: &Arch) -> Result<Lookup> {
+    let target = network(arch.layout()?);
+    let plan = bench.plan();
+    let mut keys = Vec::new();
+    for key in bench.keys() {
+        let derived = plan.derive(&bench.picks(key)?)?;
+        if derived.input_size == arch.input_size && network(derived.layout()?) == target {
+            keys.push(key.clone());
+        }
+    }
+    keys.sort();
+    let Some(key) = keys.first().cloned() else {
+        return Err(Error::Other(format!(
+            "architecture {} is not a network of {}: its input size, stem, blocks or head \
+             differ from every one of its {} networks",
+            arch.name.as_deref().unwrap_or("(unnamed)"),
+            bench.name(),
+            bench.keys().len()
+        )));
+    };
+    let e = bench.entry(&key).expect("keys come from the benchmark");
+    let (percentile, band_size) = percentile(bench, e.flops, e.mean_acc);
+    Ok(Lookup {
+        mean_acc: e.mean_acc,
+        flops: e.flops,
+        params: e.params,
+        percentile,
+        band_size,
+        same_as: keys[1..].to_vec(),
+        key,
+    })
+}

@@ -1,0 +1,53 @@
+//! `dmasking lookup --benchmark FILE --arch FILE [--json]`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::arch::Arch;
+use crate::benchmark::{BAND, NasBenchMacro, lookup};
+
+/// Arguments of `dmasking lookup`.
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    /// The benchmark's data file (NAS-Bench-Macro: data/nas-bench-macro/nas-bench-macro_cifar10.json).
+    #[arg(long)]
+    pub benchmark: PathBuf,
+    /// An architecture file (dmasking-arch/1) of the benchmark's space.
+    #[arg(long)]
+    pub arch: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: LookupArgs) -> Result<()> {
+    let bench = NasBenchMacro::load(&args.benchmark)
+        .with_context(|| format!("reading benchmark {}", args.benchmark.display()))?;
+    let arch = Arch::load(&args.arch)
+        .with_context(|| format!("reading architecture {}", args.arch.display()))?;
+    let found = lookup(&bench, &arch)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&found)?);
+    } else {
+        println!(
+            "{}: NAS-Bench-Macro key {}, mean accuracy {:.2} %, {} FLOPs, {} params",
+            arch.name.as_deref().unwrap_or("architecture"),
+            found.key,
+            found.mean_acc,
+            found.flops,
+            found.params
+        );
+        println!(
+            "  percentile {:.1} within ±{:.0} % FLOPs ({} networks)",
+            found.percentile,
+            BAND * 100.0,
+            found.band_size
+        );
+        if !found.same_as.is_empty() {
+            println!("  same network as {}", found.same_as.join(", "));
+        }
+    }
+    Ok(())
+}

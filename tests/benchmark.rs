@@ -1,0 +1,174 @@
+//! NAS-Bench-Macro: our description of its space against every one of its networks, and
+//! `dmasking lookup`.
+
+use std::path::Path;
+
+use dmasking::arch::Arch;
+use dmasking::benchmark::{Benchmark, NasBenchMacro, lookup, percentile};
+use dmasking::cost::{Convention, count_in};
+
+const FILE: &str = "data/nas-bench-macro/nas-bench-macro_cifar10.json";
+
+fn bench() -> NasBenchMacro {
+    NasBenchMacro::load(Path::new(FILE)).expect("the shipped benchmark loads")
+}
+
+#[test]
+fn torch_counts_match_the_benchmark_on_all_6561_networks() {
+    let b = bench();
+    assert_eq!(b.keys().len(), 6561);
+    let mut mismatches = Vec::new();
+    for key in b.keys() {
+        let arch = b.plan().derive(&b.picks(key).unwrap()).unwrap();
+        let c = count_in(&arch.layout().unwrap(), arch.input_size, Convention::Torch);
+        let e = b.entry(key).unwrap();
+        if (c.flops, c.params) != (e.flops, e.params) {
+            mismatches.push(format!(
+                "{key}: ours {} FLOPs {} params, benchmark {} / {}",
+                c.flops, c.params, e.flops, e.params
+            ));
+        }
+        assert_eq!(b.key(&b.picks(key).unwrap()).unwrap(), *key);
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of 6561 differ, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+}
+
+fn arch_of(b: &NasBenchMacro, key: &str) -> Arch {
+    b.plan().derive(&b.picks(key).unwrap()).unwrap()
+}
+
+#[test]
+fn lookup_finds_every_key_of_a_network() {
+    let b = bench();
+    // Stage 2 (digits 3-5) "201": MB6_K5, identity, MB3_K3 is the network of "210"; stage
+    // 3 "020": projection, MB6_K5, identity is that of "002". A stage's first digit is a
+    // projection, not an identity, so it does not move.
+    let found = lookup(&b, &arch_of(&b, "01201020")).unwrap();
+    assert_eq!(found.key, "01201002");
+    assert_eq!(found.same_as, ["01201020", "01210002", "01210020"]);
+    let e = b.entry("01201002").unwrap();
+    assert_eq!((found.mean_acc, found.flops), (e.mean_acc, e.flops));
+    // A network with one key has no others.
+    let found = lookup(&b, &arch_of(&b, "22222222")).unwrap();
+    assert_eq!(found.key, "22222222");
+    assert!(found.same_as.is_empty());
+}
+
+#[test]
+fn percentile_is_the_share_of_worse_networks_in_the_flop_band() {
+    let b = bench();
+    let best = b
+        .keys()
+        .iter()
+        .max_by(|x, y| {
+            let (ex, ey) = (b.entry(x).unwrap(), b.entry(y).unwrap());
+            ex.mean_acc.total_cmp(&ey.mean_acc)
+        })
+        .unwrap();
+    // The best network of the benchmark beats every other in its band (a lookup reports
+    // a network's smallest key, whose accuracy may differ, so ask for the key itself).
+    let e = b.entry(best).unwrap();
+    let (p, n) = percentile(&b, e.flops, e.mean_acc);
+    // Ties (the same network under another key) do not count as lower.
+    assert!(n > 100);
+    assert!((98.0..100.0).contains(&p), "{p} of {n}");
+    let worst = b
+        .keys()
+        .iter()
+        .min_by(|x, y| {
+            let (ex, ey) = (b.entry(x).unwrap(), b.entry(y).unwrap());
+            ex.mean_acc.total_cmp(&ey.mean_acc)
+        })
+        .unwrap();
+    let e = b.entry(worst).unwrap();
+    assert_eq!(percentile(&b, e.flops, e.mean_acc).0, 0.0);
+    // A lookup reports the percentile of the key it prints.
+    let found = lookup(&b, &arch_of(&b, "11111111")).unwrap();
+    let e = b.entry(&found.key).unwrap();
+    assert_eq!(
+        (found.percentile, found.band_size),
+        percentile(&b, e.flops, e.mean_acc)
+    );
+}
+
+#[test]
+fn networks_outside_the_benchmark_are_refused() {
+    let b = bench();
+    let mut other = arch_of(&b, "12121212");
+    other.stem.out = 16;
+    let err = lookup(&b, &other).unwrap_err().to_string();
+    assert!(err.contains("not a network of NAS-Bench-Macro"), "{err}");
+    let mut other = arch_of(&b, "12121212");
+    other.stem.bias = true;
+    assert!(
+        lookup(&b, &other).is_err(),
+        "the benchmark's stem has no bias"
+    );
+}
+
+fn dmasking(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_lookup_prints_json_and_rejects_bad_input_with_exit_2() {
+    let b = bench();
+    let dir = std::env::temp_dir().join(format!("dmasking-lookup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let arch = dir.join("a.json");
+    std::fs::write(&arch, arch_of(&b, "02012100").to_json()).unwrap();
+    let a = arch.to_str().unwrap();
+    let out = dmasking(&["lookup", "--benchmark", FILE, "--arch", a, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["key"], "02012100");
+    // The file's own record: {"02012100": {..., "mean_acc": 89.19666544596355, ...}}.
+    assert!((v["mean_acc"].as_f64().unwrap() - 89.19666544596355).abs() < 1e-9);
+    assert_eq!(v["flops"], 47327744);
+    for k in ["percentile", "band_size", "same_as"] {
+        assert!(v.get(k).is_some(), "{k} missing in {v}");
+    }
+    // Torch-convention FLOPs from `flops` agree with the benchmark's.
+    let out = dmasking(&["flops", "--arch", a, "--convention", "torch", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["flops"].as_u64(), v["params"].as_u64()),
+        (Some(47327744), Some(890666))
+    );
+
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"123": {"mean_acc": 1.0, "params": 1, "flops": 1}}"#,
+    )
+    .unwrap();
+    let out = dmasking(&["lookup", "--benchmark", bad.to_str().unwrap(), "--arch", a]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not 8 digits"), "{err}");
+    let zoo = dir.join("zoo.json");
+    let f1 = dmasking::zoo::get("fbnetv2_f1").unwrap();
+    std::fs::write(&zoo, f1.to_json()).unwrap();
+    let out = dmasking(&[
+        "lookup",
+        "--benchmark",
+        FILE,
+        "--arch",
+        zoo.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a network of"));
+    std::fs::remove_dir_all(&dir).ok();
+}
