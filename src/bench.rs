@@ -114,6 +114,7 @@ pub fn bench(
                 (true, _) => tr.arch_step(x, y, 1.0, &eps_t(), &cfg),
                 (false, WeightStep::Masked) => tr.weight_step(x, y, 1.0, &eps_t(), false, 0.01),
                 (false, WeightStep::SinglePath) => tr.weight_step_path(x, y, &eps, 0.01),
+                (false, WeightStep::Sandwich) => tr.weight_step_sandwich(x, y, &eps, 0.01),
             };
             let _ = loss.into_scalar::<f32>(); // wait for the device
             if i > 0 {

@@ -23,7 +23,8 @@ pub struct BenchArgs {
     /// branches or superkernel.
     #[arg(long, default_value = "branches")]
     pub op_sharing: OpSharing,
-    /// masked (the paper's step) or single-path (ours: only one sampled network).
+    /// masked (the paper's step), single-path (ours: only one sampled network) or
+    /// sandwich (largest + smallest + one sampled network).
     #[arg(long, default_value = "masked")]
     pub weight_step: WeightStep,
     /// Print one JSON object on stdout.

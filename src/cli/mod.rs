@@ -3,6 +3,7 @@
 mod bench;
 mod derive;
 mod eval;
+mod fidelity;
 mod flops;
 mod lookup;
 mod random;
@@ -47,6 +48,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// One-shot accuracy of architectures with a search run's inherited supernet weights.
     Score(score::ScoreArgs),
+    /// Kendall's tau of the supernet's one-shot ranking against a tabular benchmark.
+    Fidelity(fidelity::FidelityArgs),
     /// A network's accuracy and percentile in a tabular benchmark (NAS-Bench-Macro).
     Lookup(lookup::LookupArgs),
 }
@@ -102,6 +105,7 @@ pub fn main() -> ExitCode {
             Command::Report(args) => report::run(args),
             Command::Score(args) => score::run(args, &device),
             Command::Lookup(args) => lookup::run(args),
+            Command::Fidelity(args) => fidelity::run(args, &device),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

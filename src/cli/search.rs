@@ -46,13 +46,18 @@ pub struct SearchArgs {
     /// shared block; about twice as fast).
     #[arg(long)]
     pub op_sharing: Option<OpSharing>,
-    /// masked (the whole supernet under g, the paper; default) or single-path (ours: each
-    /// weight step trains only one hard-sampled network, at that network's cost).
+    /// masked (the whole supernet under g, the paper; default), single-path (ours: each
+    /// weight step trains only one hard-sampled network, at that network's cost) or
+    /// sandwich (the largest, the smallest and one sampled network per step).
     #[arg(long)]
     pub weight_step: Option<WeightStep>,
     /// Weight-only warm-up epochs.
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
+    /// Full-width warm-up (TuNAS): over this fraction of the weight steps, train the
+    /// largest network with a probability falling from 1 to 0 (default 0: off).
+    #[arg(long)]
+    pub full_width_warmup: Option<f64>,
     /// One architecture step after every N weight steps (default 1).
     #[arg(long)]
     pub arch_every: Option<usize>,
@@ -98,6 +103,15 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     }
     if args.max_images.is_some() {
         cfg.max_images = args.max_images;
+    }
+    if let Some(v) = args.full_width_warmup {
+        cfg.full_width_warmup = v;
+    }
+    if !(0.0..=1.0).contains(&cfg.full_width_warmup) {
+        bail!(
+            "--full-width-warmup must be a fraction in [0, 1], got {}",
+            cfg.full_width_warmup
+        );
     }
     if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.arch_every == 0 {
         bail!("--epochs, --batch-size and --arch-every must be positive");
@@ -158,5 +172,25 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
         outcome.images_per_second,
         args.out.join("arch.json").display()
     );
+    if let Some(target) = cfg.budget_flops() {
+        let prov = outcome.arch.provenance.as_ref();
+        let argmax = prov
+            .and_then(|p| p["argmax_flops"].as_u64())
+            .unwrap_or(outcome.exact_flops);
+        let err = |f: u64| 100.0 * (f as f64 / target - 1.0);
+        println!(
+            "budget {:.2} MFLOPs: argmax {:.2} MFLOPs ({:+.1} %), derived {:.2} MFLOPs ({:+.1} %{})",
+            target / 1e6,
+            argmax as f64 / 1e6,
+            err(argmax),
+            outcome.exact_flops as f64 / 1e6,
+            err(outcome.exact_flops),
+            if argmax != outcome.exact_flops {
+                ", projected into the band"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
 }

@@ -88,6 +88,31 @@ impl FixedNet {
         FixedNet { stem, blocks, head }
     }
 
+    /// Set the running-statistics momentum of every BN layer (BN re-estimation averages
+    /// batch k with 1 / (k + 1)).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        let mut bns = vec![&mut self.stem.bn];
+        for b in &mut self.blocks {
+            match b {
+                FixedBlock::Ir(b) => {
+                    if let Some(pw) = &mut b.pw {
+                        bns.push(&mut pw.bn);
+                    }
+                    bns.push(&mut b.dw.bn);
+                    bns.push(&mut b.pwl.bn);
+                }
+                FixedBlock::Projection(p) => bns.push(&mut p.bn),
+                FixedBlock::Identity(_) => {}
+            }
+        }
+        if let Some(pw) = &mut self.head.pw {
+            bns.push(&mut pw.bn);
+        }
+        for bn in bns {
+            bn.momentum = momentum;
+        }
+    }
+
     /// Logits [N, classes] of images [N, C, H, W].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = self

@@ -41,6 +41,9 @@ pub enum WeightStep {
     /// network it picks, its weights cut from the supernet's; costs that network's FLOPs.
     /// Same weight gradients as the masked step under that one-hot sample.
     SinglePath,
+    /// *(ours, after BigNAS)* The sandwich rule: the largest network, the smallest and one
+    /// hard-sampled path, their gradients summed into one step (three paths' cost).
+    Sandwich,
 }
 
 impl std::str::FromStr for WeightStep {
@@ -49,8 +52,9 @@ impl std::str::FromStr for WeightStep {
         match s {
             "masked" => Ok(WeightStep::Masked),
             "single-path" => Ok(WeightStep::SinglePath),
+            "sandwich" => Ok(WeightStep::Sandwich),
             o => Err(format!(
-                "unknown weight step `{o}`; expected masked or single-path"
+                "unknown weight step `{o}`; expected masked, single-path or sandwich"
             )),
         }
     }
@@ -89,8 +93,12 @@ pub struct SearchConfig {
     /// One block per kernel × SE option (`branches`, the paper) or one shared
     /// superkernel block (`superkernel`, ours: faster, approximate for soft weights).
     pub op_sharing: OpSharing,
-    /// The weight step: the masked supernet (the paper) or one sampled path (ours).
+    /// The weight step: the masked supernet (the paper), one sampled path or the
+    /// sandwich rule (ours).
     pub weight_step: WeightStep,
+    /// Full-width warm-up (TuNAS): over the first this fraction of weight steps, a step
+    /// trains the largest network with probability falling linearly from 1 to 0 (0: off).
+    pub full_width_warmup: f64,
     pub loss: LossMode,
     pub fbnet_a: f64,
     pub fbnet_b: f64,
@@ -126,12 +134,13 @@ impl Default for SearchConfig {
             hard: false,
             op_sharing: OpSharing::Branches,
             weight_step: WeightStep::Masked,
+            full_width_warmup: 0.0,
             loss: LossMode::Fbnet,
             fbnet_a: 0.2,
             fbnet_b: 0.6,
             additive_lambda: 1.0,
             budget_mflops: None,
-            budget_tolerance: 0.1,
+            budget_tolerance: 0.05,
             budget_mu: 1.0,
             budget_step: 0.5,
             log_every: 50,
@@ -160,9 +169,38 @@ impl SearchConfig {
         }
     }
 
+    /// Probability that weight step `s` of `total` trains the largest network (full-width
+    /// warm-up): 1 − s / (f · total) over the first f · total steps, then 0.
+    pub fn full_width_prob(&self, s: usize, total: usize) -> f64 {
+        let end = self.full_width_warmup * total as f64;
+        if end <= 0.0 {
+            0.0
+        } else {
+            (1.0 - s as f64 / end).max(0.0)
+        }
+    }
+
     /// Cosine learning rate of the weights at step `s` of `total`.
     pub fn weight_lr_at(&self, s: usize, total: usize) -> f64 {
         let t = s as f64 / total.max(1) as f64;
         0.5 * self.weight_lr * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SearchConfig;
+
+    #[test]
+    fn full_width_probability_falls_from_one_to_zero_over_the_warmup() {
+        let cfg = SearchConfig {
+            full_width_warmup: 0.25,
+            ..SearchConfig::default()
+        };
+        assert_eq!(cfg.full_width_prob(0, 400), 1.0);
+        assert_eq!(cfg.full_width_prob(50, 400), 0.5);
+        assert_eq!(cfg.full_width_prob(100, 400), 0.0);
+        assert_eq!(cfg.full_width_prob(300, 400), 0.0);
+        assert_eq!(SearchConfig::default().full_width_prob(0, 400), 0.0);
     }
 }

@@ -5,6 +5,7 @@
 //! continues exactly where it stopped.
 
 pub mod config;
+pub mod fidelity;
 pub mod oneshot;
 pub mod progress;
 pub mod run_dir;
@@ -17,7 +18,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use burn::tensor::{Device, Int, Tensor};
-use rand::{SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::json;
 
 pub use config::{LossMode, SearchConfig, WeightStep};
@@ -261,12 +262,20 @@ pub fn search(
             let (x, y) = batch.to_tensors(&ad);
             let values = gumbel_values(&mut rng, n_opts);
             prog.noise_draws += 1;
+            // Full-width warm-up: a draw of its own per step, so resuming replays it.
+            let full = cfg.full_width_prob(prog.step, total_steps)
+                > StdRng::seed_from_u64(epoch_seed(cfg.seed, prog.step, 5)).random::<f64>();
             let (loss, out) = match cfg.weight_step {
+                _ if full => {
+                    let largest = tr.largest.clone();
+                    tr.weight_step_picks(x, y.clone(), &largest, lr)
+                }
                 WeightStep::Masked => {
                     let noise = Tensor::<1>::from_floats(values.as_slice(), &ad);
                     tr.weight_step(x, y.clone(), temperature, &noise, cfg.hard, lr)
                 }
                 WeightStep::SinglePath => tr.weight_step_path(x, y.clone(), &values, lr),
+                WeightStep::Sandwich => tr.weight_step_sandwich(x, y.clone(), &values, lr),
             };
             epoch_w.add(loss.clone(), out.clone(), y.clone());
             log_w.add(loss, out, y);

@@ -32,8 +32,10 @@ pub fn load_supernet(run: &RunDir, device: &Device) -> Result<(RunConfig, Supern
 }
 
 /// The one-shot evaluation of the network that `picks` derives (from an architecture:
-/// [`Plan::picks_for`](crate::supernet::Plan::picks_for)): inherited weights, BN statistics re-estimated over `calibration` (batches of `batch_size`; with
-/// momentum 0.1 the old statistics keep weight 0.9^batches), then top-1 on `test`.
+/// [`Plan::picks_for`](crate::supernet::Plan::picks_for)): inherited weights, BN
+/// statistics re-estimated as the plain average over the batches of `calibration`
+/// (batches of `batch_size`; the supernet's statistics, taken over mixed widths, are
+/// dropped), then top-1 on `test`.
 pub fn score(
     net: &Supernet,
     picks: &[usize],
@@ -43,9 +45,12 @@ pub fn score(
 ) -> Result<Evaluation> {
     let (arch, fixed) = net.inherit(picks, &net.one.device())?;
     // No gradients (no graph is recorded), BN still in training mode.
-    let fixed = fixed.no_grad();
+    let mut fixed = fixed.no_grad();
     let idx: Vec<usize> = (0..calibration.len()).collect();
-    for chunk in idx.chunks(batch_size.max(1)) {
+    for (k, chunk) in idx.chunks(batch_size.max(1)).enumerate() {
+        // Momentum 1 / (k + 1): after batch k the running statistics are the mean of the
+        // k + 1 batches' statistics.
+        fixed.set_bn_momentum(1.0 / (k + 1) as f64);
         let (x, _) = make_batch(calibration, chunk, None).to_tensors(&net.one.device());
         // Training-mode forward: updates the running statistics.
         let _ = fixed.forward(resample(x, arch.input_size));

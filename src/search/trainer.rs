@@ -26,6 +26,9 @@ pub struct Trainer {
     pub budget: Option<f64>,
     /// Budget penalty weight μ, adapted by dual ascent.
     pub mu: f64,
+    /// Picks of the space's largest and smallest networks (by FLOPs).
+    pub largest: Vec<usize>,
+    pub smallest: Vec<usize>,
 }
 
 /// Host value of an effective quantity.
@@ -62,6 +65,8 @@ impl Trainer {
                 )));
             }
         }
+        let largest = net.plan.extreme(true, 20_000)?.picks;
+        let smallest = net.plan.extreme(false, 20_000)?.picks;
         let uniform_flops = value(
             net.valid()
                 .expected_cost(&logits.valid().sample(1.0, None, false))
@@ -89,6 +94,8 @@ impl Trainer {
             uniform_flops,
             budget,
             mu: cfg.budget_mu,
+            largest,
+            smallest,
         })
     }
 
@@ -129,8 +136,46 @@ impl Trainer {
         lr: f64,
     ) -> (Tensor<1>, Tensor<2>) {
         let picks = self.logits.sample_path(noise);
-        let out = self.net.forward_path(x, &picks);
+        self.weight_step_picks(x, y, &picks, lr)
+    }
+
+    /// One weight step of the network `picks` alone (e.g. the largest, in full-width
+    /// warm-up). Returns the loss and the logits, detached.
+    pub fn weight_step_picks(
+        &mut self,
+        x: Tensor<4>,
+        y: Tensor<1, Int>,
+        picks: &[usize],
+        lr: f64,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let out = self.net.forward_path(x, picks);
         self.descend(out, y, lr)
+    }
+
+    /// One sandwich weight step *(ours)*: Σ of the cross-entropies of the largest network,
+    /// the smallest and the hard sample of `noise`, one SGD step down their sum. Returns
+    /// the sampled path's loss and logits, detached.
+    pub fn weight_step_sandwich(
+        &mut self,
+        x: Tensor<4>,
+        y: Tensor<1, Int>,
+        noise: &[f32],
+        lr: f64,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let picks = self.logits.sample_path(noise);
+        let out = self.net.forward_path(x.clone(), &picks);
+        let sampled = self.ce.forward(out.clone(), y.clone());
+        let total = [&self.largest, &self.smallest]
+            .into_iter()
+            .fold(sampled.clone(), |acc, p| {
+                acc + self
+                    .ce
+                    .forward(self.net.forward_path(x.clone(), p), y.clone())
+            });
+        let mut grads = total.backward();
+        let gp = GradientsParams::from_module(&mut grads, &self.net);
+        self.net = self.weight_opt.step(lr, self.net.clone(), gp);
+        (sampled.detach(), out.detach())
     }
 
     /// One architecture step on (x, y): the weights are a no-grad view, so no weight
