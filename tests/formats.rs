@@ -541,3 +541,43 @@ fn shipped_spaces_keep_their_networks_and_counts() {
         assert_eq!(Arch::from_json(&arch.to_json()).unwrap(), arch, "{name}");
     }
 }
+
+/// Channel-Bench-Macro's MobileNet space (Su et al., BCNet; its model.py: seven layers
+/// with widths round(a · [128, 768, 768, 768, 256, 1536, 1024] / 4), a = 1..4), written in
+/// our format without code changes: 4^7 networks, the widths its model builds, and the
+/// largest network's torch-convention FLOPs counted by hand from that model.
+#[test]
+fn channel_bench_macro_mobilenet_is_described_by_the_format() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/channel_bench_macro_mobilenet.json"
+    );
+    let space = Space::load(std::path::Path::new(path)).unwrap();
+    let plan = dmasking::supernet::Plan::new(&space);
+    assert_eq!(plan.choices.len(), 7);
+    assert!(plan.choices.iter().all(|c| c.options.len() == 4));
+    // Its key a = (1, 2, 3, 4, 1, 2, 3): stem 32, block hidden widths 384, 576, 768 (the
+    // stride-2 block), stage width 64, last hidden 768, head 768. Our choice order is stem,
+    // stage-0 hidden x2, stage-1 width, stage-1 hidden x2, head.
+    let arch = plan.derive(&[0, 1, 2, 0, 3, 1, 2]).unwrap();
+    assert_eq!(arch.stem.out, 32);
+    let blocks: Vec<_> = arch
+        .blocks
+        .iter()
+        .map(|b| (b.mid.unwrap(), b.out, b.stride))
+        .collect();
+    assert_eq!(
+        blocks,
+        [(384, 32, 1), (576, 32, 1), (768, 64, 2), (768, 64, 1)]
+    );
+    assert_eq!(arch.head.out, 768);
+    // All at a = 4: stem 884,736 + two 16x16 blocks 2 x 52,101,120 + the stride-2 block
+    // 38,191,104 + the 8x8 block 51,216,384 + head conv 16,777,216 + classifier 10,240.
+    let largest = plan.derive(&[3; 7]).unwrap();
+    let c = count_in(
+        &largest.layout().unwrap(),
+        largest.input_size,
+        Convention::Torch,
+    );
+    assert_eq!(c.flops, 211_281_920);
+}

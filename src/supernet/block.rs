@@ -112,6 +112,13 @@ fn scalar4(t: Tensor<1>) -> Tensor<4> {
     t.reshape([1, 1, 1, 1])
 }
 
+/// A block's hidden width: weights over its options, or one option (a coupled op's).
+#[derive(Clone, Copy)]
+enum Mid<'a> {
+    Weighted(&'a Tensor<1>),
+    Option(usize),
+}
+
 /// Whether the pw expansion of hidden width `mid` is present for every input width
 /// (`Some(true)`), for none (`Some(false)`), or depends on the input-width choice.
 fn pw_fixed(mid: usize, c_in: &[usize]) -> Option<bool> {
@@ -213,12 +220,11 @@ impl SuperBlock {
         }
     }
 
-    /// P(the pw expansion is present) for hidden-width weights `g_mid` (all options) or
-    /// for hidden-width option `i` alone: 1 − P(mid == in).
-    fn pw_keep(&self, mid: Result<&Tensor<1>, usize>, g_in: &Tensor<1>) -> Eff {
+    /// P(the pw expansion is present), 1 − P(mid == in), for the hidden width `mid`.
+    fn pw_keep(&self, mid: Mid<'_>, g_in: &Tensor<1>) -> Eff {
         let p = &self.plan;
         let fixed = match mid {
-            Ok(_) => {
+            Mid::Weighted(_) => {
                 let f: Vec<_> = p
                     .mid
                     .values
@@ -227,14 +233,14 @@ impl SuperBlock {
                     .collect();
                 f.iter().all(|x| *x == f[0]).then_some(f[0]).flatten()
             }
-            Err(i) => pw_fixed(p.mid.values[i], &p.c_in.values),
+            Mid::Option(i) => pw_fixed(p.mid.values[i], &p.c_in.values),
         };
         match (fixed, &self.pw_eq) {
             (Some(present), _) => Eff::Const(if present { 1.0 } else { 0.0 }),
             (None, Some(e)) => {
                 let eq = match mid {
-                    Ok(g_mid) => prob_equal(g_mid, e, g_in),
-                    Err(i) => e
+                    Mid::Weighted(g_mid) => prob_equal(g_mid, e, g_in),
+                    Mid::Option(i) => e
                         .clone()
                         .narrow(0, i, 1)
                         .matmul(g_in.clone().unsqueeze_dim::<2>(1))
@@ -336,7 +342,7 @@ impl SuperBlock {
                 .iter()
                 .map(|br| IrMasks {
                     out: out_mask.cloned(),
-                    pw_keep: as_mask(self.pw_keep(Err(br.mid.unwrap_or(0)), g_in)),
+                    pw_keep: as_mask(self.pw_keep(Mid::Option(br.mid.unwrap_or(0)), g_in)),
                     ..IrMasks::default()
                 })
                 .collect()
@@ -348,7 +354,7 @@ impl SuperBlock {
                 expand: self.mid_prefix.as_ref().map(|m| channel_mask(&g_mid, m)),
                 se: self.se_prefix.as_ref().map(|m| channel_mask(&g_mid, m)),
                 out: out_mask.cloned(),
-                pw_keep: as_mask(self.pw_keep(Ok(&g_mid), g_in)),
+                pw_keep: as_mask(self.pw_keep(Mid::Weighted(&g_mid), g_in)),
             };
             vec![masks; self.branches.len()]
         };
@@ -483,9 +489,13 @@ impl SuperBlock {
                 Some(i) => (
                     Eff::Const(p.mid.values[i] as f64),
                     Eff::Const(p.se_hidden[i] as f64),
-                    self.pw_keep(Err(i), g_in),
+                    self.pw_keep(Mid::Option(i), g_in),
                 ),
-                None => (mid.clone(), se.clone(), self.pw_keep(Ok(g_mid), g_in)),
+                None => (
+                    mid.clone(),
+                    se.clone(),
+                    self.pw_keep(Mid::Weighted(g_mid), g_in),
+                ),
             };
             let c = cost::ir(
                 IrShape {
