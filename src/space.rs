@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::{
     Act, Head, HeadOp, Stem, check_dropout, check_expansion, check_kernel, check_positive,
-    check_stride, default_width_divisor,
+    check_stride, default_true, default_width_divisor, is_true,
 };
 use crate::error::{Error, Result};
 
@@ -36,13 +36,6 @@ impl Widths {
             Widths::Options(v) => v.clone(),
         }
     }
-}
-
-fn default_true() -> bool {
-    true
-}
-fn is_true(b: &bool) -> bool {
-    *b
 }
 
 /// The stem of a space: an architecture's stem whose `out` may be a list of options.

@@ -172,3 +172,95 @@ fn cli_lookup_prints_json_and_rejects_bad_input_with_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a network of"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `fidelity` on a (barely trained) supernet of the benchmark's space: the spread half
+/// runs from the smallest network to the largest, the band half lies within ±5 % of the
+/// middle of the range, τ is reported for both; a run of another space is refused.
+#[test]
+fn cli_fidelity_scores_spread_and_band_networks() {
+    let dir = std::env::temp_dir().join(format!("dmasking-fidelity-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let repo = |p: &str| format!("{}/{p}", env!("CARGO_MANIFEST_DIR"));
+    let search = |space: &str, out: &str| {
+        let o = dmasking(&[
+            "search",
+            "--space",
+            &repo(space),
+            "--data",
+            &repo("data/cifar10-mini"),
+            "--out",
+            dir.join(out).to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--warmup-epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--max-images",
+            "80",
+            "--op-sharing",
+            "superkernel",
+            "--weight-step",
+            "single-path",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    search("configs/nas_bench_macro.json", "nbm");
+    let report = dir.join("fidelity.json");
+    let o = dmasking(&[
+        "fidelity",
+        "--run",
+        dir.join("nbm").to_str().unwrap(),
+        "--benchmark",
+        FILE,
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--networks",
+        "6",
+        "--calibration-images",
+        "16",
+        "--max-test-images",
+        "16",
+        "--batch-size",
+        "16",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let nets = v["networks"].as_array().unwrap();
+    assert_eq!(nets.len(), 6);
+    assert_eq!(nets[0]["key"], "00000000");
+    assert_eq!(nets[2]["key"], "22222222");
+    let centre = v["band_centre"].as_f64().unwrap();
+    assert_eq!(centre, ((7_713_280u64 + 105_660_928) / 2) as f64);
+    for n in &nets[3..] {
+        let f = n["flops"].as_f64().unwrap();
+        assert!((f / centre - 1.0).abs() <= 0.05, "{n}");
+        assert_eq!(n["in_band"], true);
+    }
+    assert_eq!(v["overall"]["networks"], 6);
+    for t in [&v["overall"]["oneshot"], &v["band"]["flops"]] {
+        assert!((-1.0..=1.0).contains(&t.as_f64().unwrap()), "{v}");
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Kendall tau"), "{stdout}");
+
+    search("configs/cifar10.json", "tiny");
+    let o = dmasking(&[
+        "fidelity",
+        "--run",
+        dir.join("tiny").to_str().unwrap(),
+        "--benchmark",
+        FILE,
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--networks",
+        "6",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is not the benchmark's"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

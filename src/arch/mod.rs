@@ -3,8 +3,8 @@
 mod format;
 mod layout;
 
-pub(crate) use format::default_width_divisor;
 pub use format::*;
+pub(crate) use format::{default_true, default_width_divisor, is_true};
 pub use layout::*;
 
 use std::path::Path;

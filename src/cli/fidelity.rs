@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::benchmark::NasBenchMacro;
-use crate::data::{Split, load};
 use crate::search::fidelity::fidelity;
-use crate::search::{RunDir, RunKind, oneshot, write_atomic};
+use crate::search::{oneshot, write_atomic};
 
 /// Arguments of `dmasking fidelity`.
 #[derive(Args, Debug)]
@@ -48,24 +47,17 @@ pub struct FidelityArgs {
 }
 
 pub fn run(args: FidelityArgs, device: &burn::tensor::Device) -> Result<()> {
-    let run = RunDir::open(&args.run)?;
-    if run.kind()? != RunKind::Search {
-        bail!(
-            "{} is a training run; fidelity needs a search run (its supernet)",
-            args.run.display()
-        );
-    }
-    if args.batch_size == 0 || args.max_test_images == 0 {
-        bail!("--batch-size and --max-test-images must be positive");
-    }
+    let run = super::score::open_search_run(&args.run, "fidelity")?;
     let bench = NasBenchMacro::load(&args.benchmark)
         .with_context(|| format!("reading benchmark {}", args.benchmark.display()))?;
+    let (calibration, test) = super::score::scoring_sets(
+        args.data.as_deref(),
+        args.calibration_images,
+        args.max_test_images,
+        args.batch_size,
+        args.seed,
+    )?;
     let (cfg, net, progress) = oneshot::load_supernet(&run, device)?;
-    let data = super::data_dir(args.data.as_deref())?;
-    let read =
-        |split| load(&data, split).with_context(|| format!("reading data {}", data.display()));
-    let calibration = read(Split::Train)?.train_subset(args.calibration_images, args.seed);
-    let test = read(Split::Test)?.test_subset(args.max_test_images);
     eprintln!(
         "{} (after {} of {} epochs): scoring {} networks, BN re-estimated on {} training images, top-1 on {} test images",
         args.run.display(),

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{Split, load};
+use crate::data::{ImageSet, Split, load};
 use crate::search::{RunDir, RunKind, oneshot};
 
 /// Arguments of `dmasking score`.
@@ -42,17 +42,41 @@ pub struct ScoreArgs {
     pub json: bool,
 }
 
-pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
-    let run = RunDir::open(&args.run)?;
+/// A search run directory (not a training run) for `command`.
+pub(super) fn open_search_run(path: &std::path::Path, command: &str) -> Result<RunDir> {
+    let run = RunDir::open(path)?;
     if run.kind()? != RunKind::Search {
         bail!(
-            "{} is a training run; score needs a search run (its supernet)",
-            args.run.display()
+            "{} is a training run; {command} needs a search run (its supernet)",
+            path.display()
         );
     }
-    if args.batch_size == 0 || args.max_test_images == 0 {
+    Ok(run)
+}
+
+/// The calibration subset (`calibration` training images, seeded) and the test subset
+/// (`test` images) one-shot scores use; `batch_size` and `test` must be positive.
+pub(super) fn scoring_sets(
+    data: Option<&std::path::Path>,
+    calibration: usize,
+    test: usize,
+    batch_size: usize,
+    seed: u64,
+) -> Result<(ImageSet, ImageSet)> {
+    if batch_size == 0 || test == 0 {
         bail!("--batch-size and --max-test-images must be positive");
     }
+    let data = super::data_dir(data)?;
+    let read =
+        |split| load(&data, split).with_context(|| format!("reading data {}", data.display()));
+    Ok((
+        read(Split::Train)?.train_subset(calibration, seed),
+        read(Split::Test)?.test_subset(test),
+    ))
+}
+
+pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
+    let run = open_search_run(&args.run, "score")?;
     let archs = args
         .arch
         .iter()
@@ -68,11 +92,13 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
                 .with_context(|| format!("{}", p.display()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let data = super::data_dir(args.data.as_deref())?;
-    let read =
-        |split| load(&data, split).with_context(|| format!("reading data {}", data.display()));
-    let calibration = read(Split::Train)?.train_subset(args.calibration_images, args.seed);
-    let test = read(Split::Test)?.test_subset(args.max_test_images);
+    let (calibration, test) = scoring_sets(
+        args.data.as_deref(),
+        args.calibration_images,
+        args.max_test_images,
+        args.batch_size,
+        args.seed,
+    )?;
     if !args.json {
         println!(
             "{} ({}, after {} of {} epochs): one-shot top-1 on {} test images, BN re-estimated on {} training images",

@@ -119,10 +119,15 @@ impl Trainer {
     /// the logits, detached.
     fn descend(&mut self, out: Tensor<2>, y: Tensor<1, Int>, lr: f64) -> (Tensor<1>, Tensor<2>) {
         let loss = self.ce.forward(out.clone(), y);
+        self.step_weights(loss.clone(), lr);
+        (loss.detach(), out.detach())
+    }
+
+    /// One SGD step on the weights down `loss`.
+    fn step_weights(&mut self, loss: Tensor<1>, lr: f64) {
         let mut grads = loss.backward();
         let gp = GradientsParams::from_module(&mut grads, &self.net);
         self.net = self.weight_opt.step(lr, self.net.clone(), gp);
-        (loss.detach(), out.detach())
     }
 
     /// One single-path weight step *(ours)* on (x, y): the path is the hard Gumbel sample
@@ -172,9 +177,7 @@ impl Trainer {
                     .ce
                     .forward(self.net.forward_path(x.clone(), p), y.clone())
             });
-        let mut grads = total.backward();
-        let gp = GradientsParams::from_module(&mut grads, &self.net);
-        self.net = self.weight_opt.step(lr, self.net.clone(), gp);
+        self.step_weights(total, lr);
         (sampled.detach(), out.detach())
     }
 
