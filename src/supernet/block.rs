@@ -66,6 +66,9 @@ pub struct SuperBlock {
     pub res_eq: Option<Tensor<2>>,
     /// The skip projection, 1×1 conv (stride) → BN → act, where skip may change the shape.
     pub proj: Option<ConvBnAct>,
+    /// Per hidden-width option: [`pw_fixed`] against the input widths.
+    #[module(skip)]
+    pub pw_present: Vec<Option<bool>>,
     #[module(skip)]
     pub plan: BlockPlan,
     /// The op branches share one block (superkernel mode with more than one branch).
@@ -144,11 +147,13 @@ impl SuperBlock {
         }];
         let branch_plans: &[Branch] = if superkernel { &shared } else { &plan.branches };
         let se_max = plan.se_hidden.iter().copied().max().unwrap_or(0);
-        let all_equal = plan
+        let pw_present: Vec<Option<bool>> = plan
             .mid
             .values
             .iter()
-            .all(|&m| pw_fixed(m, &plan.c_in.values) == Some(false));
+            .map(|&m| pw_fixed(m, &plan.c_in.values))
+            .collect();
+        let all_equal = pw_present.iter().all(|&p| p == Some(false));
         let branches = branch_plans
             .iter()
             .map(|br| {
@@ -157,7 +162,7 @@ impl SuperBlock {
                     Some(i) => (
                         plan.mid.values[i],
                         plan.se_hidden[i],
-                        pw_fixed(plan.mid.values[i], &plan.c_in.values) != Some(false),
+                        pw_present[i] != Some(false),
                     ),
                     None => (mid_max, se_max, !all_equal),
                 };
@@ -215,6 +220,7 @@ impl SuperBlock {
                 .then(|| equality_matrix(&plan.c_in.values, &plan.c_out.values, device))
                 .flatten(),
             proj,
+            pw_present,
             plan: plan.clone(),
             superkernel,
         }
@@ -222,18 +228,12 @@ impl SuperBlock {
 
     /// P(the pw expansion is present), 1 − P(mid == in), for the hidden width `mid`.
     fn pw_keep(&self, mid: Mid<'_>, g_in: &Tensor<1>) -> Eff {
-        let p = &self.plan;
         let fixed = match mid {
             Mid::Weighted(_) => {
-                let f: Vec<_> = p
-                    .mid
-                    .values
-                    .iter()
-                    .map(|&m| pw_fixed(m, &p.c_in.values))
-                    .collect();
+                let f = &self.pw_present;
                 f.iter().all(|x| *x == f[0]).then_some(f[0]).flatten()
             }
-            Mid::Option(i) => pw_fixed(p.mid.values[i], &p.c_in.values),
+            Mid::Option(i) => self.pw_present[i],
         };
         match (fixed, &self.pw_eq) {
             (Some(present), _) => Eff::Const(if present { 1.0 } else { 0.0 }),
@@ -374,10 +374,7 @@ impl SuperBlock {
         } else {
             match &self.res_eq {
                 None => Residual::None,
-                // Fixed equal widths, or both picked by one choice (a stage without its
-                // own widths).
-                Some(_) if p.c_in == p.c_out => Residual::Full,
-                Some(_) if p.c_in.choice.is_none() && p.c_out.choice.is_none() => Residual::Full,
+                Some(_) if p.widths_tied() => Residual::Full,
                 Some(e) => Residual::Weighted(scalar4(prob_equal(g_in, e, g_out))),
             }
         };

@@ -110,19 +110,16 @@ impl BlockPlan {
             .is_some_and(|c| picks[c] == self.branches.len());
         skipped && (self.stride != 1 || self.c_in.pick(picks) != self.c_out.pick(picks))
     }
+    /// The input and output widths are equal whatever is picked: one choice picks both
+    /// (a stage's later blocks, a stage without widths of its own), or both are fixed
+    /// and equal (widths are distinct options, so this is the only way).
+    pub fn widths_tied(&self) -> bool {
+        self.c_in == self.c_out
+    }
     /// Skip may replace the block by a 1×1 projection: it is offered where the stride
     /// or the width can change.
     pub fn may_project(&self) -> bool {
-        // Input and output widths picked by one choice (a stage's later blocks) agree.
-        let same_choice = self.c_in == self.c_out;
-        self.skip
-            && (self.stride != 1
-                || !same_choice
-                    && self
-                        .c_in
-                        .values
-                        .iter()
-                        .any(|a| self.c_out.values.iter().any(|b| a != b)))
+        self.skip && (self.stride != 1 || !self.widths_tied())
     }
 }
 
