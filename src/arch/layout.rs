@@ -141,6 +141,21 @@ pub struct Layout {
     pub dropout: f64,
 }
 
+impl Layout {
+    /// The same network without its identity skips (which change nothing), so that two
+    /// descriptions of one network compare equal.
+    pub fn without_identities(self) -> Layout {
+        Layout {
+            blocks: self
+                .blocks
+                .into_iter()
+                .filter(|b| matches!(b, BlockLayout::Ir(_)) || b.is_projection())
+                .collect(),
+            ..self
+        }
+    }
+}
+
 /// Output size of a k×k conv with padding k/2: `floor((h + 2(k/2) - k) / s) + 1`.
 pub fn conv_out(h: usize, kernel: usize, stride: usize) -> usize {
     (h + 2 * (kernel / 2) - kernel) / stride + 1

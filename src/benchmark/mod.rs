@@ -5,7 +5,7 @@ mod nas_bench_macro;
 
 pub use nas_bench_macro::NasBenchMacro;
 
-use crate::arch::{Arch, BlockLayout, Layout};
+use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::supernet::Plan;
 
@@ -57,18 +57,6 @@ pub struct Lookup {
 /// Half-width of the FLOP band percentiles are taken in.
 pub const BAND: f64 = 0.05;
 
-/// A layout without its identity skips (which change nothing), to compare networks.
-fn network(l: Layout) -> Layout {
-    Layout {
-        blocks: l
-            .blocks
-            .into_iter()
-            .filter(|b| matches!(b, BlockLayout::Ir(_)) || b.is_projection())
-            .collect(),
-        ..l
-    }
-}
-
 /// Percent of the keys with FLOPs within `flops · (1 ± BAND)` whose mean accuracy is below
 /// `acc`, and how many keys that band holds.
 pub fn percentile(bench: &dyn Benchmark, flops: u64, acc: f64) -> (f64, usize) {
@@ -87,12 +75,13 @@ pub fn percentile(bench: &dyn Benchmark, flops: u64, acc: f64) -> (f64, usize) {
 /// The benchmark key(s) of an architecture, its accuracy and its percentile within ±5 %
 /// of its FLOPs.
 pub fn lookup(bench: &dyn Benchmark, arch: &Arch) -> Result<Lookup> {
-    let target = network(arch.layout()?);
+    let target = arch.layout()?.without_identities();
     let plan = bench.plan();
     let mut keys = Vec::new();
     for key in bench.keys() {
         let derived = plan.derive(&bench.picks(key)?)?;
-        if derived.input_size == arch.input_size && network(derived.layout()?) == target {
+        if derived.input_size == arch.input_size && derived.layout()?.without_identities() == target
+        {
             keys.push(key.clone());
         }
     }

@@ -3,7 +3,7 @@
 //! written by hand, can be scored with the supernet's inherited weights.
 
 use super::plan::{BlockPlan, Options, Plan};
-use crate::arch::{Arch, BlockLayout, HeadOp, IrLayout, Layout};
+use crate::arch::{Arch, BlockLayout, HeadOp, IrLayout};
 use crate::error::{Error, Result};
 
 impl Plan {
@@ -16,27 +16,10 @@ impl Plan {
     /// weights it inherits are those of the kept positions).
     pub fn picks_for(&self, arch: &Arch) -> Result<Vec<usize>> {
         // Identity skips change nothing: compare networks without them.
-        let network = |a: &Arch| -> Result<Vec<BlockLayout>> {
-            Ok(a.layout()?
-                .blocks
-                .into_iter()
-                .filter(|b| matches!(b, BlockLayout::Ir(_)) || b.is_projection())
-                .collect())
-        };
-        let target = arch.layout()?;
-        let target_blocks = network(arch)?;
+        let target = arch.layout()?.without_identities();
         let derives = |p: &[usize]| -> Result<bool> {
             let a = self.derive(p)?;
-            let l = a.layout()?;
-            Ok(a.input_size == arch.input_size
-                && network(&a)? == target_blocks
-                && Layout {
-                    blocks: vec![],
-                    ..l
-                } == Layout {
-                    blocks: vec![],
-                    ..target.clone()
-                })
+            Ok(a.input_size == arch.input_size && a.layout()?.without_identities() == target)
         };
         let recorded: Option<Vec<usize>> = arch
             .provenance
@@ -65,7 +48,7 @@ impl Plan {
             set(&mut picks, &self.head.mid, arch.head.out)
                 .ok_or_else(|| not_in_space(format!("head width {}", arch.head.out)))?;
         }
-        if !self.assign_stage(0, &target_blocks, arch.stem.out, &self.stem_out, &mut picks) {
+        if !self.assign_stage(0, &target.blocks, arch.stem.out, &self.stem_out, &mut picks) {
             return Err(not_in_space(
                 "no assignment of its blocks to the stages' options".into(),
             ));
