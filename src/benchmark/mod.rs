@@ -57,15 +57,19 @@ pub struct Lookup {
 /// Half-width of the FLOP band percentiles are taken in.
 pub const BAND: f64 = 0.05;
 
+/// FLOPs `f` lie within `centre · (1 ± BAND)`.
+pub fn in_band(f: u64, centre: u64) -> bool {
+    (f as f64 - centre as f64).abs() <= BAND * centre as f64
+}
+
 /// Percent of the keys with FLOPs within `flops · (1 ± BAND)` whose mean accuracy is below
 /// `acc`, and how many keys that band holds.
 pub fn percentile(bench: &dyn Benchmark, flops: u64, acc: f64) -> (f64, usize) {
-    let (lo, hi) = (flops as f64 * (1.0 - BAND), flops as f64 * (1.0 + BAND));
     let band: Vec<f64> = bench
         .keys()
         .iter()
         .filter_map(|k| bench.entry(k))
-        .filter(|e| (lo..=hi).contains(&(e.flops as f64)))
+        .filter(|e| in_band(e.flops, flops))
         .map(|e| e.mean_acc)
         .collect();
     let below = band.iter().filter(|&&a| a < acc).count();

@@ -10,7 +10,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
 use super::oneshot;
-use crate::benchmark::{BAND, Benchmark};
+use crate::benchmark::{Benchmark, in_band};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::supernet::Supernet;
@@ -28,7 +28,8 @@ pub struct Scored {
     pub keys: usize,
     /// One-shot top-1 with inherited weights, in [0, 1].
     pub oneshot_top1: f64,
-    /// Picked in the FLOP band around the middle of the range (else spread over it).
+    /// Within the FLOP band around the middle of the range (drawn there, or a spread
+    /// pick that falls in it).
     pub in_band: bool,
 }
 
@@ -121,18 +122,17 @@ pub fn fidelity(
     let all = networks(bench)?;
     let (lo, hi) = (all[0].1, all[all.len() - 1].1);
     let centre = (lo + hi) / 2;
-    let in_band = |f: u64| (f as f64 - centre as f64).abs() <= BAND * centre as f64;
     let half = n / 2;
-    let mut chosen: Vec<(usize, bool)> = (0..half)
-        .map(|i| (i * (all.len() - 1) / (half - 1).max(1), false))
+    let mut chosen: Vec<usize> = (0..half)
+        .map(|i| i * (all.len() - 1) / (half - 1).max(1))
         .collect();
     let mut band: Vec<usize> = (0..all.len())
-        .filter(|&i| in_band(all[i].1) && !chosen.iter().any(|&(j, _)| j == i))
+        .filter(|&i| in_band(all[i].1, centre) && !chosen.contains(&i))
         .collect();
     band.shuffle(&mut StdRng::seed_from_u64(seed));
-    chosen.extend(band.into_iter().take(n - half).map(|i| (i, true)));
+    chosen.extend(band.into_iter().take(n - half));
     let mut rows = Vec::with_capacity(chosen.len());
-    for (done, &(i, band_pick)) in chosen.iter().enumerate() {
+    for (done, &i) in chosen.iter().enumerate() {
         let (key, flops, acc, keys) = &all[i];
         let ev = oneshot::score(net, &bench.picks(key)?, calibration, batch_size, test)?;
         let row = Scored {
@@ -141,7 +141,7 @@ pub fn fidelity(
             benchmark_acc: *acc,
             keys: *keys,
             oneshot_top1: ev.top1,
-            in_band: band_pick || in_band(*flops),
+            in_band: in_band(*flops, centre),
         };
         scored(done + 1, chosen.len(), &row);
         rows.push(row);
