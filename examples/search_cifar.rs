@@ -14,11 +14,27 @@
 
 use std::path::PathBuf;
 
-use dmasking::cost::count;
-use dmasking::data::{Split, default_data, load};
-use dmasking::search::{RunDir, SearchConfig, search};
-use dmasking::space::Space;
+use dmasking::data::default_data;
+use dmasking::prelude::*;
 use dmasking::supernet::OpSharing;
+
+/// Prints one line per search epoch.
+struct EpochLines;
+
+impl Observer<SearchMetric> for EpochLines {
+    fn on_metrics(&mut self, line: &SearchMetric) {
+        if let SearchMetric::Epoch(e) = line {
+            println!(
+                "epoch {}: weight loss {:.4} | expected {:.2} MFLOPs, argmax {:.2} MFLOPs | entropy {:.3}",
+                e.epoch + 1,
+                e.weight_loss.unwrap_or(f64::NAN),
+                e.expected_mflops,
+                e.argmax_mflops,
+                e.mean_entropy
+            );
+        }
+    }
+}
 
 fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -43,7 +59,6 @@ fn main() -> anyhow::Result<()> {
         train = train.train_subset(n, cfg.seed);
     }
     let out = root.join("runs/search_cifar");
-    let run = RunDir::create(&out, true)?;
     println!(
         "searching {} ({} training images, {} epochs) -> {}",
         space.name.as_deref().unwrap_or("space"),
@@ -51,14 +66,10 @@ fn main() -> anyhow::Result<()> {
         cfg.epochs,
         out.display()
     );
-    let outcome = search(
-        &space,
-        &train,
-        &cfg,
-        &dmasking::device::device("cpu")?,
-        &run,
-        false,
-    )?;
+    let outcome = Searcher::new(space, cfg, &dmasking::device::device("cpu")?)
+        .run_dir(RunDir::create(&out, true)?)
+        .observer(EpochLines)
+        .run(&train)?;
     let arch = &outcome.arch;
     println!(
         "\nderived architecture ({} blocks, input {}):",

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::search::{LossMode, SearchConfig, Trainer, WeightStep};
+use crate::search::{LossMode, SearchConfig, SupernetTrainer as Trainer, WeightStep};
 use crate::space::Space;
 use crate::supernet::{OpSharing, gumbel_values};
 

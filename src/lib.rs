@@ -18,11 +18,13 @@ pub mod data;
 pub mod device;
 pub mod divisible;
 pub mod error;
+pub mod eval;
 pub mod json;
 pub mod kernels;
 pub mod nn;
 pub mod plot;
 pub mod report;
+pub mod run;
 pub mod search;
 pub mod space;
 pub mod supernet;
@@ -30,3 +32,16 @@ pub mod train;
 pub mod zoo;
 
 pub use error::{Error, Result};
+
+/// The types most programs need: `use dmasking::prelude::*;`.
+pub mod prelude {
+    pub use crate::arch::Arch;
+    pub use crate::cost::count;
+    pub use crate::data::{ImageSet, Split, load};
+    pub use crate::error::{Error, Result};
+    pub use crate::run::{Observer, RunDir, StopToken};
+    pub use crate::search::{SearchConfig, SearchMetric, SearchOutcome, Searcher};
+    pub use crate::space::Space;
+    pub use crate::train::{TrainConfig, TrainMetric, TrainOutcome, Trainer};
+    pub use burn::tensor::Device;
+}

@@ -14,7 +14,7 @@ use crate::arch::{Arch, BlockLayout};
 use crate::cost::count;
 use crate::error::{Error, Result};
 use crate::plot::{Panel, Series, panels};
-use crate::search::{RunDir, RunKind};
+use crate::run::{RunDir, RunKind};
 use crate::supernet::Plan;
 
 /// The lines of a run's `metrics.jsonl`; a malformed line is an error naming it.
@@ -110,7 +110,7 @@ fn chart(
 }
 
 fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
-    let cfg = run.config()?;
+    let cfg = crate::search::RunConfig::read(run)?;
     let plan = Plan::new(&cfg.space);
     let mut figs = Vec::new();
     // One panel per choice: each option's probability after every epoch.
@@ -478,7 +478,7 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for (name, text) in [("index.html", html), ("report.md", page.md)] {
         let p = out.join(name);
-        crate::search::write_atomic(&p, &text)?;
+        crate::run::write_atomic(&p, &text)?;
         files.push(p);
     }
     for f in &figs {
@@ -582,10 +582,10 @@ pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
         files.push(f);
     }
     let md = out.join("compare.md");
-    crate::search::write_atomic(&md, &page.md)?;
+    crate::run::write_atomic(&md, &page.md)?;
     files.push(md);
     let js = out.join("compare.json");
-    crate::search::write_atomic(
+    crate::run::write_atomic(
         &js,
         serde_json::to_string_pretty(&rows).expect("rows serialize"),
     )?;

@@ -88,7 +88,58 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         }
     }
 
-    // derive re-derives the same argmax from the checkpoint, and samples distinct ones.
+    // The derived network was selected among distinct candidates, the argmax first: the
+    // best one-shot score wins, and every sample lies within ±5 % of the argmax's FLOPs
+    // (no budget: the band is centred on the argmax).
+    let plan = dmasking::supernet::Plan::new(
+        &dmasking::space::Space::load(Path::new(&repo("configs/cifar10.json"))).unwrap(),
+    );
+    let sel: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("selection.json")).unwrap())
+            .unwrap();
+    let cands = sel["candidates"].as_array().unwrap();
+    let picks_of = |c: &Value| -> Vec<usize> {
+        c["picks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap() as usize)
+            .collect()
+    };
+    assert!(cands.len() > 1, "{sel}");
+    assert_eq!(cands[0]["source"], "argmax");
+    let argmax_flops = cands[0]["flops"].as_f64().unwrap();
+    let best = cands
+        .iter()
+        .map(|c| c["top1"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    let chosen = &cands[sel["chosen"].as_u64().unwrap() as usize];
+    assert_eq!(chosen["top1"].as_f64().unwrap(), best);
+    assert_eq!(
+        plan.derive(&picks_of(chosen)).unwrap().blocks,
+        arch.blocks,
+        "arch.json is the chosen candidate"
+    );
+    let mut keys = std::collections::BTreeSet::new();
+    for c in cands {
+        let net = plan.derive(&picks_of(c)).unwrap();
+        assert!(
+            keys.insert(net.network_key()),
+            "candidates must be distinct"
+        );
+        let f = c["flops"].as_f64().unwrap();
+        assert_eq!(
+            f as u64,
+            dmasking::cost::count(&net.layout().unwrap(), net.input_size).flops
+        );
+        assert!(
+            (f / argmax_flops - 1.0).abs() <= 0.05,
+            "{f} vs {argmax_flops}"
+        );
+    }
+
+    // derive re-derives the argmax from the checkpoint, and with --select the same
+    // selection as the search's.
     let derived = out.join("derived.json");
     let o = dmasking(&[
         "derive",
@@ -100,9 +151,28 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let again = Arch::load(&derived).unwrap();
     assert_eq!(
-        (again.blocks.clone(), again.input_size),
-        (arch.blocks.clone(), arch.input_size)
+        again.blocks,
+        plan.derive(&picks_of(&cands[0])).unwrap().blocks
     );
+    let reselected = out.join("reselected.json");
+    let o = dmasking(&[
+        "derive",
+        "--run",
+        out.to_str().unwrap(),
+        "--select",
+        &cands.len().to_string(),
+        "--data",
+        &repo("data/cifar10-mini"),
+        "--out",
+        reselected.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(Arch::load(&reselected).unwrap().blocks, arch.blocks);
+    let resel: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("reselected.selection.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(resel["candidates"], sel["candidates"]);
     let samples = out.join("samples");
     let o = dmasking(&[
         "derive",
@@ -126,14 +196,7 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         }
     }
     // The picks recorded by the search derive its architecture.
-    assert_eq!(
-        prov["picks"].as_array().unwrap().len(),
-        dmasking::supernet::Plan::new(
-            &dmasking::space::Space::load(Path::new(&repo("configs/cifar10.json"))).unwrap()
-        )
-        .choices
-        .len()
-    );
+    assert_eq!(plan.derive(&picks_of(prov)).unwrap().blocks, arch.blocks);
 
     // score: the supernet's one-shot accuracy of the argmax and a sample, one row each.
     let arch_file = out.join("arch.json");

@@ -333,7 +333,7 @@ fn flat(t: Tensor<1>) -> Vec<f32> {
 /// not weights (no weight gradient is computed or applied).
 #[test]
 fn weight_and_architecture_steps_touch_disjoint_parameters() {
-    use dmasking::search::{LossMode, SearchConfig, Trainer};
+    use dmasking::search::{LossMode, SearchConfig, SupernetTrainer as Trainer};
     let cfg = SearchConfig {
         loss: LossMode::Additive,
         ..SearchConfig::default()

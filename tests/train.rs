@@ -141,10 +141,19 @@ fn short_training_beats_chance_and_eval_agrees_with_the_run() {
     let epochs = epoch_lines(&out);
     assert_eq!(epochs.len().to_string(), data_set().epochs);
     let last = epochs.last().unwrap()["test_top1"].as_f64().unwrap();
-    let best = epochs
-        .iter()
-        .map(|e| e["test_top1"].as_f64().unwrap())
-        .fold(0.0, f64::max);
+    // best.bpk is the epoch with the best validation top-1 (the first of ties), chosen on
+    // images held out of the training set, never on the test set; the run reports that
+    // epoch's test top-1 as its best.
+    let (mut best_val, mut best) = (f64::MIN, f64::NAN);
+    for e in &epochs {
+        let v = e["val_top1"]
+            .as_f64()
+            .expect("every epoch line has val_top1");
+        assert_eq!(e["best"].as_bool().unwrap(), v > best_val, "{e}");
+        if v > best_val {
+            (best_val, best) = (v, e["test_top1"].as_f64().unwrap());
+        }
+    }
     assert!(last > 0.2, "test top-1 after the short run: {last}");
     for f in [
         "best.bpk",
@@ -187,7 +196,7 @@ fn short_training_beats_chance_and_eval_agrees_with_the_run() {
     }
     assert_eq!(ev["classes"][0], "airplane");
 
-    // best.bpk holds the best epoch.
+    // best.bpk holds that epoch.
     let o = dmasking(&[
         "eval",
         "--run",
@@ -391,7 +400,10 @@ fn offline_default_data_is_the_embedded_demo_subset() {
         "{err}"
     );
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("on 1000 images, testing on 50"), "{out}");
+    assert!(
+        out.contains("on 1000 images (100 of them held out for validation), testing on 50"),
+        "{out}"
+    );
     for f in ["data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"] {
         let n = std::fs::metadata(cache.join("cifar10-demo").join(f))
             .unwrap()

@@ -1,16 +1,21 @@
-//! `dmasking derive --run DIR [--out FILE] [--sample N]`: architectures from a run's
-//! checkpoint: the argmax of every choice, or N distinct samples of softmax(alpha).
+//! `dmasking derive --run DIR [--out FILE] [--sample N | --select N --data DIR]`:
+//! architectures from a run's checkpoint: the argmax of every choice (moved into the
+//! budget band in budget mode), N distinct samples of softmax(alpha), or the best of N
+//! candidates by one-shot score (`search::select`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
 use crate::cost::count;
-use crate::search::{RunDir, run_dir::write_atomic};
+use crate::data::{Split, load};
+use crate::run::{RunDir, write_atomic};
+use crate::search::select::{self, Selection, draw};
+use crate::search::{RunConfig, oneshot};
 use crate::supernet::{ArchLogits, Plan};
 
 /// Arguments of `dmasking derive`.
@@ -29,24 +34,40 @@ pub struct DeriveArgs {
     /// Seed of the sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Choose among N candidates (the argmax and samples, moved into the FLOP band) by
+    /// one-shot top-1 on the run's held-out architecture-split images; needs the run's
+    /// training data (--data). Writes RUN/selection.json beside the architecture.
+    #[arg(long, conflicts_with = "sample")]
+    pub select: Option<usize>,
+    /// The run's training data (as given to `search`), for --select.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
-/// Option index drawn from probabilities `p`.
-fn draw<R: Rng>(rng: &mut R, p: &[f32]) -> usize {
-    let u: f32 = rng.random_range(0.0..1.0);
-    let mut acc = 0.0;
-    for (i, &x) in p.iter().enumerate() {
-        acc += x;
-        if u < acc {
-            return i;
-        }
+/// Print what a selection compared and chose.
+pub(super) fn print_selection(s: &Selection, path: &std::path::Path) {
+    let c = &s.candidates[s.chosen];
+    let argmax = &s.candidates[0];
+    println!(
+        "selected candidate {} of {} ({}): one-shot top-1 {:.3} on {} held-out images, {:.2} MFLOPs (argmax: {:.3}, {:.2} MFLOPs) -> {}",
+        s.chosen,
+        s.candidates.len(),
+        c.source,
+        c.top1,
+        s.validation_images,
+        c.flops as f64 / 1e6,
+        argmax.top1,
+        argmax.flops as f64 / 1e6,
+        path.display()
+    );
+}
+
+pub fn run(args: DeriveArgs, device: &burn::tensor::Device) -> Result<()> {
+    if let Some(n) = args.select {
+        return run_select(&args, n, device);
     }
-    p.len() - 1
-}
-
-pub fn run(args: DeriveArgs) -> Result<()> {
     let run = RunDir::open(&args.run)?;
-    let saved = run.config()?;
+    let saved = RunConfig::read(&run)?;
     let Some((dir, progress)) = run.latest_checkpoint::<crate::search::Progress>()? else {
         bail!(
             "{}: no checkpoint yet (the run has not finished an epoch)",
@@ -119,5 +140,58 @@ pub fn run(args: DeriveArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `derive --select N`: the best of N candidates by one-shot score, as a search with
+/// `--select N` would have chosen at its newest checkpoint.
+fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Result<()> {
+    if n == 0 {
+        bail!("--select needs at least one candidate");
+    }
+    let run = super::score::open_search_run(&args.run, "derive --select")?;
+    let (saved, net, progress) = oneshot::load_supernet(&run, device)?;
+    let dir = run
+        .latest_checkpoint::<crate::search::Progress>()?
+        .map(|(d, _)| d)
+        .expect("load_supernet found a checkpoint");
+    let logits = ArchLogits::new(&net.plan.choices, &net.one.device())
+        .try_load_file(dir.join("logits.bpk"))
+        .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;
+    let data = super::data_dir(args.data.as_deref())?;
+    let mut train =
+        load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
+    if let Some(m) = saved.search.max_images {
+        train = train.train_subset(m, saved.search.seed);
+    }
+    let (calibration, validation) = select::held_out_sets(&train, &saved.search);
+    if validation.is_empty() || calibration.is_empty() {
+        bail!("the run's data leaves no held-out images to score candidates on");
+    }
+    let s = select::select(&net, &logits, &saved.search, n, &calibration, &validation)?;
+    let picks = s.picks().to_vec();
+    let mut arch = net.plan.derive(&picks)?;
+    arch.provenance = Some(json!({
+        "space": saved.space.name, "search": saved.search, "seed": saved.search.seed,
+        "epoch": progress.epoch, "derive": "selected by one-shot score",
+        "run": args.run.display().to_string(), "picks": picks,
+        "selected": {"candidates": s.candidates.len(), "chosen": s.chosen,
+                     "source": s.candidates[s.chosen].source},
+    }));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run.join("arch.json"));
+    write_atomic(&out, arch.to_json())?;
+    let sel = match out.file_stem().and_then(|s| s.to_str()) {
+        Some("arch") | None => out.with_file_name("selection.json"),
+        Some(stem) => out.with_file_name(format!("{stem}.selection.json")),
+    };
+    write_atomic(
+        &sel,
+        serde_json::to_string_pretty(&s).expect("a selection serializes"),
+    )?;
+    print_selection(&s, &sel);
+    println!("architecture -> {}", out.display());
     Ok(())
 }

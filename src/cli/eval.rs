@@ -7,8 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::data::{Split, load};
-use crate::search::{RunDir, RunKind};
-use crate::train::{TrainRunConfig, evaluate, load_weights};
+use crate::eval::evaluate;
+use crate::run::{RunDir, RunKind};
+use crate::train::{TrainRunConfig, load_weights};
 
 /// Which saved weights to evaluate.
 #[derive(Clone, Copy, Debug, ValueEnum)]

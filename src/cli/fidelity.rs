@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::benchmark::NasBenchMacro;
+use crate::run::write_atomic;
 use crate::search::fidelity::fidelity;
-use crate::search::{oneshot, write_atomic};
+use crate::search::oneshot;
 
 /// Arguments of `dmasking fidelity`.
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! Command-line interface (`dmasking <command>`). Errors print one line and exit with 2.
 
 mod bench;
+mod console;
 mod derive;
 mod eval;
 mod fidelity;
@@ -78,15 +79,17 @@ fn data_dir(arg: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf>
 }
 
 /// Ctrl-C: checkpoint at the next step and stop (a second Ctrl-C quits at once).
-fn stop_on_ctrl_c() {
-    let _ = ctrlc::set_handler(|| {
-        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+fn stop_on_ctrl_c() -> crate::run::StopToken {
+    let token = crate::run::StopToken::new();
+    let t = token.clone();
+    let _ = ctrlc::set_handler(move || {
+        if t.is_stopped() {
             std::process::exit(130);
         }
         eprintln!("\ninterrupt: writing a checkpoint after this step (Ctrl-C again to quit now)");
-        crate::search::request_stop();
+        t.stop();
     });
+    token
 }
 
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
@@ -97,7 +100,7 @@ pub fn main() -> ExitCode {
         .and_then(|device| match cli.command {
             Command::Flops(args) => flops::run(args),
             Command::Search(args) => search::run(args, &device),
-            Command::Derive(args) => derive::run(args),
+            Command::Derive(args) => derive::run(args, &device),
             Command::Bench(args) => bench::run(args, &device),
             Command::Random(args) => random::run(args),
             Command::Train(args) => train::run(args, &device),

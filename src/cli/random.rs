@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use crate::search::run_dir::write_atomic;
+use crate::run::write_atomic;
 use crate::space::Space;
 use crate::supernet::Plan;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::search::RunDir;
+use crate::run::RunDir;
 
 /// Arguments of `dmasking report`.
 #[derive(Args, Debug)]

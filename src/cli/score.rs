@@ -11,7 +11,8 @@ use serde_json::json;
 use crate::arch::Arch;
 use crate::cost::count;
 use crate::data::{ImageSet, Split, load};
-use crate::search::{RunDir, RunKind, oneshot};
+use crate::run::{RunDir, RunKind};
+use crate::search::oneshot;
 
 /// Arguments of `dmasking score`.
 #[derive(Args, Debug)]

@@ -6,8 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::data::{Split, load};
+use crate::run::RunDir;
 use crate::search::WeightStep;
-use crate::search::{LossMode, RunConfig, RunDir, SearchConfig, search};
+use crate::search::{LossMode, SearchConfig, Searcher};
 use crate::space::Space;
 use crate::supernet::OpSharing;
 
@@ -61,6 +62,11 @@ pub struct SearchArgs {
     /// One architecture step after every N weight steps (default 1).
     #[arg(long)]
     pub arch_every: Option<usize>,
+    /// Choose the derived network among N candidates (the argmax and samples of the
+    /// learned distribution, moved into the FLOP band) by one-shot top-1 on held-out
+    /// architecture-split images (ours; default 16; 0 or 1: the argmax alone).
+    #[arg(long)]
+    pub select: Option<usize>,
     /// A JSON file of search settings (any subset of SearchConfig's fields).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -104,6 +110,9 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     if args.max_images.is_some() {
         cfg.max_images = args.max_images;
     }
+    if let Some(v) = args.select {
+        cfg.select_candidates = v;
+    }
     if let Some(v) = args.full_width_warmup {
         cfg.full_width_warmup = v;
     }
@@ -113,44 +122,35 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
             cfg.full_width_warmup
         );
     }
-    if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.arch_every == 0 {
-        bail!("--epochs, --batch-size and --arch-every must be positive");
-    }
     Ok(cfg)
 }
 
 pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
-    let (space, cfg, run) = if args.resume {
-        let run = RunDir::open(&args.out)?;
-        let saved = run.config()?;
-        (saved.space, saved.search, Some(run))
+    let searcher = if args.resume {
+        Searcher::resume(RunDir::open(&args.out)?, device)?
     } else {
         let Some(path) = &args.space else {
             bail!("--space is required (unless --resume)");
         };
         let space =
             Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
-        (space, settings(&args)?, None)
+        let cfg = settings(&args)?;
+        cfg.validate()?;
+        Searcher::new(space, cfg, device)
     };
+    let (space, cfg) = (searcher.space().clone(), searcher.config().clone());
     let data = super::data_dir(args.data.as_deref())?;
     let mut train =
         load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
     if let Some(n) = cfg.max_images {
         train = train.train_subset(n, cfg.seed);
     }
-    let resume = run.is_some();
-    let run = match run {
-        Some(r) => r,
-        None => {
-            let r = RunDir::create(&args.out, args.force)?;
-            r.write_config(&RunConfig {
-                space: space.clone(),
-                search: cfg.clone(),
-            })?;
-            r
-        }
+    let searcher = match args.resume {
+        true => searcher,
+        // Created once the inputs have been read, so bad input leaves no directory.
+        false => searcher.run_dir(RunDir::create(&args.out, args.force)?),
     };
-    super::stop_on_ctrl_c();
+    let stop = super::stop_on_ctrl_c();
     println!(
         "searching {} on {} images ({} epochs, batch {}, loss {:?}, {:?}, {:?} weight steps) -> {}",
         space.name.as_deref().unwrap_or("space"),
@@ -162,7 +162,10 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
         cfg.weight_step,
         args.out.display()
     );
-    let outcome = search(&space, &train, &cfg, device, &run, resume)?;
+    let outcome = searcher
+        .stop_token(stop)
+        .observer(super::console::Console::new(args.resume))
+        .run(&train)?;
     println!(
         "derived architecture: {:.2} MFLOPs exact ({} blocks, input {}), {:.0} s, {:.1} images/s -> {}",
         outcome.exact_flops as f64 / 1e6,
@@ -173,24 +176,21 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
         args.out.join("arch.json").display()
     );
     if let Some(target) = cfg.budget_flops() {
-        let prov = outcome.arch.provenance.as_ref();
-        let argmax = prov
-            .and_then(|p| p["argmax_flops"].as_u64())
-            .unwrap_or(outcome.exact_flops);
         let err = |f: u64| 100.0 * (f as f64 / target - 1.0);
+        let (argmax, projected) = (outcome.argmax_flops, outcome.projected_flops);
         println!(
-            "budget {:.2} MFLOPs: argmax {:.2} MFLOPs ({:+.1} %), derived {:.2} MFLOPs ({:+.1} %{})",
+            "budget {:.2} MFLOPs: argmax {:.2} MFLOPs ({:+.1} %), projected {:.2} MFLOPs ({:+.1} %), derived {:.2} MFLOPs ({:+.1} %)",
             target / 1e6,
             argmax as f64 / 1e6,
             err(argmax),
+            projected as f64 / 1e6,
+            err(projected),
             outcome.exact_flops as f64 / 1e6,
             err(outcome.exact_flops),
-            if argmax != outcome.exact_flops {
-                ", projected into the band"
-            } else {
-                ""
-            }
         );
+    }
+    if let Some(s) = &outcome.selection {
+        super::derive::print_selection(s, &args.out.join("selection.json"));
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use clap::Args;
 use crate::arch::Arch;
 use crate::cost::count;
 use crate::data::{Split, load};
-use crate::search::RunDir;
-use crate::train::{TrainConfig, TrainRunConfig, train};
+use crate::run::RunDir;
+use crate::train::{TrainConfig, Trainer};
 
 /// Arguments of `dmasking train`.
 #[derive(Args, Debug)]
@@ -71,28 +71,25 @@ fn settings(args: &TrainArgs) -> Result<TrainConfig> {
     if args.max_test_images.is_some() {
         cfg.max_test_images = args.max_test_images;
     }
-    if cfg.epochs == 0 || cfg.batch_size == 0 {
-        bail!("--epochs and --batch-size must be positive");
-    }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         bail!("--lr must be a positive number");
     }
+    cfg.validate()?;
     Ok(cfg)
 }
 
 pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
-    let (arch, cfg, run) = if args.resume {
-        let run = RunDir::open(&args.out)?;
-        let saved: TrainRunConfig = run.read_json("config.json")?;
-        (saved.arch, saved.train, Some(run))
+    let trainer = if args.resume {
+        Trainer::resume(RunDir::open(&args.out)?, device)?
     } else {
         let Some(path) = &args.arch else {
             bail!("--arch is required (unless --resume)");
         };
         let arch =
             Arch::load(path).with_context(|| format!("reading architecture {}", path.display()))?;
-        (arch, settings(&args)?, None)
+        Trainer::new(arch, settings(&args)?, device)
     };
+    let (arch, cfg) = (trainer.arch().clone(), trainer.config().clone());
     let layout = arch.layout()?;
     let data = super::data_dir(args.data.as_deref())?;
     let mut train_set =
@@ -105,39 +102,44 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(n) = cfg.max_test_images {
         test_set = test_set.test_subset(n);
     }
-    let resume = run.is_some();
-    let run = match run {
-        Some(r) => r,
-        None => {
-            let r = RunDir::create(&args.out, args.force)?;
-            let text = serde_json::to_string_pretty(&TrainRunConfig {
-                arch: arch.clone(),
-                train: cfg.clone(),
-            })?;
-            r.write_atomic("config.json", &text)?;
-            r.write_atomic("arch.json", &arch.to_json())?;
-            r
-        }
+    let trainer = match args.resume {
+        true => trainer,
+        // Created once the inputs have been read, so bad input leaves no directory.
+        false => trainer.run_dir(RunDir::create(&args.out, args.force)?),
     };
-    super::stop_on_ctrl_c();
+    let stop = super::stop_on_ctrl_c();
     let c = count(&layout, arch.input_size);
+    let n = train_set.len();
+    let held_out = match cfg.validation_fraction > 0.0 {
+        // As `data::split` cuts the training share.
+        true => n - ((n as f64 * (1.0 - cfg.validation_fraction)).round() as usize).min(n),
+        false => 0,
+    };
     println!(
-        "training {} ({:.2} MFLOPs, {:.3} M params) on {} images, testing on {} ({} epochs, batch {}, lr {}) -> {}",
+        "training {} ({:.2} MFLOPs, {:.3} M params) on {} images ({} of them held out for validation), testing on {} ({} epochs, batch {}, lr {}) -> {}",
         arch.name.as_deref().unwrap_or("architecture"),
         c.flops as f64 / 1e6,
         c.params as f64 / 1e6,
         train_set.len(),
+        held_out,
         test_set.len(),
         cfg.epochs,
         cfg.batch_size,
         cfg.lr,
         args.out.display()
     );
-    let out = train(&arch, &train_set, &test_set, &cfg, device, &run, resume)?;
+    let out = trainer
+        .stop_token(stop)
+        .observer(super::console::Console::new(args.resume))
+        .run(&train_set, &test_set)?;
+    let val = match out.best_val_top1 {
+        Some(v) => format!("validation top-1 {v:.4}, "),
+        None => String::new(),
+    };
     println!(
-        "best test top-1 {:.4} (epoch {}), last {:.4}; {:.0} s, {:.1} images/s -> {}",
-        out.best_top1,
+        "best.bpk: epoch {} ({val}test top-1 {:.4}); last epoch test top-1 {:.4}; {:.0} s, {:.1} images/s -> {}",
         out.best_epoch + 1,
+        out.best_top1,
         out.last.top1,
         out.wall_seconds,
         out.images_per_second,

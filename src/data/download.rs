@@ -159,7 +159,7 @@ pub fn demo() -> Result<PathBuf> {
         if std::fs::metadata(&p).is_ok_and(|m| m.len() == bytes.len() as u64) {
             continue;
         }
-        crate::search::write_atomic(&p, bytes)?;
+        crate::run::write_atomic(&p, bytes)?;
     }
     Ok(dir)
 }

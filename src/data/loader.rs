@@ -109,3 +109,12 @@ pub fn epoch_batches(
     });
     rx
 }
+
+/// Drop the first `n` batches of `rx` (a resumed epoch's batches already done).
+pub fn skip(rx: &std::sync::mpsc::Receiver<Batch>, n: usize) -> crate::error::Result<()> {
+    for _ in 0..n {
+        rx.recv()
+            .map_err(|_| crate::error::Error::Other("data worker stopped while resuming".into()))?;
+    }
+    Ok(())
+}

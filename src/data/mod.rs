@@ -6,4 +6,4 @@ pub mod loader;
 
 pub use cifar::{CLASSES, ImageSet, Split, load};
 pub use download::{DefaultData, default_data};
-pub use loader::{Batch, epoch_batches, make_batch, split};
+pub use loader::{Batch, epoch_batches, make_batch, skip, split};

@@ -2,7 +2,33 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+use crate::run::RunDir;
+use crate::space::Space;
 use crate::supernet::OpSharing;
+
+/// What a search run's `config.json` holds: the space and every search setting.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The search space.
+    pub space: Space,
+    /// The search settings.
+    pub search: SearchConfig,
+}
+
+impl RunConfig {
+    /// The `config.json` of search run `run`, parsed and validated.
+    pub fn read(run: &RunDir) -> Result<Self> {
+        let text = run.read("config.json")?;
+        let cfg: RunConfig = crate::json::parse(&text).map_err(|e| {
+            Error::Other(format!("{}: {e}", run.path.join("config.json").display()))
+        })?;
+        cfg.space.validate()?;
+        cfg.search.validate()?;
+        Ok(cfg)
+    }
+}
 
 /// The FLOP-aware loss.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
@@ -18,7 +44,7 @@ pub enum LossMode {
 
 impl std::str::FromStr for LossMode {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "fbnet" => Ok(LossMode::Fbnet),
             "additive" => Ok(LossMode::Additive),
@@ -48,7 +74,7 @@ pub enum WeightStep {
 
 impl std::str::FromStr for WeightStep {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "masked" => Ok(WeightStep::Masked),
             "single-path" => Ok(WeightStep::SinglePath),
@@ -111,6 +137,15 @@ pub struct SearchConfig {
     pub budget_step: f64,
     /// Log a metrics line every this many steps (0: per epoch only).
     pub log_every: usize,
+    /// *(ours)* Choose the derived network among this many candidates (the argmax and
+    /// samples of softmax(α), each moved into the FLOP band) by one-shot top-1 on
+    /// held-out architecture-split images (`search::select`); 0 or 1: the argmax alone
+    /// (moved into the band in budget mode).
+    pub select_candidates: usize,
+    /// Architecture-split images each candidate is scored on.
+    pub select_images: usize,
+    /// Weight-split images over which each candidate's BN statistics are re-estimated.
+    pub select_calibration_images: usize,
 }
 
 impl Default for SearchConfig {
@@ -144,11 +179,62 @@ impl Default for SearchConfig {
             budget_mu: 1.0,
             budget_step: 0.5,
             log_every: 50,
+            select_candidates: 16,
+            select_images: 2000,
+            select_calibration_images: 512,
         }
     }
 }
 
 impl SearchConfig {
+    /// Check every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if self.epochs == 0 || self.batch_size == 0 || self.arch_every == 0 {
+            return bad("epochs, batch_size and arch_every must be positive".into());
+        }
+        if !(self.weight_fraction > 0.0 && self.weight_fraction < 1.0) {
+            return bad(format!(
+                "weight_fraction must lie strictly between 0 and 1, got {}",
+                self.weight_fraction
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.full_width_warmup) {
+            return bad(format!(
+                "full_width_warmup must be a fraction in [0, 1], got {}",
+                self.full_width_warmup
+            ));
+        }
+        for (name, v) in [
+            ("weight_lr", self.weight_lr),
+            ("arch_lr", self.arch_lr),
+            ("temperature_start", self.temperature_start),
+            ("budget_tolerance", self.budget_tolerance),
+        ] {
+            if !positive(v) {
+                return bad(format!("{name} must be positive, got {v}"));
+            }
+        }
+        if let Some(end) = self.temperature_end
+            && !positive(end)
+        {
+            return bad(format!("temperature_end must be positive, got {end}"));
+        }
+        if self.loss == LossMode::Budget && self.budget_flops().is_none() {
+            return bad("the budget loss needs a positive budget_mflops (--budget-mflops)".into());
+        }
+        if self.select_candidates > 1
+            && (self.select_images == 0 || self.select_calibration_images == 0)
+        {
+            return bad(
+                "selection (select_candidates > 1) needs positive select_images and select_calibration_images"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The budget target in FLOPs: set in budget mode with a positive, finite target.
     pub fn budget_flops(&self) -> Option<f64> {
         match (self.loss, self.budget_mflops) {

@@ -7,27 +7,24 @@
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::Progress;
-use super::run_dir::{RunConfig, RunDir};
+use super::{Progress, RunConfig};
 use crate::data::{ImageSet, make_batch};
 use crate::error::{Error, Result};
+use crate::eval::{Evaluation, evaluate, resample};
+use crate::run::RunDir;
 use crate::supernet::Supernet;
-use crate::train::{Evaluation, eval::resample, evaluate};
 
 /// A search run's supernet at its newest checkpoint, on the autodiff version of `device`
 /// (BN re-estimation runs the layers in training mode).
 pub fn load_supernet(run: &RunDir, device: &Device) -> Result<(RunConfig, Supernet, Progress)> {
-    let cfg = run.config()?;
+    let cfg = RunConfig::read(run)?;
     let Some((dir, progress)) = run.latest_checkpoint::<Progress>()? else {
-        return Err(Error::Other(format!(
-            "{}: no checkpoint yet (the run has not finished an epoch)",
-            run.path.display()
-        )));
+        return Err(Error::NoCheckpoint(run.path.clone()));
     };
     let ad = device.clone().autodiff();
     let net = Supernet::with_sharing(&cfg.space, cfg.search.op_sharing, &ad)
         .try_load_file(dir.join("supernet.bpk"))
-        .map_err(|e| Error::Other(format!("{}: loading supernet: {e:?}", dir.display())))?;
+        .map_err(|e| Error::record(&dir, "loading supernet", e))?;
     Ok((cfg, net, progress))
 }
 

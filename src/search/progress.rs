@@ -3,24 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Sums behind a mean loss and an accuracy.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq)]
-pub struct Sums {
-    pub loss: f64,
-    pub correct: f64,
-    pub seen: usize,
-}
-
-impl Sums {
-    /// (mean loss, accuracy), `None` when nothing was seen.
-    pub fn means(&self) -> (Option<f64>, Option<f64>) {
-        if self.seen == 0 {
-            return (None, None);
-        }
-        let n = self.seen as f64;
-        (Some(self.loss / n), Some(self.correct / n))
-    }
-}
+use crate::run::Sums;
 
 /// The position of a run, saved with every checkpoint.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -46,7 +29,7 @@ pub struct Progress {
     pub log_arch: Sums,
 }
 
-impl crate::search::run_dir::Position for Progress {
+impl crate::run::Position for Progress {
     fn epoch(&self) -> usize {
         self.epoch
     }

@@ -14,7 +14,7 @@ use crate::space::Space;
 use crate::supernet::{ArchLogits, ArchWeights, Eff, Supernet};
 
 /// Supernet weights and architecture logits with their optimizers.
-pub struct Trainer {
+pub struct SupernetTrainer {
     pub net: Supernet,
     pub logits: ArchLogits,
     pub weight_opt: ModuleOptimizer,
@@ -43,7 +43,7 @@ fn detach(g: ArchWeights) -> ArchWeights {
     ArchWeights(g.0.into_iter().map(|t| t.detach()).collect())
 }
 
-impl Trainer {
+impl SupernetTrainer {
     /// A fresh supernet (initialized from `cfg.seed`) on the autodiff version of `device`.
     pub fn new(space: &Space, cfg: &SearchConfig, device: &Device) -> Result<Self> {
         let ad = device.clone().autodiff();
@@ -52,8 +52,8 @@ impl Trainer {
         let logits = ArchLogits::new(&net.plan.choices, &ad);
         let budget = cfg.budget_flops();
         if cfg.loss == LossMode::Budget && budget.is_none() {
-            return Err(Error::Other(
-                "loss mode budget needs a positive --budget-mflops".into(),
+            return Err(Error::Config(
+                "the budget loss needs a positive budget_mflops (--budget-mflops)".into(),
             ));
         }
         if cfg.loss == LossMode::Fbnet {
@@ -85,7 +85,7 @@ impl Trainer {
             .with_epsilon(1e-8)
             .with_weight_decay(Some(WeightDecayConfig::new(cfg.arch_weight_decay as f32)))
             .init();
-        Ok(Trainer {
+        Ok(SupernetTrainer {
             net,
             logits,
             weight_opt,
@@ -244,9 +244,7 @@ impl Trainer {
 
     /// Save weights, logits and both optimizers into `dir`.
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
-        let err = |what: &str, e: burn::store::RecordError| {
-            Error::Other(format!("{}: saving {what}: {e:?}", dir.display()))
-        };
+        let err = |what: &str, e| Error::record(dir, format!("saving {what}"), e);
         self.net
             .clone()
             .save_file(dir.join("supernet.bpk"))
@@ -265,9 +263,7 @@ impl Trainer {
 
     /// Load what [`save`](Self::save) wrote.
     pub fn load(mut self, dir: &std::path::Path) -> Result<Self> {
-        let err = |what: &str, e: burn::store::RecordError| {
-            Error::Other(format!("{}: loading {what}: {e:?}", dir.display()))
-        };
+        let err = |what: &str, e| Error::record(dir, format!("loading {what}"), e);
         self.net = self
             .net
             .try_load_file(dir.join("supernet.bpk"))

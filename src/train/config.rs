@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::error::{Error, Result};
+use crate::run::RunDir;
 
 /// Every setting of a training run; written to the run directory. A settings file may
 /// give any subset (the rest take their defaults); an unknown field is an error.
@@ -29,6 +31,10 @@ pub struct TrainConfig {
     pub augment: bool,
     /// Log a metrics line every this many steps (0: per epoch only).
     pub log_every: usize,
+    /// Fraction of the training images held out (seeded) to choose `best.bpk` on: the
+    /// epoch with the best validation top-1 (0: no validation, `best.bpk` is the last
+    /// epoch). The test set is only reported, never used to choose.
+    pub validation_fraction: f64,
 }
 
 impl Default for TrainConfig {
@@ -47,11 +53,36 @@ impl Default for TrainConfig {
             label_smoothing: 0.1,
             augment: true,
             log_every: 50,
+            validation_fraction: 0.1,
         }
     }
 }
 
 impl TrainConfig {
+    /// Check every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be a positive number, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.validation_fraction) {
+            return bad(format!(
+                "validation_fraction must be in [0, 1), got {}",
+                self.validation_fraction
+            ));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label_smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
+        }
+        Ok(())
+    }
+
     /// Learning rate at step `s` (0-based) of `total`, `warmup` of them warming up:
     /// lr·(s+1)/warmup, then lr·½(1 + cos(π·(s − warmup)/(total − warmup))).
     pub fn lr_at(&self, s: usize, total: usize, warmup: usize) -> f64 {
@@ -67,6 +98,18 @@ impl TrainConfig {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct TrainRunConfig {
+    /// The network trained.
     pub arch: Arch,
+    /// The recipe.
     pub train: TrainConfig,
+}
+
+impl TrainRunConfig {
+    /// The `config.json` of training run `run`, parsed and validated.
+    pub fn read(run: &RunDir) -> Result<Self> {
+        let cfg: TrainRunConfig = run.read_json("config.json")?;
+        cfg.arch.layout()?;
+        cfg.train.validate()?;
+        Ok(cfg)
+    }
 }

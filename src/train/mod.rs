@@ -1,14 +1,14 @@
 //! Retraining a fixed architecture from scratch: SGD with Nesterov momentum, linear warm-up
 //! then cosine learning rate, label smoothing, weight decay on conv and linear weights only,
-//! crop + flip augmentation, and the test accuracy after every epoch. A run directory holds
-//! the config, `metrics.jsonl`, `best.bpk` and `last.bpk` (Burn records of the network) and
-//! checkpoints (network and optimizer state, every epoch and on Ctrl-C); a resumed run
-//! continues exactly where it stopped.
+//! crop + flip augmentation; `best.bpk` chosen on images held out of the training set, the
+//! test accuracy reported after every epoch. [`Trainer`] is the entry point; a run
+//! directory holds the config, `metrics.jsonl`, `best.bpk` and `last.bpk` (Burn records of
+//! the network) and checkpoints (network and optimizer state, every epoch and on a stop
+//! request); a resumed run continues exactly where it stopped.
 
 pub mod config;
-pub mod eval;
+pub mod metrics;
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,14 +23,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use config::{TrainConfig, TrainRunConfig};
-pub use eval::{Evaluation, evaluate, resample};
+pub use metrics::{TrainEpoch, TrainMetric, TrainStep};
 
 use crate::arch::Arch;
-use crate::data::{ImageSet, epoch_batches};
+use crate::data::{ImageSet, epoch_batches, skip, split};
 use crate::error::{Error, Result};
+use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
-use crate::search::{
-    RunDir, Running, Sums, clear_stop, epoch_bar, epoch_seed, skip, stop_requested, write_atomic,
+use crate::run::{
+    MetricsLog, Observer, RunDir, Running, Silent, StopToken, Sums, stream_seed, write_atomic,
 };
 
 /// Where a training run stands, saved with every checkpoint.
@@ -47,7 +48,10 @@ pub struct TrainProgress {
     pub seconds: f64,
     /// Lines of metrics.jsonl written so far.
     pub metrics_lines: usize,
+    /// Test top-1 of the epoch `best.bpk` holds.
     pub best_top1: Option<f64>,
+    /// Validation top-1 of that epoch (absent without validation).
+    pub best_val_top1: Option<f64>,
     pub best_epoch: Option<usize>,
     pub epoch_sums: Sums,
     pub log_sums: Sums,
@@ -56,10 +60,17 @@ pub struct TrainProgress {
 /// What a finished training run reports.
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
+    /// Test top-1 of the epoch chosen on validation (`best.bpk`; the last epoch without
+    /// validation).
     pub best_top1: f64,
-    /// 0-based epoch of the best test accuracy.
+    /// Validation top-1 of that epoch.
+    pub best_val_top1: Option<f64>,
+    /// 0-based epoch of `best.bpk`.
     pub best_epoch: usize,
+    /// The test evaluation of the last epoch.
     pub last: Evaluation,
+    /// The network of `best.bpk` (inference mode).
+    pub net: FixedNet,
     pub wall_seconds: f64,
     /// Training images per second (evaluation excluded from the count, not the time).
     pub images_per_second: f64,
@@ -92,9 +103,7 @@ struct Model {
 
 impl Model {
     fn save(&self, dir: &Path) -> Result<()> {
-        let err = |what: &str, e: burn::store::RecordError| {
-            Error::Other(format!("{}: saving {what}: {e:?}", dir.display()))
-        };
+        let err = |what: &str, e| Error::record(dir, format!("saving {what}"), e);
         self.net
             .clone()
             .save_file(dir.join("model.bpk"))
@@ -108,9 +117,7 @@ impl Model {
     }
 
     fn load(mut self, dir: &Path) -> Result<Self> {
-        let err = |what: &str, e: burn::store::RecordError| {
-            Error::Other(format!("{}: loading {what}: {e:?}", dir.display()))
-        };
+        let err = |what: &str, e| Error::record(dir, format!("loading {what}"), e);
         self.net = self
             .net
             .try_load_file(dir.join("model.bpk"))
@@ -133,7 +140,7 @@ fn save_weights(net: &FixedNet, run: &RunDir, name: &str) -> Result<()> {
     let tmp = run.path.join(format!(".{name}.tmp"));
     net.clone()
         .save_file(&tmp)
-        .map_err(|e| Error::Other(format!("{}: saving weights: {e:?}", tmp.display())))?;
+        .map_err(|e| Error::record(&tmp, "saving weights", e))?;
     std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))
 }
 
@@ -148,210 +155,331 @@ fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
 pub fn load_weights(arch: &Arch, path: &Path, device: &Device) -> Result<FixedNet> {
     FixedNet::new(arch, device)?
         .try_load_file(path)
-        .map_err(|e| Error::Other(format!("{}: loading weights: {e:?}", path.display())))
+        .map_err(|e| Error::record(path, "loading weights", e))
 }
 
-/// Train (or, with `resume`, continue training) `arch` from scratch on `train`, testing on
-/// `test` after every epoch, writing into `run`.
-pub fn train(
-    arch: &Arch,
-    train: &ImageSet,
-    test: &ImageSet,
-    cfg: &TrainConfig,
-    device: &Device,
-    run: &RunDir,
+/// Retraining of one architecture with one recipe.
+///
+/// ```no_run
+/// use dmasking::prelude::*;
+///
+/// let arch = Arch::load(std::path::Path::new("runs/s1/arch.json"))?;
+/// let root = std::path::Path::new("cifar10");
+/// let (train, test) = (load(root, Split::Train)?, load(root, Split::Test)?);
+/// let outcome = Trainer::new(arch, TrainConfig::default(), &Device::default())
+///     .run_dir(RunDir::create(std::path::Path::new("runs/t1"), false)?)
+///     .run(&train, &test)?;
+/// println!("test top-1 {:.4}", outcome.best_top1);
+/// # Ok::<(), dmasking::Error>(())
+/// ```
+pub struct Trainer<'a> {
+    arch: Arch,
+    config: TrainConfig,
+    device: Device,
+    run: Option<RunDir>,
     resume: bool,
-) -> Result<TrainOutcome> {
-    clear_stop();
-    let start = Instant::now();
-    let layout = arch.layout()?;
-    let input = arch.input_size;
-    for (what, set) in [("training", train), ("test", test)] {
-        if set.channels != arch.in_channels || set.size < input {
-            return Err(Error::Other(format!(
-                "{what} data has {}x{}x{} images but the architecture expects {}x{}x{}",
-                set.channels, set.size, set.size, arch.in_channels, input, input
-            )));
-        }
-    }
-    if train.len() < cfg.batch_size || test.is_empty() {
-        return Err(Error::Other(format!(
-            "{} training images are fewer than one batch of {} (or there are no test images)",
-            train.len(),
-            cfg.batch_size
-        )));
-    }
-    let ad = device.clone().autodiff();
-    ad.seed(cfg.seed);
-    let net = FixedNet::from_layout(&layout, &ad);
-    let sgd = |wd: f64| {
-        SgdConfig::new()
-            .with_momentum(Some(MomentumConfig {
-                momentum: cfg.momentum,
-                dampening: 0.0,
-                nesterov: cfg.nesterov,
-            }))
-            .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
-            .init()
-    };
-    let mut m = Model {
-        net,
-        decay_opt: sgd(cfg.weight_decay),
-        plain_opt: sgd(0.0),
-    };
-    let ce = CrossEntropyLossConfig::new()
-        .with_smoothing((cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32))
-        .init(&ad);
-    let mut prog = TrainProgress::default();
-    if resume && let Some((dir, p)) = run.resume_point::<TrainProgress>()? {
-        m = m.load(&dir)?;
-        prog = p;
-    }
-    // Parameter ids after loading: a record brings its own ids.
-    let mut split = DecaySplit::default();
-    m.net.visit(&mut split);
-    let set = Arc::new(train.clone());
-    let all: Vec<usize> = (0..train.len()).collect();
-    let steps_per_epoch = train.len() / cfg.batch_size;
-    let total = steps_per_epoch * cfg.epochs;
-    let warmup = (cfg.warmup_epochs * steps_per_epoch as f64).round() as usize;
-    let interactive = std::io::stdout().is_terminal();
-    let mut lines = prog.metrics_lines;
-    let mut last = None;
-    while prog.epoch < cfg.epochs {
-        let epoch = prog.epoch;
-        let batches = epoch_batches(
-            set.clone(),
-            all.clone(),
-            cfg.batch_size,
-            epoch_seed(cfg.seed, epoch, 2),
-            cfg.augment,
-        );
-        skip(&batches, prog.batch)?;
-        let bar = interactive.then(|| epoch_bar(epoch, cfg.epochs, steps_per_epoch, prog.batch));
-        let mut epoch_sums = Running::new(prog.epoch_sums);
-        let mut log_sums = Running::new(prog.log_sums);
-        let mut lr = cfg.lr_at(prog.step, total, warmup);
-        for batch in batches.iter() {
-            if stop_requested() {
-                prog.epoch_sums = epoch_sums.sums();
-                prog.log_sums = log_sums.sums();
-                prog.metrics_lines = lines;
-                prog.seconds += start.elapsed().as_secs_f64();
-                run.checkpoint(&prog, |d| m.save(d))?;
-                if let Some(b) = bar {
-                    b.abandon();
-                }
-                return Err(Error::Interrupted(run.path.join("checkpoint")));
-            }
-            lr = cfg.lr_at(prog.step, total, warmup);
-            // Dropout draws from the backend RNG: reseeded per step for exact resumes.
-            ad.seed(epoch_seed(cfg.seed, prog.step, 4));
-            let n = batch.labels.len();
-            let (x, y) = batch.to_tensors(&ad);
-            let out = m.net.forward(resample(x, input));
-            let loss = ce.forward(out.clone(), y.clone());
-            let mut grads = loss.backward();
-            let g_decay = GradientsParams::from_params(&mut grads, &m.net, &split.decay);
-            let g_plain = GradientsParams::from_params(&mut grads, &m.net, &split.plain);
-            m.net = m.decay_opt.step(lr, m.net, g_decay);
-            m.net = m.plain_opt.step(lr, m.net, g_plain);
-            let (loss, out) = (loss.detach(), out.detach());
-            epoch_sums.add(loss.clone(), out.clone(), y.clone());
-            log_sums.add(loss, out, y);
-            prog.step += 1;
-            prog.batch += 1;
-            prog.images += n;
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
-            if cfg.log_every > 0 && prog.step.is_multiple_of(cfg.log_every) {
-                let (l, a) = log_sums.take().means();
-                if let Some(b) = &bar {
-                    b.set_message(format!(
-                        "loss {:.3} acc {:.3} lr {lr:.4}",
-                        l.unwrap_or(f64::NAN),
-                        a.unwrap_or(f64::NAN)
-                    ));
-                }
-                run.append_metrics(&json!({
-                    "kind": "step", "epoch": epoch, "step": prog.step,
-                    "train_loss": l, "train_acc": a, "lr": lr,
-                }))?;
-                lines += 1;
-            }
-        }
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        let (tl, ta) = epoch_sums.take().means();
-        if tl.is_some_and(|l| !l.is_finite()) {
-            return Err(Error::Other(format!(
-                "training loss is NaN in epoch {}: lower the learning rate (--lr)",
-                epoch + 1
-            )));
-        }
-        let ev = evaluate(&m.net, test, cfg.batch_size.max(200), input);
-        let seconds = prog.seconds + start.elapsed().as_secs_f64();
-        let improved = prog.best_top1.is_none_or(|b| ev.top1 > b);
-        save_weights(&m.net, run, "last.bpk")?;
-        if improved {
-            copy_atomic(&run.path.join("last.bpk"), &run.path.join("best.bpk"))?;
-            prog.best_top1 = Some(ev.top1);
-            prog.best_epoch = Some(epoch);
-        }
-        run.append_metrics(&json!({
-            "kind": "epoch", "epoch": epoch, "step": prog.step,
-            "train_loss": tl, "train_acc": ta,
-            "test_loss": ev.loss, "test_top1": ev.top1, "lr": lr, "seconds": seconds,
-        }))?;
-        lines += 1;
-        println!(
-            "epoch {}/{}: train loss {:.4} acc {:.3} | test loss {:.4} top-1 {:.4}{} | {:.0} s",
-            epoch + 1,
-            cfg.epochs,
-            tl.unwrap_or(f64::NAN),
-            ta.unwrap_or(f64::NAN),
-            ev.loss,
-            ev.top1,
-            if improved { " (best)" } else { "" },
-            seconds
-        );
-        prog.epoch += 1;
-        prog.batch = 0;
-        prog.epoch_sums = Sums::default();
-        prog.log_sums = log_sums.sums();
-        prog.metrics_lines = lines;
-        let mut saved = prog.clone();
-        saved.seconds += start.elapsed().as_secs_f64();
-        run.checkpoint(&saved, |d| m.save(d))?;
-        last = Some(ev);
-    }
-    let last = match last {
-        Some(ev) => ev,
-        // Resumed after the last epoch: evaluate the saved network again.
-        None => evaluate(&m.net, test, cfg.batch_size.max(200), input),
-    };
-    let wall = prog.seconds + start.elapsed().as_secs_f64();
-    let summary = json!({
-        "best_top1": prog.best_top1, "best_epoch": prog.best_epoch,
-        "last_top1": last.top1, "wall_seconds": wall,
-        "images_per_second": prog.images as f64 / wall.max(1e-9),
-    });
-    write_atomic(
-        &run.path.join("summary.json"),
-        serde_json::to_string_pretty(&summary).expect("summary serializes"),
-    )?;
-    Ok(TrainOutcome {
-        best_top1: prog.best_top1.unwrap_or(last.top1),
-        best_epoch: prog.best_epoch.unwrap_or(0),
-        last,
-        wall_seconds: wall,
-        images_per_second: prog.images as f64 / wall.max(1e-9),
-    })
+    stop: StopToken,
+    observer: Box<dyn Observer<TrainMetric> + 'a>,
 }
 
-impl crate::search::run_dir::Position for TrainProgress {
+impl<'a> Trainer<'a> {
+    /// Training of `arch` with `config` on `device` (no run directory, no observer).
+    pub fn new(arch: Arch, config: TrainConfig, device: &Device) -> Self {
+        Trainer {
+            arch,
+            config,
+            device: device.clone(),
+            run: None,
+            resume: false,
+            stop: StopToken::new(),
+            observer: Box::new(Silent),
+        }
+    }
+
+    /// Continue the training run in `run` from its newest checkpoint (from the beginning
+    /// when it has none), with the architecture and recipe of its `config.json`.
+    pub fn resume(run: RunDir, device: &Device) -> Result<Self> {
+        let saved = TrainRunConfig::read(&run)?;
+        let mut t = Trainer::new(saved.arch, saved.train, device).run_dir(run);
+        t.resume = true;
+        Ok(t)
+    }
+
+    /// Record the run in `run`: `config.json` and `arch.json` (written when the run
+    /// starts), `metrics.jsonl`, checkpoints, `best.bpk`, `last.bpk` and `summary.json`.
+    pub fn run_dir(mut self, run: RunDir) -> Self {
+        self.run = Some(run);
+        self
+    }
+
+    /// Stop (after a checkpoint) when `token` is stopped.
+    pub fn stop_token(mut self, token: StopToken) -> Self {
+        self.stop = token;
+        self
+    }
+
+    /// Tell `observer` about the run's progress and metrics.
+    pub fn observer(mut self, observer: impl Observer<TrainMetric> + 'a) -> Self {
+        self.observer = Box::new(observer);
+        self
+    }
+
+    /// The recipe.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    /// The training and validation images of `train` (the validation share held out by a
+    /// seeded split; none when `validation_fraction` is 0).
+    pub fn split_validation(train: &ImageSet, cfg: &TrainConfig) -> (ImageSet, Option<ImageSet>) {
+        if cfg.validation_fraction <= 0.0 {
+            return (train.clone(), None);
+        }
+        let (t, v) = split(
+            train.len(),
+            1.0 - cfg.validation_fraction,
+            stream_seed(cfg.seed, 0, 7),
+        );
+        (train.subset(&t), Some(train.subset(&v)))
+    }
+
+    /// Train on `train` (a validation share held out of it), testing on `test` after
+    /// every epoch.
+    pub fn run(mut self, train: &ImageSet, test: &ImageSet) -> Result<TrainOutcome> {
+        let (arch, cfg) = (&self.arch, &self.config);
+        cfg.validate()?;
+        let start = Instant::now();
+        let layout = arch.layout()?;
+        let input = arch.input_size;
+        for (what, set) in [("training", train), ("test", test)] {
+            if set.channels != arch.in_channels || set.size < input {
+                return Err(Error::Data(format!(
+                    "{what} data has {}x{}x{} images but the architecture expects {}x{}x{}",
+                    set.channels, set.size, set.size, arch.in_channels, input, input
+                )));
+            }
+        }
+        let (fit, validation) = Self::split_validation(train, cfg);
+        if fit.len() < cfg.batch_size
+            || test.is_empty()
+            || validation.as_ref().is_some_and(|v| v.is_empty())
+        {
+            return Err(Error::Data(format!(
+                "{} training images ({} after holding out {:.0} % for validation) are fewer than one batch of {} (or there are no test or validation images)",
+                train.len(),
+                fit.len(),
+                100.0 * cfg.validation_fraction,
+                cfg.batch_size
+            )));
+        }
+        let ad = self.device.clone().autodiff();
+        ad.seed(cfg.seed);
+        let net = FixedNet::from_layout(&layout, &ad);
+        let sgd = |wd: f64| {
+            SgdConfig::new()
+                .with_momentum(Some(MomentumConfig {
+                    momentum: cfg.momentum,
+                    dampening: 0.0,
+                    nesterov: cfg.nesterov,
+                }))
+                .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
+                .init()
+        };
+        let mut m = Model {
+            net,
+            decay_opt: sgd(cfg.weight_decay),
+            plain_opt: sgd(0.0),
+        };
+        let ce = CrossEntropyLossConfig::new()
+            .with_smoothing((cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32))
+            .init(&ad);
+        let mut prog = TrainProgress::default();
+        let run = self.run.as_ref();
+        let mut resumed = None;
+        match run {
+            Some(r) if self.resume => {
+                if let Some((dir, p)) = r.resume_point::<TrainProgress>()? {
+                    m = m.load(&dir)?;
+                    resumed = Some((p.epoch, p.batch));
+                    prog = p;
+                }
+            }
+            Some(r) => {
+                r.write_config(&TrainRunConfig {
+                    arch: arch.clone(),
+                    train: cfg.clone(),
+                })?;
+                r.write_atomic("arch.json", &arch.to_json())?;
+            }
+            None => {}
+        }
+        let observer: &mut dyn Observer<TrainMetric> = &mut *self.observer;
+        observer.on_start(resumed);
+        let mut log = MetricsLog::new(run, observer, prog.metrics_lines);
+        // Parameter ids after loading: a record brings its own ids.
+        let mut decay_split = DecaySplit::default();
+        m.net.visit(&mut decay_split);
+        let steps_per_epoch = fit.len() / cfg.batch_size;
+        let all: Vec<usize> = (0..fit.len()).collect();
+        let set = Arc::new(fit);
+        let total = steps_per_epoch * cfg.epochs;
+        let warmup = (cfg.warmup_epochs * steps_per_epoch as f64).round() as usize;
+        let eval_batch = cfg.batch_size.max(200);
+        let mut last = None;
+        let mut best_net = None;
+        while prog.epoch < cfg.epochs {
+            let epoch = prog.epoch;
+            let batches = epoch_batches(
+                set.clone(),
+                all.clone(),
+                cfg.batch_size,
+                stream_seed(cfg.seed, epoch, 2),
+                cfg.augment,
+            );
+            skip(&batches, prog.batch)?;
+            log.observer()
+                .on_epoch_start(epoch, cfg.epochs, steps_per_epoch, prog.batch);
+            let mut epoch_sums = Running::new(prog.epoch_sums);
+            let mut log_sums = Running::new(prog.log_sums);
+            let mut lr = cfg.lr_at(prog.step, total, warmup);
+            for batch in batches.iter() {
+                if self.stop.is_stopped() {
+                    log.observer().on_stop();
+                    let Some(run) = run else {
+                        return Err(Error::Stopped);
+                    };
+                    prog.epoch_sums = epoch_sums.sums();
+                    prog.log_sums = log_sums.sums();
+                    prog.metrics_lines = log.lines;
+                    prog.seconds += start.elapsed().as_secs_f64();
+                    run.checkpoint(&prog, |d| m.save(d))?;
+                    return Err(Error::Interrupted(run.path.join("checkpoint")));
+                }
+                lr = cfg.lr_at(prog.step, total, warmup);
+                // Dropout draws from the backend RNG: reseeded per step for exact resumes.
+                ad.seed(stream_seed(cfg.seed, prog.step, 4));
+                let n = batch.labels.len();
+                let (x, y) = batch.to_tensors(&ad);
+                let out = m.net.forward(resample(x, input));
+                let loss = ce.forward(out.clone(), y.clone());
+                let mut grads = loss.backward();
+                let g_decay = GradientsParams::from_params(&mut grads, &m.net, &decay_split.decay);
+                let g_plain = GradientsParams::from_params(&mut grads, &m.net, &decay_split.plain);
+                m.net = m.decay_opt.step(lr, m.net, g_decay);
+                m.net = m.plain_opt.step(lr, m.net, g_plain);
+                let (loss, out) = (loss.detach(), out.detach());
+                epoch_sums.add(loss.clone(), out.clone(), y.clone());
+                log_sums.add(loss, out, y);
+                prog.step += 1;
+                prog.batch += 1;
+                prog.images += n;
+                log.observer().on_step();
+                if cfg.log_every > 0 && prog.step.is_multiple_of(cfg.log_every) {
+                    let (train_loss, train_acc) = log_sums.take().means();
+                    log.write(TrainMetric::Step(TrainStep {
+                        epoch,
+                        step: prog.step,
+                        train_loss,
+                        train_acc,
+                        lr,
+                    }))?;
+                }
+            }
+            let (train_loss, train_acc) = epoch_sums.take().means();
+            if train_loss.is_some_and(|l| !l.is_finite()) {
+                return Err(Error::Diverged(format!(
+                    "training loss is NaN in epoch {}: lower the learning rate (--lr)",
+                    epoch + 1
+                )));
+            }
+            let val = validation
+                .as_ref()
+                .map(|v| evaluate(&m.net, v, eval_batch, input));
+            let ev = evaluate(&m.net, test, eval_batch, input);
+            // Chosen on validation; without it, every epoch replaces the last.
+            let improved = match (&val, prog.best_val_top1) {
+                (Some(v), Some(b)) => v.top1 > b,
+                _ => true,
+            };
+            if let Some(run) = run {
+                save_weights(&m.net, run, "last.bpk")?;
+                if improved {
+                    copy_atomic(&run.path.join("last.bpk"), &run.path.join("best.bpk"))?;
+                }
+            }
+            if improved {
+                prog.best_top1 = Some(ev.top1);
+                prog.best_val_top1 = val.as_ref().map(|v| v.top1);
+                prog.best_epoch = Some(epoch);
+                best_net = Some(m.net.valid());
+            }
+            log.write(TrainMetric::Epoch(TrainEpoch {
+                epoch,
+                step: prog.step,
+                train_loss,
+                train_acc,
+                val_loss: val.as_ref().map(|v| v.loss),
+                val_top1: val.as_ref().map(|v| v.top1),
+                test_loss: ev.loss,
+                test_top1: ev.top1,
+                lr,
+                seconds: prog.seconds + start.elapsed().as_secs_f64(),
+                best: improved,
+            }))?;
+            prog.epoch += 1;
+            prog.batch = 0;
+            prog.epoch_sums = Sums::default();
+            prog.log_sums = log_sums.sums();
+            prog.metrics_lines = log.lines;
+            if let Some(run) = run {
+                let mut saved = prog.clone();
+                saved.seconds += start.elapsed().as_secs_f64();
+                run.checkpoint(&saved, |d| m.save(d))?;
+            }
+            last = Some(ev);
+        }
+        let last = match last {
+            Some(ev) => ev,
+            // Resumed after the last epoch: evaluate the saved network again.
+            None => evaluate(&m.net, test, eval_batch, input),
+        };
+        let best_net = match (best_net, run) {
+            (Some(net), _) => net,
+            // Chosen before a resume: the record on disk.
+            (None, Some(run)) => load_weights(arch, &run.path.join("best.bpk"), &self.device)?,
+            (None, None) => m.net.valid(),
+        };
+        let wall = prog.seconds + start.elapsed().as_secs_f64();
+        if let Some(run) = run {
+            let summary = json!({
+                "best_top1": prog.best_top1, "best_val_top1": prog.best_val_top1,
+                "best_epoch": prog.best_epoch,
+                "last_top1": last.top1, "wall_seconds": wall,
+                "images_per_second": prog.images as f64 / wall.max(1e-9),
+            });
+            write_atomic(
+                &run.path.join("summary.json"),
+                serde_json::to_string_pretty(&summary).expect("summary serializes"),
+            )?;
+        }
+        Ok(TrainOutcome {
+            best_top1: prog.best_top1.unwrap_or(last.top1),
+            best_val_top1: prog.best_val_top1,
+            best_epoch: prog.best_epoch.unwrap_or(0),
+            last,
+            net: best_net,
+            wall_seconds: wall,
+            images_per_second: prog.images as f64 / wall.max(1e-9),
+        })
+    }
+}
+
+impl crate::run::Position for TrainProgress {
     fn epoch(&self) -> usize {
         self.epoch
     }

@@ -5,19 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::config::SearchConfig;
 use crate::error::{Error, Result};
-use crate::space::Space;
-
-/// What a run's `config.json` holds: the space and every search setting.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    pub space: Space,
-    pub search: SearchConfig,
-}
 
 /// The position a checkpoint saves (search or training progress).
 pub trait Position {
@@ -32,12 +22,16 @@ pub trait Position {
 /// What a run directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunKind {
+    /// A search: `config.json` holds a `space`.
     Search,
+    /// A training run: `config.json` holds an `arch`.
     Train,
 }
 
 /// A run directory.
+#[derive(Clone, Debug)]
 pub struct RunDir {
+    /// Where it is.
     pub path: PathBuf,
 }
 
@@ -69,6 +63,7 @@ impl RunDir {
                     "eval.json",
                     "report",
                     "summary.json",
+                    "selection.json",
                 ] {
                     let p = path.join(name);
                     if p.is_dir() {
@@ -109,16 +104,6 @@ impl RunDir {
         Ok(())
     }
 
-    /// The run's `config.json`, parsed and validated.
-    pub fn config(&self) -> Result<RunConfig> {
-        let text = self.read("config.json")?;
-        let cfg: RunConfig = crate::json::parse(&text).map_err(|e| {
-            Error::Other(format!("{}: {e}", self.path.join("config.json").display()))
-        })?;
-        cfg.space.validate()?;
-        Ok(cfg)
-    }
-
     /// What the run is, from its `config.json`: a search (`space`) or a training run (`arch`).
     pub fn kind(&self) -> Result<RunKind> {
         let v: serde_json::Value = self.read_json("config.json")?;
@@ -142,7 +127,7 @@ impl RunDir {
     }
 
     /// Write the run's `config.json`.
-    pub fn write_config(&self, cfg: &RunConfig) -> Result<()> {
+    pub fn write_config<C: Serialize>(&self, cfg: &C) -> Result<()> {
         let text = serde_json::to_string_pretty(cfg).expect("a run config serializes");
         self.write_atomic("config.json", &text)
     }
@@ -208,21 +193,15 @@ impl RunDir {
     }
 
     /// Where a resumed run starts: the newest checkpoint and its progress, with
-    /// `metrics.jsonl` cut back to the lines that checkpoint accounts for.
+    /// `metrics.jsonl` cut back to the lines that checkpoint accounts for (`None`: no
+    /// checkpoint yet, start from the beginning).
     pub fn resume_point<P: Position + serde::de::DeserializeOwned>(
         &self,
     ) -> Result<Option<(PathBuf, P)>> {
         let Some((dir, p)) = self.latest_checkpoint::<P>()? else {
-            println!("no checkpoint yet: starting from the beginning");
             return Ok(None);
         };
         self.truncate_metrics(p.metrics_lines())?;
-        println!(
-            "resuming at epoch {} batch {} from {}",
-            p.epoch() + 1,
-            p.batch(),
-            dir.display()
-        );
         Ok(Some((dir, p)))
     }
 

@@ -1,0 +1,33 @@
+//! What a running loop tells whoever started it. The library prints nothing: the CLI's
+//! console observer prints the lines and draws the progress bars, a user's observer may
+//! plot, log or stop the run (through a [`StopToken`](super::StopToken)).
+
+/// Callbacks of a search or training loop whose metrics lines are `M`
+/// ([`SearchMetric`](crate::search::SearchMetric) or
+/// [`TrainMetric`](crate::train::TrainMetric)). Every method does nothing by default.
+pub trait Observer<M> {
+    /// The loop starts; `resumed` is the (epoch, batch) a resumed run continues from
+    /// (`None`: from the beginning).
+    fn on_start(&mut self, resumed: Option<(usize, usize)>) {
+        let _ = resumed;
+    }
+    /// Epoch `epoch` (0-based) of `epochs` starts: `steps` batches, `done` of them already
+    /// done before a resume.
+    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize, done: usize) {
+        let _ = (epoch, epochs, steps, done);
+    }
+    /// One step is done.
+    fn on_step(&mut self) {}
+    /// A metrics line was written (a step's every `log_every` steps, and each epoch's).
+    fn on_metrics(&mut self, line: &M) {
+        let _ = line;
+    }
+    /// The loop was stopped through its token and wrote a checkpoint.
+    fn on_stop(&mut self) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl<M> Observer<M> for Silent {}

@@ -1,0 +1,146 @@
+//! Selection by one-shot score *(ours)*: the network a search ends with, chosen among
+//! the argmax and samples of the learned distribution instead of the argmax alone.
+//!
+//! Candidates: the argmax of every choice and draws from softmax(α), each moved into the
+//! FLOP band (the budget's in budget mode, else ±`budget_tolerance` around the argmax's
+//! FLOPs) by [`Plan::project_to_budget`], distinct as networks. Each is scored as
+//! [`oneshot::score`](super::oneshot::score) scores: inherited weights, BN statistics
+//! re-estimated on weight-split images, top-1 on architecture-split images (held out from
+//! the weight steps; never the test set). The best score wins; ties go to the more
+//! probable network.
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use super::{SearchConfig, final_picks, oneshot};
+use crate::data::{ImageSet, split};
+use crate::error::Result;
+use crate::run::stream_seed;
+use crate::supernet::{ArchLogits, Plan, Supernet};
+
+/// One candidate of the selection.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// `argmax` or `sample`.
+    pub source: String,
+    pub picks: Vec<usize>,
+    pub flops: u64,
+    /// Σ ln p(pick) under softmax(α).
+    pub log_prob: f64,
+    /// One-shot top-1 on the held-out architecture-split images.
+    pub top1: f64,
+}
+
+/// What [`select`] chose and everything it compared (written as `selection.json`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Selection {
+    /// Index of the winner in `candidates`.
+    pub chosen: usize,
+    /// Target of the FLOP band the candidates were moved into, and its half-width.
+    pub band_flops: f64,
+    pub tolerance: f64,
+    pub calibration_images: usize,
+    pub validation_images: usize,
+    pub candidates: Vec<Candidate>,
+}
+
+impl Selection {
+    /// The chosen network's picks.
+    pub fn picks(&self) -> &[usize] {
+        &self.candidates[self.chosen].picks
+    }
+}
+
+/// Option index drawn from probabilities `p`.
+pub fn draw<R: Rng>(rng: &mut R, p: &[f32]) -> usize {
+    let u: f32 = rng.random_range(0.0..1.0);
+    let mut acc = 0.0;
+    for (i, &x) in p.iter().enumerate() {
+        acc += x;
+        if u < acc {
+            return i;
+        }
+    }
+    p.len() - 1
+}
+
+/// The images selection scores on, from the search's own training set `train` (after
+/// `--max-images`): the first `select_calibration_images` of the weight split for BN
+/// re-estimation and the first `select_images` of the architecture split for top-1.
+pub fn held_out_sets(train: &ImageSet, cfg: &SearchConfig) -> (ImageSet, ImageSet) {
+    let (w_idx, a_idx) = split(train.len(), cfg.weight_fraction, cfg.seed);
+    let take = |idx: Vec<usize>, n: usize| train.subset(&idx[..n.min(idx.len())]);
+    (
+        take(w_idx, cfg.select_calibration_images),
+        take(a_idx, cfg.select_images),
+    )
+}
+
+/// Score `n` candidates (the argmax first, then distinct samples that the projection
+/// brought into the band; fewer when the distribution holds fewer distinct in-band
+/// networks) and choose the best.
+pub fn select(
+    net: &Supernet,
+    logits: &ArchLogits,
+    cfg: &SearchConfig,
+    n: usize,
+    calibration: &ImageSet,
+    validation: &ImageSet,
+) -> Result<Selection> {
+    let plan: &Plan = &net.plan;
+    let probs = logits.probabilities();
+    let (first, _) = final_picks(plan, logits, cfg)?;
+    let band = match cfg.budget_flops() {
+        Some(target) => target,
+        None => plan.flops_of(&first)? as f64,
+    };
+    let log_prob = |picks: &[usize]| -> f64 {
+        picks
+            .iter()
+            .zip(&probs)
+            .map(|(&o, p)| (p[o].max(1e-12) as f64).ln())
+            .sum()
+    };
+    let mut picked: Vec<(String, Vec<usize>)> = vec![("argmax".into(), first.clone())];
+    let mut seen = std::collections::BTreeSet::from([plan.derive(&first)?.network_key()]);
+    let mut rng = StdRng::seed_from_u64(stream_seed(cfg.seed, cfg.epochs, 6));
+    for _ in 0..100 * n {
+        if picked.len() >= n {
+            break;
+        }
+        let drawn: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
+        let picks = plan.project_to_budget(&drawn, &probs, band, cfg.budget_tolerance)?;
+        let off = plan.flops_of(&picks)? as f64 / band - 1.0;
+        if off.abs() <= cfg.budget_tolerance && seen.insert(plan.derive(&picks)?.network_key()) {
+            picked.push(("sample".into(), picks));
+        }
+    }
+    let batch = cfg.batch_size.max(1);
+    let mut candidates = Vec::with_capacity(picked.len());
+    for (source, picks) in picked {
+        let top1 = oneshot::score(net, &picks, calibration, batch, validation)?.top1;
+        candidates.push(Candidate {
+            source,
+            flops: plan.flops_of(&picks)?,
+            log_prob: log_prob(&picks),
+            top1,
+            picks,
+        });
+    }
+    let chosen = (0..candidates.len())
+        .max_by(|&a, &b| {
+            let (a, b) = (&candidates[a], &candidates[b]);
+            a.top1
+                .total_cmp(&b.top1)
+                .then(a.log_prob.total_cmp(&b.log_prob))
+        })
+        .expect("the argmax is always a candidate");
+    Ok(Selection {
+        chosen,
+        band_flops: band,
+        tolerance: cfg.budget_tolerance,
+        calibration_images: calibration.len(),
+        validation_images: validation.len(),
+        candidates,
+    })
+}
