@@ -1,6 +1,6 @@
 //! The one cost model. Each layer's FLOPs (multiply-accumulates) and parameter count is
 //! written once, generic over the number type: `u64` gives the exact count of a concrete
-//! architecture, [`crate::supernet::Eff`] gives the differentiable expected cost of a
+//! architecture, the supernet's `Eff` gives the differentiable expected cost of a
 //! supernet from its effective shapes (docs/ALGORITHM.md, "Expected cost"; the counting
 //! convention of docs/ARCH_FORMAT.md).
 
@@ -58,7 +58,9 @@ impl Convention {
 
 /// A number the cost formulas can be evaluated in.
 pub trait Count: Clone + Add<Output = Self> + Mul<Output = Self> {
+    /// The additive identity, 0.
     fn zero() -> Self;
+    /// The multiplicative identity, 1.
     fn one() -> Self;
     /// Multiply by a constant integer (a kernel area).
     fn times(self, k: u64) -> Self;
@@ -79,11 +81,14 @@ impl Count for u64 {
 /// FLOPs and parameters of a part of a network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cost<T> {
+    /// FLOPs (multiply-accumulates), in the convention counted.
     pub flops: T,
+    /// Parameter count, in the convention counted.
     pub params: T,
 }
 
 impl<T: Count> Cost<T> {
+    /// No FLOPs and no parameters.
     pub fn zero() -> Self {
         Cost {
             flops: T::zero(),
@@ -146,13 +151,19 @@ pub fn pool<T: Count>(c: T, area_in: T) -> Cost<T> {
 
 /// Shapes of one inverted-residual block, concrete or effective.
 pub struct IrShape<T> {
+    /// Input channels.
     pub c_in: T,
+    /// Hidden width (output of the pw expansion, channels of the dw conv).
     pub mid: T,
+    /// Output channels.
     pub c_out: T,
     /// Squeeze-excitation hidden width, if the block has one.
     pub se: Option<T>,
+    /// Depthwise kernel size.
     pub kernel: u64,
+    /// Input map area H_in·W_in.
     pub area_in: T,
+    /// Output map area H_out·W_out (after the dw stride).
     pub area_out: T,
     /// Weight of the pw expansion: 1 when present, 0 when absent (mid == in), or the
     /// probability that it is present.
@@ -182,13 +193,17 @@ pub fn ir<T: Count>(s: IrShape<T>, cv: Convention) -> Cost<T> {
 
 /// Widths of the head, concrete or effective.
 pub struct HeadShape<T> {
+    /// Head kind.
     pub op: HeadOp,
+    /// Input channels.
     pub c_in: T,
     /// Width before the pool.
     pub mid: T,
     /// `ir_pool`'s post-pool width (unused by `conv`).
     pub out: T,
+    /// Classifier outputs (number of classes).
     pub classes: T,
+    /// Map area H·W at the head's input.
     pub area: T,
     /// Weight of the 1×1 conv before the pool: 1, 0 or the probability it is present.
     pub pw: T,

@@ -10,11 +10,13 @@ use crate::nn::FixedNet;
 /// The result of [`evaluate`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Evaluation {
+    /// Number of images evaluated.
     pub images: usize,
     /// Fraction of images whose argmax logit is the label.
     pub top1: f64,
     /// Mean cross-entropy (no label smoothing).
     pub loss: f64,
+    /// Class names, in label order.
     pub classes: Vec<String>,
     /// Accuracy of each class (its row of the confusion matrix: diagonal / row sum).
     pub per_class: Vec<f64>,

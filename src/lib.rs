@@ -5,13 +5,20 @@
 //! with Gumbel-softmax architecture weights, a FLOP/param cost model with effective shape
 //! propagation, derivation of the final architecture, and the fixed network it describes.
 
+#![warn(missing_docs)]
 // Burn tensors are large values; enums holding one beside small variants are intended.
 #![allow(clippy::large_enum_variant)]
 
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod alloc;
 pub mod arch;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod bench;
 pub mod benchmark;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 pub mod cost;
 pub mod data;
@@ -22,7 +29,9 @@ pub mod eval;
 pub mod json;
 pub mod kernels;
 pub mod nn;
+#[cfg(feature = "report")]
 pub mod plot;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod run;
 pub mod search;

@@ -11,15 +11,21 @@ use crate::error::{Error, Result};
 
 /// One named series of (x, y) points.
 pub struct Series {
+    /// Legend label.
     pub name: String,
+    /// The (x, y) points.
     pub points: Vec<(f64, f64)>,
 }
 
 /// One chart: a title, axis labels, series and an optional fixed y range.
 pub struct Panel {
+    /// Chart title.
     pub title: String,
+    /// x-axis label.
     pub x_label: String,
+    /// y-axis label.
     pub y_label: String,
+    /// The series drawn.
     pub series: Vec<Series>,
     /// Fixed y range (for probabilities); otherwise 0 (or the minimum, if negative) to
     /// 1.1 × the maximum.

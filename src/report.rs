@@ -491,13 +491,21 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
 /// One training run in a comparison.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CompareRow {
+    /// The run directory.
     pub run: String,
+    /// The architecture's name (`architecture` when unnamed).
     pub arch: String,
+    /// Exact FLOPs of the architecture at its input size, in millions (our convention).
     pub mflops: f64,
+    /// Parameters of the architecture, in millions (our convention).
     pub mparams: f64,
+    /// `best_top1` of the run's `summary.json`: test top-1 of the chosen epoch (NaN when absent).
     pub best_top1: f64,
+    /// `last_top1` of the run's `summary.json`: test top-1 of the last epoch (NaN when absent).
     pub last_top1: f64,
+    /// Number of epoch lines in the run's metrics.
     pub epochs: usize,
+    /// Training wall-clock time, in seconds (NaN when absent).
     pub wall_seconds: f64,
 }
 

@@ -24,7 +24,9 @@ fn default_num_classes() -> usize {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum Widths {
+    /// A single, fixed width.
     One(usize),
+    /// Width options (one masked choice).
     Options(Vec<usize>),
 }
 
@@ -42,11 +44,16 @@ impl Widths {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StemSpace {
+    /// Output width, or its options (the `stem.width` choice).
     pub out: Widths,
+    /// Kernel size k of the k×k conv (odd).
     pub kernel: usize,
+    /// Stride (1 or 2).
     pub stride: usize,
+    /// Activation (default ReLU).
     #[serde(default)]
     pub act: Act,
+    /// The conv has a bias (default true).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub bias: bool,
 }
@@ -69,10 +76,14 @@ impl StemSpace {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HeadSpace {
+    /// Head kind.
     pub op: HeadOp,
+    /// `ir_pool` only: width before the pool = `divisible(in × expansion, width_divisor)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expansion: Option<f64>,
+    /// Output width; a list of options (the `head.width` choice) only for a `conv` head.
     pub out: Widths,
+    /// Activation (default ReLU).
     #[serde(default)]
     pub act: Act,
 }
@@ -94,8 +105,11 @@ impl HeadSpace {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OpSpace {
+    /// Depthwise kernel size (odd).
     pub kernel: usize,
+    /// Hidden width = `divisible(in_max × expansion, width_divisor)`.
     pub expansion: f64,
+    /// Squeeze-excitation (default false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub se: bool,
 }
@@ -104,7 +118,9 @@ pub struct OpSpace {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpace {
+    /// Number of `ir` blocks in the stage.
     pub blocks: usize,
+    /// Stride of the stage's first block (the others have stride 1).
     pub stride: usize,
     /// Output-width options, one masked choice shared by the stage; without it the stage
     /// keeps the width of whatever feeds it.
@@ -134,6 +150,7 @@ pub struct StageSpace {
     /// Activation of a skip projection (default ReLU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_act: Option<Act>,
+    /// Activation of every block of the stage (default ReLU).
     #[serde(default)]
     pub act: Act,
 }
@@ -153,22 +170,32 @@ impl StageSpace {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Space {
+    /// Format tag; must be [`SPACE_FORMAT`].
     pub format: String,
+    /// Optional label; derived files are named `<name>-derived`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Side of the training images and of the supernet's full grid, in pixels.
     pub input_size: usize,
     /// Input-resolution options (one network-wide choice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolutions: Option<Vec<usize>>,
+    /// Image channels (default 3).
     #[serde(default = "default_in_channels")]
     pub in_channels: usize,
+    /// Classifier outputs (default 1000).
     #[serde(default = "default_num_classes")]
     pub num_classes: usize,
+    /// The divisor `d` of the width rounding `divisible(x, d)` (default 8).
     #[serde(default = "default_width_divisor")]
     pub width_divisor: usize,
+    /// The stem.
     pub stem: StemSpace,
+    /// The stages, in order (at least one).
     pub stages: Vec<StageSpace>,
+    /// The head.
     pub head: HeadSpace,
+    /// Dropout before the classifier, copied into derived files (default 0).
     #[serde(default)]
     pub dropout: f64,
 }

@@ -31,9 +31,13 @@ pub(crate) fn is_true(b: &bool) -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stem {
+    /// Output channels.
     pub out: usize,
+    /// Kernel size k of the k×k conv (odd).
     pub kernel: usize,
+    /// Stride (1 or 2).
     pub stride: usize,
+    /// Activation (default ReLU).
     #[serde(default)]
     pub act: Act,
     /// The conv has a bias (default true).
@@ -56,17 +60,26 @@ pub enum BlockOp {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Block {
+    /// Block kind: `ir` or `skip`.
     pub op: BlockOp,
+    /// Output channels.
     pub out: usize,
+    /// Stride (1 or 2).
     pub stride: usize,
+    /// `ir` only: depthwise kernel size (odd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<usize>,
+    /// `ir` only: hidden width = `divisible(in × expansion, width_divisor)` (exactly one of `mid`
+    /// and `expansion`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expansion: Option<f64>,
+    /// `ir` only: hidden width, used as given (exactly one of `mid` and `expansion`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mid: Option<usize>,
+    /// `ir` only: squeeze-excitation after the depthwise conv (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub se: Option<bool>,
+    /// Activation of an `ir` block (and its SE) or of a projecting skip (default ReLU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Act>,
 }
@@ -118,10 +131,14 @@ pub enum HeadOp {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Head {
+    /// Head kind.
     pub op: HeadOp,
+    /// `ir_pool` only: width before the pool = `divisible(in × expansion, width_divisor)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expansion: Option<f64>,
+    /// `ir_pool`: width of the post-pool 1×1 conv; `conv`: width of the 1×1 conv before the pool.
     pub out: usize,
+    /// Activation (default ReLU).
     #[serde(default)]
     pub act: Act,
 }
@@ -140,21 +157,32 @@ pub(crate) fn default_width_divisor() -> usize {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Arch {
+    /// Format tag; must be [`ARCH_FORMAT`].
     pub format: String,
+    /// Optional label; no effect on the network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Side of the square input image, in pixels.
     pub input_size: usize,
+    /// Image channels (default 3).
     #[serde(default = "default_in_channels")]
     pub in_channels: usize,
+    /// Classifier outputs (default 1000).
     #[serde(default = "default_num_classes")]
     pub num_classes: usize,
+    /// The divisor `d` of the width rounding `divisible(x, d)` (default 8).
     #[serde(default = "default_width_divisor")]
     pub width_divisor: usize,
+    /// The stem.
     pub stem: Stem,
+    /// The blocks, in order (may be empty).
     pub blocks: Vec<Block>,
+    /// The head before the classifier.
     pub head: Head,
+    /// Dropout before the classifier, in [0, 1) (training only; default 0).
     #[serde(default)]
     pub dropout: f64,
+    /// Where the file came from (free-form JSON); no effect on the network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
 }

@@ -8,13 +8,19 @@ use crate::error::{Error, Result};
 /// A concrete inverted-residual block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IrLayout {
+    /// Input channels.
     pub c_in: usize,
+    /// Hidden width (output of the pw expansion, channels of the dw conv).
     pub mid: usize,
+    /// Output channels.
     pub c_out: usize,
+    /// Depthwise kernel size (odd).
     pub kernel: usize,
+    /// Stride of the depthwise conv (1 or 2).
     pub stride: usize,
     /// Hidden width of the squeeze-excitation, if any.
     pub se: Option<usize>,
+    /// Activation of the block (and of its SE).
     pub act: Act,
 }
 
@@ -32,24 +38,31 @@ impl IrLayout {
 /// A concrete block.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BlockLayout {
+    /// An inverted-residual block.
     Ir(IrLayout),
     /// Identity, or where the shape changes ([`is_projection`](Self::is_projection))
     /// 1×1 conv (stride) → BN → act.
     Skip {
+        /// Input channels.
         c_in: usize,
+        /// Output channels.
         c_out: usize,
+        /// Stride (1 or 2).
         stride: usize,
+        /// Activation of the projection (unused by an identity).
         act: Act,
     },
 }
 
 impl BlockLayout {
+    /// Output channels of the block.
     pub fn c_out(&self) -> usize {
         match self {
             BlockLayout::Ir(b) => b.c_out,
             BlockLayout::Skip { c_out, .. } => *c_out,
         }
     }
+    /// Stride of the block.
     pub fn stride(&self) -> usize {
         match self {
             BlockLayout::Ir(b) => b.stride,
@@ -74,10 +87,15 @@ impl BlockLayout {
 /// conv to `out`, then the classifier.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadLayout {
+    /// Head kind.
     pub op: HeadOp,
+    /// Input channels (the last block's output width).
     pub c_in: usize,
+    /// Width before the pool.
     pub mid: usize,
+    /// `ir_pool`: width of the post-pool 1×1 conv; `conv`: the 1×1 conv's width (equal to `mid`).
     pub out: usize,
+    /// Activation.
     pub act: Act,
 }
 
@@ -129,15 +147,25 @@ impl Head {
 /// Every width of a validated architecture.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
+    /// Image channels.
     pub in_channels: usize,
+    /// Classifier outputs.
     pub num_classes: usize,
+    /// Stem output channels.
     pub stem_out: usize,
+    /// Stem kernel size (odd).
     pub stem_kernel: usize,
+    /// Stem stride (1 or 2).
     pub stem_stride: usize,
+    /// Stem activation.
     pub stem_act: Act,
+    /// The stem conv has a bias.
     pub stem_bias: bool,
+    /// Every block, in order.
     pub blocks: Vec<BlockLayout>,
+    /// The head.
     pub head: HeadLayout,
+    /// Dropout before the classifier (training only).
     pub dropout: f64,
 }
 

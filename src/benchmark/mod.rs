@@ -42,9 +42,11 @@ pub trait Benchmark {
 pub struct Lookup {
     /// The lexicographically smallest key that describes the network.
     pub key: String,
+    /// Mean test accuracy over the benchmark's runs, in percent.
     pub mean_acc: f64,
     /// FLOPs in the benchmark's convention.
     pub flops: u64,
+    /// Params in the benchmark's convention.
     pub params: u64,
     /// Percent of the keys within ±5 % of its FLOPs that have a lower mean accuracy.
     pub percentile: f64,

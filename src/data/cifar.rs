@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ImageSet;
 use crate::error::{Error, Result};
 
 /// Bytes of one binary record: 1 label byte + 3·32·32 pixels (R plane, G plane, B plane).
@@ -19,65 +20,6 @@ pub const CLASSES: [&str; 10] = [
     "ship",
     "truck",
 ];
-
-/// Images in CHW u8 layout with their labels.
-#[derive(Clone, Debug, Default)]
-pub struct ImageSet {
-    pub channels: usize,
-    pub size: usize,
-    /// `len · channels · size · size` bytes.
-    pub pixels: Vec<u8>,
-    pub labels: Vec<u8>,
-    pub classes: Vec<String>,
-}
-
-impl ImageSet {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-    /// Bytes of image `i`.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.channels * self.size * self.size;
-        &self.pixels[i * n..(i + 1) * n]
-    }
-    /// The seeded training subset a run with `--max-images n` and `seed` uses (search,
-    /// training and the example draw the same images for the same seed).
-    pub fn train_subset(&self, n: usize, seed: u64) -> ImageSet {
-        self.random_subset(n, seed ^ 0x5EED)
-    }
-
-    /// The test subset of `--max-test-images n`, the same in `train` and `eval`, so that
-    /// an evaluation reproduces the accuracy its training run logged.
-    pub fn test_subset(&self, n: usize) -> ImageSet {
-        self.random_subset(n, 0x7E57)
-    }
-
-    /// A seeded random subset of `n` images (all of them, shuffled, when `n` ≥ len):
-    /// image folders are sorted by class, so a prefix would not do.
-    pub fn random_subset(&self, n: usize, seed: u64) -> ImageSet {
-        let (keep, _) = crate::data::split(self.len(), 1.0, seed);
-        let keep: Vec<usize> = keep.into_iter().take(n).collect();
-        self.subset(&keep)
-    }
-
-    /// The images at `idx`, in that order.
-    pub fn subset(&self, idx: &[usize]) -> ImageSet {
-        let mut pixels = Vec::with_capacity(idx.len() * self.image(0).len());
-        for &i in idx {
-            pixels.extend_from_slice(self.image(i));
-        }
-        ImageSet {
-            channels: self.channels,
-            size: self.size,
-            pixels,
-            labels: idx.iter().map(|&i| self.labels[i]).collect(),
-            classes: self.classes.clone(),
-        }
-    }
-}
 
 /// Read one official binary file (`data_batch_N.bin`, `test_batch.bin`).
 pub fn read_binary_file(path: &Path, into: &mut ImageSet) -> Result<()> {
@@ -106,7 +48,9 @@ pub fn read_binary_file(path: &Path, into: &mut ImageSet) -> Result<()> {
 /// Which split to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
+    /// The training split (`data_batch_1.bin` .. `data_batch_5.bin`, or `train/`).
     Train,
+    /// The test split (`test_batch.bin`, or `test/`).
     Test,
 }
 
@@ -115,6 +59,7 @@ fn empty_set() -> ImageSet {
         channels: 3,
         size: 32,
         classes: CLASSES.iter().map(|s| s.to_string()).collect(),
+        transform: super::Transform::cifar10(),
         ..Default::default()
     }
 }
@@ -189,6 +134,7 @@ pub fn load_image_folder(root: &Path) -> Result<ImageSet> {
         channels: 3,
         size: 0,
         classes: classes.clone(),
+        transform: super::Transform::cifar10(),
         ..Default::default()
     };
     for (label, class) in classes.iter().enumerate() {

@@ -57,6 +57,7 @@ pub enum DefaultData {
 }
 
 impl DefaultData {
+    /// The data directory.
     pub fn path(&self) -> &Path {
         match self {
             DefaultData::Full(p) | DefaultData::Demo(p) => p,

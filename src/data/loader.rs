@@ -8,11 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::cifar::ImageSet;
-
-/// Per-channel mean and std of CIFAR-10 training images.
-pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-pub const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+use super::ImageSet;
 
 /// Seeded shuffle of `0..n` cut at `fraction`: (first part, second part).
 pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
@@ -25,8 +21,11 @@ pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 
 /// One batch on the host.
 pub struct Batch {
+    /// Normalized pixels, flattened in [N, C, H, W] order.
     pub images: Vec<f32>,
+    /// Class label of each image.
     pub labels: Vec<i64>,
+    /// Shape [N, C, H, W] of `images`.
     pub shape: [usize; 4],
 }
 
@@ -41,21 +40,24 @@ impl Batch {
     }
 }
 
-/// Normalized, optionally augmented copy of image `i` appended to `out`.
+/// Normalized, optionally augmented (the set's [`Transform`](super::Transform)) copy of
+/// image `i` appended to `out`.
 fn push_image(set: &ImageSet, i: usize, augment: Option<&mut StdRng>, out: &mut Vec<f32>) {
     let s = set.size as isize;
     let img = set.image(i);
+    let t = &set.transform;
+    let pad = t.crop_padding as i64;
     let (dx, dy, flip) = match augment {
         Some(rng) => (
-            rng.random_range(-4..=4i64) as isize,
-            rng.random_range(-4..=4i64) as isize,
-            rng.random_bool(0.5),
+            rng.random_range(-pad..=pad) as isize,
+            rng.random_range(-pad..=pad) as isize,
+            t.flip && rng.random_bool(0.5),
         ),
         None => (0, 0, false),
     };
     for c in 0..set.channels {
         let plane = &img[c * set.size * set.size..(c + 1) * set.size * set.size];
-        let (m, sd) = (MEAN[c % 3], STD[c % 3]);
+        let (m, sd) = (t.mean[c % t.mean.len()], t.std[c % t.std.len()]);
         for y in 0..s {
             for x in 0..s {
                 let sx = if flip { s - 1 - x } else { x } + dx;

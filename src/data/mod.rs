@@ -1,9 +1,13 @@
 //! CIFAR-10 data: readers, split, augmentation and batching.
 
 pub mod cifar;
+#[cfg(feature = "download")]
 pub mod download;
+pub mod image_set;
 pub mod loader;
 
-pub use cifar::{CLASSES, ImageSet, Split, load};
+pub use cifar::{CLASSES, Split, load};
+#[cfg(feature = "download")]
 pub use download::{DefaultData, default_data};
+pub use image_set::{ImageSet, Transform};
 pub use loader::{Batch, epoch_batches, make_batch, skip, split};

@@ -14,14 +14,20 @@ use crate::kernels::{batch_norm, depthwise_conv2d, pointwise_conv2d};
 /// Configuration of a [`ConvBnAct`].
 #[derive(Config, Debug)]
 pub struct ConvBnActConfig {
+    /// Input channels.
     pub c_in: usize,
+    /// Output channels.
     pub c_out: usize,
+    /// Kernel size k of the k×k conv (default 1).
     #[config(default = 1)]
     pub kernel: usize,
+    /// Stride (default 1).
     #[config(default = 1)]
     pub stride: usize,
+    /// Conv groups (default 1; `c` for a depthwise conv on `c` channels).
     #[config(default = 1)]
     pub groups: usize,
+    /// The conv has a bias (default false).
     #[config(default = false)]
     pub bias: bool,
     /// `None`: no activation (the pwl projection).
@@ -35,8 +41,11 @@ pub struct ConvBnActConfig {
 /// y = act(BN(conv(x))), padding k/2.
 #[derive(Module, Debug)]
 pub struct ConvBnAct {
+    /// The convolution.
     pub conv: Conv2d,
+    /// The BatchNorm after the conv.
     pub bn: BatchNorm,
+    /// The activation after BN (`None`: none).
     #[module(skip)]
     pub act: Option<Act>,
 }
@@ -51,6 +60,7 @@ impl ConvBnActConfig {
             .with_act(Some(act))
     }
 
+    /// Build the layer on `device` (padding k/2; BN scale 0 with `zero_gamma`).
     pub fn init(&self, device: &Device) -> ConvBnAct {
         let p = self.kernel / 2;
         let conv = Conv2dConfig::new([self.c_in, self.c_out], [self.kernel, self.kernel])
@@ -72,6 +82,7 @@ impl ConvBnActConfig {
 }
 
 impl ConvBnAct {
+    /// y = act(BN(conv(x))).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_kernel_masked(x, None)
     }

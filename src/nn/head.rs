@@ -15,12 +15,19 @@ use crate::kernels::pointwise_conv2d;
 /// Configuration of a [`Head`].
 #[derive(Config, Debug)]
 pub struct HeadConfig {
+    /// Head kind.
     pub op: HeadOp,
+    /// Input channels.
     pub c_in: usize,
+    /// Width before the pool (output of the 1×1 conv `pw`).
     pub mid: usize,
+    /// `ir_pool`: width of the post-pool 1×1 conv (unused by `conv`).
     pub out: usize,
+    /// Classifier outputs.
     pub num_classes: usize,
+    /// Activation of the head's convs.
     pub act: Act,
+    /// Dropout probability before the classifier (default 0).
     #[config(default = 0.0)]
     pub dropout: f64,
 }
@@ -29,16 +36,22 @@ pub struct HeadConfig {
 /// `conv`: 1×1 conv → BN → act → pool → dropout → linear.
 #[derive(Module, Debug)]
 pub struct Head {
+    /// The 1×1 conv → BN → act before the pool (always in `conv`; in `ir_pool` only where
+    /// mid != c_in).
     pub pw: Option<ConvBnAct>,
     /// `ir_pool`'s post-pool 1×1 conv.
     pub conv: Option<Conv2d>,
+    /// Dropout before the classifier.
     pub dropout: Dropout,
+    /// The linear classifier (with bias).
     pub classifier: Linear,
+    /// Activation after `ir_pool`'s post-pool 1×1 conv.
     #[module(skip)]
     pub act: Act,
 }
 
 impl HeadConfig {
+    /// Build the head on `device`.
     pub fn init(&self, device: &Device) -> Head {
         Head {
             pw: (self.op == HeadOp::Conv || self.mid != self.c_in).then(|| {
@@ -99,6 +112,7 @@ impl Head {
         }
     }
 
+    /// Logits [N, classes] of a feature map [N, c_in, H, W]: features → global pool → classify.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.classify(global_pool(self.features(x)))
     }

@@ -13,14 +13,20 @@ use crate::arch::IrLayout;
 /// Configuration of an [`IrBlock`].
 #[derive(Config, Debug)]
 pub struct IrBlockConfig {
+    /// Input channels.
     pub c_in: usize,
+    /// Hidden width (output of the pw expansion, channels of the dw conv).
     pub mid: usize,
+    /// Output channels.
     pub c_out: usize,
+    /// Depthwise kernel size (odd).
     pub kernel: usize,
+    /// Stride of the depthwise conv.
     pub stride: usize,
     /// Squeeze-excitation hidden width.
     #[config(default = "None")]
     pub se: Option<usize>,
+    /// Activation of pw, dw and SE.
     pub act: Act,
     /// Build the pw expansion (a fixed block omits it when mid == in).
     pub pw: bool,
@@ -34,26 +40,38 @@ pub struct IrBlockConfig {
 /// expected kernel-size mask) and the probability `se_keep` that SE is present.
 #[derive(Clone, Debug, Default)]
 pub struct IrMasks {
+    /// Hidden-width channel mask [1, mid, 1, 1], applied after pw and after dw.
     pub expand: Option<Tensor<4>>,
+    /// SE hidden-width channel mask [1, hidden, 1, 1].
     pub se: Option<Tensor<4>>,
+    /// Output channel mask [1, c_out, 1, 1] (the stage's), applied after the pwl BN.
     pub out: Option<Tensor<4>>,
+    /// Probability [1, 1, 1, 1] that the pw expansion is present.
     pub pw_keep: Option<Tensor<4>>,
+    /// Superkernel: kernel mask [1, 1, k, k] multiplied into the dw weights.
     pub kernel: Option<Tensor<4>>,
+    /// Superkernel: probability [1, 1, 1, 1] that SE is present.
     pub se_keep: Option<Tensor<4>>,
 }
 
 /// Inverted residual block.
 #[derive(Module, Debug)]
 pub struct IrBlock {
+    /// pw: 1×1 expansion conv → BN → act (absent when not built, e.g. mid == in).
     pub pw: Option<ConvBnAct>,
+    /// dw: k×k depthwise conv → BN → act, with the block's stride.
     pub dw: ConvBnAct,
+    /// Squeeze-excitation on the dw output, if any.
     pub se: Option<SqueezeExcite>,
+    /// pwl: 1×1 projection conv → BN, no activation.
     pub pwl: ConvBnAct,
+    /// Add the input to the output (identity residual).
     #[module(skip)]
     pub residual: bool,
 }
 
 impl IrBlockConfig {
+    /// Build the block on `device` (the pwl BN scale starts at 0 when `residual`).
     pub fn init(&self, device: &Device) -> IrBlock {
         IrBlock {
             pw: self.pw.then(|| {
@@ -95,6 +113,7 @@ pub fn mix_identity(h: Tensor<4>, x: Tensor<4>, keep: &Tensor<4>) -> Tensor<4> {
 }
 
 impl IrBlock {
+    /// The block without masks: pw → dw → [SE] → pwl [+ x].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_masked(x, None)
     }

@@ -12,13 +12,16 @@ use crate::error::Result;
 /// A block of a fixed network.
 #[derive(Module, Debug)]
 pub enum FixedBlock {
+    /// An inverted-residual block.
     Ir(IrBlock),
     /// 1×1 conv (stride) → BN → act where the shape changes.
     Projection(ConvBnAct),
+    /// An identity skip (same width, stride 1).
     Identity(burn::nn::Identity),
 }
 
 impl FixedBlock {
+    /// Apply the block.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             FixedBlock::Ir(b) => b.forward(x),
@@ -31,8 +34,11 @@ impl FixedBlock {
 /// stem → blocks → head → classifier; runs at any input size.
 #[derive(Module, Debug)]
 pub struct FixedNet {
+    /// The stem: k×k conv → BN → act.
     pub stem: ConvBnAct,
+    /// The blocks, in order.
     pub blocks: Vec<FixedBlock>,
+    /// The head and the classifier.
     pub head: Head,
 }
 
@@ -42,6 +48,7 @@ impl FixedNet {
         Ok(Self::from_layout(&arch.layout()?, device))
     }
 
+    /// Build the network of a resolved layout.
     pub fn from_layout(l: &Layout, device: &Device) -> Self {
         let stem = ConvBnActConfig::new(l.in_channels, l.stem_out)
             .with_kernel(l.stem_kernel)

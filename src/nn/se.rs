@@ -12,21 +12,28 @@ use super::act::{Act, hard_sigmoid};
 /// Configuration of a [`SqueezeExcite`] on `channels` with `hidden` squeezed channels.
 #[derive(Config, Debug)]
 pub struct SqueezeExciteConfig {
+    /// Input channels (and channels of the gate).
     pub channels: usize,
+    /// Squeezed (hidden) channels.
     pub hidden: usize,
+    /// Activation between the two 1×1 convs.
     pub act: Act,
 }
 
 /// x · hsigmoid(W₂ act(W₁ pool(x) + b₁) + b₂).
 #[derive(Module, Debug)]
 pub struct SqueezeExcite {
+    /// 1×1 conv channels → hidden (with bias).
     pub reduce: Conv2d,
+    /// 1×1 conv hidden → channels (with bias).
     pub expand: Conv2d,
+    /// Activation after `reduce`.
     #[module(skip)]
     pub act: Act,
 }
 
 impl SqueezeExciteConfig {
+    /// Build the layer on `device`.
     pub fn init(&self, device: &Device) -> SqueezeExcite {
         SqueezeExcite {
             reduce: Conv2dConfig::new([self.channels, self.hidden], [1, 1]).init(device),

@@ -2,9 +2,9 @@
 //! console observer prints the lines and draws the progress bars, a user's observer may
 //! plot, log or stop the run (through a [`StopToken`](super::StopToken)).
 
-/// Callbacks of a search or training loop whose metrics lines are `M`
-/// ([`SearchMetric`](crate::search::SearchMetric) or
-/// [`TrainMetric`](crate::train::TrainMetric)). Every method does nothing by default.
+/// Callbacks of a search or training loop whose metrics lines are `M` (the search's
+/// `SearchMetric` or the retraining's `TrainMetric`). Every method does nothing by
+/// default.
 pub trait Observer<M> {
     /// The loop starts; `resumed` is the (epoch, batch) a resumed run continues from
     /// (`None`: from the beginning).

@@ -91,8 +91,11 @@ impl std::str::FromStr for WeightStep {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
+    /// Epochs over the weight split (warm-up included).
     pub epochs: usize,
+    /// Images per weight or architecture step.
     pub batch_size: usize,
+    /// Seed of every random stream (initialisation, splits, batches, Gumbel noise).
     pub seed: u64,
     /// Use at most this many training images (all when absent).
     pub max_images: Option<usize>,
@@ -104,11 +107,17 @@ pub struct SearchConfig {
     /// alternation; weight split / architecture split, e.g. 4 for 80/20: one pass over
     /// the architecture split per epoch, FBNet's "one epoch each" at a finer grain).
     pub arch_every: usize,
+    /// Peak learning rate of the weights (SGD, cosine schedule).
     pub weight_lr: f64,
+    /// Momentum of the weights' SGD.
     pub weight_momentum: f64,
+    /// L2 weight decay of the weights.
     pub weight_decay: f64,
+    /// Learning rate of the architecture logits α (Adam).
     pub arch_lr: f64,
+    /// Weight decay of the architecture logits.
     pub arch_weight_decay: f64,
+    /// Gumbel-softmax temperature of the first epoch.
     pub temperature_start: f64,
     /// Per-epoch factor; ignored when `temperature_end` is set.
     pub temperature_decay: f64,
@@ -125,11 +134,17 @@ pub struct SearchConfig {
     /// Full-width warm-up (TuNAS): over the first this fraction of weight steps, a step
     /// trains the largest network with probability falling linearly from 1 to 0 (0: off).
     pub full_width_warmup: f64,
+    /// The FLOP-aware loss of the architecture steps.
     pub loss: LossMode,
+    /// a of the fbnet loss `CE · a · (ln MFLOPs)^b`.
     pub fbnet_a: f64,
+    /// b of the fbnet loss.
     pub fbnet_b: f64,
+    /// λ of the additive loss `CE + λ · C / C_uniform`.
     pub additive_lambda: f64,
+    /// Target of the budget loss, in MFLOPs (our counting convention).
     pub budget_mflops: Option<f64>,
+    /// Half-width of the budget band, as a fraction of the target (0.05: ±5 %).
     pub budget_tolerance: f64,
     /// Initial budget penalty weight μ.
     pub budget_mu: f64,
@@ -188,6 +203,15 @@ impl Default for SearchConfig {
 
 impl SearchConfig {
     /// Check every setting; the error names the first bad one.
+    ///
+    /// ```
+    /// use dmasking::search::{LossMode, SearchConfig};
+    ///
+    /// assert!(SearchConfig::default().validate().is_ok());
+    /// let no_target = SearchConfig { loss: LossMode::Budget, ..SearchConfig::default() };
+    /// let err = no_target.validate().unwrap_err().to_string();
+    /// assert!(err.contains("budget_mflops"), "{err}");
+    /// ```
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         let positive = |x: f64| x > 0.0 && x.is_finite();

@@ -36,7 +36,9 @@ pub struct Scored {
 /// Kendall's τ of the one-shot scores and of FLOPs, against the benchmark accuracy.
 #[derive(Clone, Debug, Serialize)]
 pub struct Taus {
+    /// Networks compared.
     pub networks: usize,
+    /// Kendall tau-b of the one-shot scores against the benchmark accuracy.
     pub oneshot: f64,
     /// The baseline: ranking by FLOPs (more is better).
     pub flops: f64,
@@ -45,10 +47,13 @@ pub struct Taus {
 /// The fidelity report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Fidelity {
+    /// Over every scored network.
     pub overall: Taus,
+    /// Over the networks inside the ±5 % band around the middle budget.
     pub band: Taus,
     /// Centre of the band, benchmark FLOPs: the middle of the benchmark's range.
     pub band_centre: u64,
+    /// Every scored network.
     pub networks: Vec<Scored>,
 }
 

@@ -22,14 +22,19 @@ pub struct SearchStep {
     pub step: usize,
     /// Mean cross-entropy and top-1 of the weight steps (`None`: none since the last line).
     pub weight_loss: Option<f64>,
+    /// Mean top-1 of those weight steps.
     pub weight_acc: Option<f64>,
     /// Mean cross-entropy and top-1 of the architecture steps.
     pub arch_loss: Option<f64>,
+    /// Mean top-1 of those architecture steps.
     pub arch_acc: Option<f64>,
     /// Expected MFLOPs under softmax(α).
     pub expected_mflops: f64,
+    /// Gumbel-softmax temperature.
     pub temperature: f64,
+    /// Learning rate of the weights.
     pub weight_lr: f64,
+    /// Learning rate of the architecture logits.
     pub arch_lr: f64,
     /// The budget loss's penalty weight μ.
     pub budget_mu: f64,
@@ -44,13 +49,19 @@ pub struct SearchEpoch {
     pub step: usize,
     /// Mean cross-entropy and top-1 of the epoch's weight steps.
     pub weight_loss: Option<f64>,
+    /// Mean top-1 of those weight steps.
     pub weight_acc: Option<f64>,
     /// Expected MFLOPs under softmax(α), and the exact MFLOPs of the argmax network.
     pub expected_mflops: f64,
+    /// Exact MFLOPs of the argmax network.
     pub argmax_mflops: f64,
+    /// Gumbel-softmax temperature.
     pub temperature: f64,
+    /// Learning rate of the weights.
     pub weight_lr: f64,
+    /// Learning rate of the architecture logits.
     pub arch_lr: f64,
+    /// The budget loss's penalty weight μ.
     pub budget_mu: f64,
     /// Mean entropy (nats) of the choices' distributions.
     pub mean_entropy: f64,

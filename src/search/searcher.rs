@@ -141,6 +141,7 @@ impl<'a> Searcher<'a> {
                 space.input_size
             )));
         }
+        train.check_transform()?;
         let (w_idx, a_idx) = split(train.len(), cfg.weight_fraction, cfg.seed);
         if w_idx.len() < cfg.batch_size || a_idx.len() < cfg.batch_size {
             return Err(Error::Data(format!(

@@ -23,7 +23,9 @@ use crate::supernet::{ArchLogits, Plan, Supernet};
 pub struct Candidate {
     /// `argmax` or `sample`.
     pub source: String,
+    /// Option index of every choice.
     pub picks: Vec<usize>,
+    /// Exact FLOPs of the network.
     pub flops: u64,
     /// Σ ln p(pick) under softmax(α).
     pub log_prob: f64,
@@ -38,9 +40,13 @@ pub struct Selection {
     pub chosen: usize,
     /// Target of the FLOP band the candidates were moved into, and its half-width.
     pub band_flops: f64,
+    /// Half-width of the band, as a fraction of `band_flops`.
     pub tolerance: f64,
+    /// Weight-split images over which BN statistics were re-estimated.
     pub calibration_images: usize,
+    /// Architecture-split images each candidate was scored on.
     pub validation_images: usize,
+    /// Every candidate, the argmax first.
     pub candidates: Vec<Candidate>,
 }
 

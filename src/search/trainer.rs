@@ -15,9 +15,13 @@ use crate::supernet::{ArchLogits, ArchWeights, Eff, Supernet};
 
 /// Supernet weights and architecture logits with their optimizers.
 pub struct SupernetTrainer {
+    /// The supernet (weights).
     pub net: Supernet,
+    /// The architecture logits α.
     pub logits: ArchLogits,
+    /// SGD of the weights.
     pub weight_opt: ModuleOptimizer,
+    /// Adam of the architecture logits.
     pub arch_opt: ModuleOptimizer,
     ce: CrossEntropyLoss,
     /// Expected FLOPs at uniform weights (the additive loss's reference).
@@ -28,6 +32,7 @@ pub struct SupernetTrainer {
     pub mu: f64,
     /// Picks of the space's largest and smallest networks (by FLOPs).
     pub largest: Vec<usize>,
+    /// Picks of the smallest network (by FLOPs).
     pub smallest: Vec<usize>,
 }
 

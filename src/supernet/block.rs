@@ -58,7 +58,9 @@ pub struct SuperBlock {
     pub mid_prefix: Option<Tensor<2>>,
     /// Prefix matrix of the SE hidden widths that follow the hidden width.
     pub se_prefix: Option<Tensor<2>>,
+    /// The hidden-width options as floats [K_e] (for the expected hidden width).
     pub mid_values: Tensor<1>,
+    /// The SE hidden width of each hidden-width option, as floats [K_e].
     pub se_values: Tensor<1>,
     /// `[mid_i == in_j]`: where the pw expansion of the derived block is absent.
     pub pw_eq: Option<Tensor<2>>,
@@ -69,6 +71,7 @@ pub struct SuperBlock {
     /// Per hidden-width option: [`pw_fixed`] against the input widths.
     #[module(skip)]
     pub pw_present: Vec<Option<bool>>,
+    /// The block's resolved plan.
     #[module(skip)]
     pub plan: BlockPlan,
     /// The op branches share one block (superkernel mode with more than one branch).
@@ -90,8 +93,12 @@ pub struct BlockWeights {
 
 /// How the input is added back.
 pub enum Residual {
+    /// No residual.
     None,
+    /// The input is always added.
     Full,
+    /// The input is added times this probability [1, 1, 1, 1] that the input and output widths are
+    /// equal.
     Weighted(Tensor<4>),
 }
 
@@ -134,6 +141,8 @@ fn pw_fixed(mid: usize, c_in: &[usize]) -> Option<bool> {
 }
 
 impl SuperBlock {
+    /// Build the block of `plan`: one [`IrBlock`] per op branch at the largest widths, or one
+    /// shared block in superkernel mode.
     pub fn new(plan: &BlockPlan, sharing: OpSharing, device: &Device) -> Self {
         let mid_max = plan.mid.max();
         let superkernel = sharing == OpSharing::Superkernel && plan.branches.len() > 1;

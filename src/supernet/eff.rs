@@ -11,7 +11,9 @@ use crate::cost::Count;
 /// A constant, or a scalar tensor (shape [1]) that depends on architecture weights.
 #[derive(Clone, Debug)]
 pub enum Eff {
+    /// A constant.
     Const(f64),
+    /// A scalar tensor (shape [1]) that depends on architecture weights.
     Var(Tensor<1>),
 }
 

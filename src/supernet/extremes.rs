@@ -9,7 +9,9 @@ use crate::error::Result;
 /// An architecture of the space and its exact FLOPs.
 #[derive(Clone, Debug)]
 pub struct Extreme {
+    /// Exact FLOPs (our convention).
     pub flops: u64,
+    /// The option of every choice that derives it.
     pub picks: Vec<usize>,
 }
 
@@ -167,6 +169,7 @@ impl Plan {
 /// A random architecture found by [`Plan::random_matched`].
 #[derive(Clone, Debug)]
 pub struct RandomArch {
+    /// The derived architecture.
     pub arch: crate::arch::Arch,
     /// Exact FLOPs.
     pub flops: u64,

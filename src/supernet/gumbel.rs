@@ -10,6 +10,7 @@ use super::plan::Choice;
 /// The learnable logits alpha, one vector per choice, zero-initialised.
 #[derive(Module, Debug)]
 pub struct ArchLogits {
+    /// One logit vector per choice, one entry per option.
     pub alphas: Vec<Param<Tensor<1>>>,
 }
 

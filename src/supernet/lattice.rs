@@ -16,6 +16,7 @@ pub fn lattice_positions(full: usize, small: usize) -> Vec<i64> {
 pub struct Lattice {
     /// `index[b][i]`: positions of option i at boundary b.
     pub index: Vec<Vec<Tensor<1, Int>>>,
+    /// `full[b]`: the full map size at boundary b.
     #[module(skip)]
     pub full: Vec<usize>,
 }

@@ -8,6 +8,7 @@ pub mod extremes;
 pub mod gumbel;
 pub mod lattice;
 pub mod mask;
+#[doc(hidden)]
 pub mod naive;
 pub mod net;
 pub mod picks;

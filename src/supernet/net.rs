@@ -17,26 +17,34 @@ use crate::space::Space;
 /// A DMaskingNAS supernet.
 #[derive(Module, Debug)]
 pub struct Supernet {
+    /// The stem, at its largest width.
     pub stem: ConvBnAct,
     /// Prefix matrix of the stem's widths (when searched).
     pub stem_prefix: Option<Tensor<2>>,
+    /// The stem's width options, as floats.
     pub stem_values: Tensor<1>,
+    /// One masked block per searched block, in order.
     pub blocks: Vec<SuperBlock>,
+    /// The head and classifier, at the largest widths.
     pub head: Head,
     /// Per stage: prefix matrix of its output widths (searched stages only).
     pub width_prefix: Vec<Option<Tensor<2>>>,
+    /// Per stage: its output-width options, as floats.
     pub width_values: Vec<Tensor<1>>,
     /// The head's widths before the pool (following the last stage's width choice in
     /// `ir_pool`, its own in `conv`).
     pub head_prefix: Option<Tensor<2>>,
+    /// The head's width options before the pool, as floats.
     pub head_mid_values: Tensor<1>,
     /// `ir_pool`: `[m_i == c_i]` per last-stage width option, where its 1×1 expand is absent.
     pub head_pw_absent: Option<Tensor<1>>,
     /// Per boundary: each resolution option's size there.
     pub res_sizes: Vec<Tensor<1>>,
+    /// Sub-lattice indices of every resolution option (when the resolution is searched).
     pub lattice: Option<Lattice>,
     /// The constant `[1]`: the weights of a fixed value.
     pub one: Tensor<1>,
+    /// The resolved plan of the space.
     #[module(skip)]
     pub plan: Plan,
 }

@@ -15,30 +15,48 @@ pub enum ChoiceKind {
     /// A `conv` head's width.
     HeadWidth,
     /// The output width of a stage (shared by its blocks).
-    Width { stage: usize },
+    Width {
+        /// Stage index.
+        stage: usize,
+    },
     /// The hidden width of one block.
-    Expansion { stage: usize, block: usize },
+    Expansion {
+        /// Stage index.
+        stage: usize,
+        /// Index of the block within its stage.
+        block: usize,
+    },
     /// The op of one block: kernel × SE branches (or coupled ops), and skip.
-    Op { stage: usize, block: usize },
+    Op {
+        /// Stage index.
+        stage: usize,
+        /// Index of the block within its stage.
+        block: usize,
+    },
 }
 
 /// One searched choice: its name and option labels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Choice {
+    /// Choice name, e.g. `stage1.block0.op`.
     pub name: String,
+    /// What the choice decides.
     pub kind: ChoiceKind,
+    /// Option labels, one per option.
     pub options: Vec<String>,
 }
 
 /// A value that is either fixed or picked by a choice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options<T> {
+    /// The values, one per option.
     pub values: Vec<T>,
     /// Index into [`Plan::choices`]; `None` when there is a single value.
     pub choice: Option<usize>,
 }
 
 impl<T: Copy + PartialOrd> Options<T> {
+    /// The largest value.
     pub fn max(&self) -> T {
         self.values
             .iter()
@@ -50,7 +68,9 @@ impl<T: Copy + PartialOrd> Options<T> {
 /// An op branch of a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Branch {
+    /// Depthwise kernel size.
     pub kernel: usize,
+    /// The branch has squeeze-excitation.
     pub se: bool,
     /// A coupled op's own hidden width: an index into the block's `mid` values (`None`:
     /// the block's expansion choice decides).
@@ -60,9 +80,13 @@ pub struct Branch {
 /// One searched block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockPlan {
+    /// Stage index.
     pub stage: usize,
+    /// Index of the block within its stage.
     pub index: usize,
+    /// Stride (the stage's for block 0, else 1).
     pub stride: usize,
+    /// Activation of the block (the stage's).
     pub act: Act,
     /// Input widths (the previous stage's widths or the stem's).
     pub c_in: Options<usize>,
@@ -71,13 +95,16 @@ pub struct BlockPlan {
     pub mid: Options<usize>,
     /// SE hidden width of each hidden-width option.
     pub se_hidden: Vec<usize>,
+    /// Output widths (the stage's).
     pub c_out: Options<usize>,
     /// Kernel × SE branches (or coupled ops); the op choice has one more option, skip,
     /// when `skip`.
     pub branches: Vec<Branch>,
+    /// The op choice has a `skip` option.
     pub skip: bool,
     /// Activation of the skip projection (a stage's first block, where the shape changes).
     pub skip_act: Act,
+    /// Index into [`Plan::choices`] of the op choice; `None` when there is a single op.
     pub op_choice: Option<usize>,
     /// Index of the layer boundary (for resolution sizes) at this block's input.
     pub boundary: usize,
@@ -88,6 +115,7 @@ impl BlockPlan {
     pub fn is_first(&self) -> bool {
         self.index == 0
     }
+    /// Some op branch has squeeze-excitation.
     pub fn has_se_branch(&self) -> bool {
         self.branches.iter().any(|b| b.se)
     }
@@ -127,12 +155,17 @@ impl BlockPlan {
 /// head's width may be its own choice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadPlan {
+    /// Head kind.
     pub op: HeadOp,
+    /// Input widths (the last stage's).
     pub c_in: Options<usize>,
     /// The width before the pool: for `ir_pool` divisible(c_in_i · expansion), one per
     /// input-width option (and picked by the same choice); for `conv` its `out` options.
     pub mid: Options<usize>,
+    /// The space head's `out` (its first option): `ir_pool`'s post-pool width; a `conv` head's
+    /// widths are `mid`.
     pub out: usize,
+    /// Activation.
     pub act: Act,
 }
 
@@ -146,22 +179,35 @@ impl HeadPlan {
 /// A resolved supernet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// Every searched choice; `picks` index this list.
     pub choices: Vec<Choice>,
+    /// Input-resolution options (just `input_size` when not searched).
     pub resolution: Options<usize>,
     /// Full map size at every layer boundary: input, after the stem, after each block.
     pub full_sizes: Vec<usize>,
     /// `sizes[b][i]`: resolution option i's exact size at boundary b.
     pub sizes: Vec<Vec<usize>>,
+    /// Image channels.
     pub in_channels: usize,
+    /// Classifier outputs.
     pub num_classes: usize,
+    /// Stem output widths.
     pub stem_out: Options<usize>,
+    /// Stem kernel size (odd).
     pub stem_kernel: usize,
+    /// Stem stride.
     pub stem_stride: usize,
+    /// Stem activation.
     pub stem_act: Act,
+    /// The stem conv has a bias.
     pub stem_bias: bool,
+    /// Per stage: its output widths.
     pub stage_out: Vec<Options<usize>>,
+    /// Every searched block, stage by stage.
     pub blocks: Vec<BlockPlan>,
+    /// The head.
     pub head: HeadPlan,
+    /// Dropout before the classifier.
     pub dropout: f64,
     /// The space this plan resolves (for derivation).
     pub space: Space,

@@ -11,8 +11,11 @@ use crate::run::RunDir;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// Epochs over the training images.
     pub epochs: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// Seed of initialisation, validation split, batches and dropout.
     pub seed: u64,
     /// Train on a seeded random subset of this many images (all when absent).
     pub max_images: Option<usize>,
@@ -20,12 +23,15 @@ pub struct TrainConfig {
     pub max_test_images: Option<usize>,
     /// Peak learning rate (SGD with Nesterov momentum).
     pub lr: f64,
+    /// SGD momentum.
     pub momentum: f64,
+    /// Nesterov momentum.
     pub nesterov: bool,
     /// L2 weight decay of conv and linear weights (not of BN parameters or biases).
     pub weight_decay: f64,
     /// Linear warm-up from lr / steps to lr over this many epochs, then cosine to 0.
     pub warmup_epochs: f64,
+    /// Label smoothing of the cross-entropy (0: none).
     pub label_smoothing: f64,
     /// Random crop (4-pixel zero padding) and horizontal flip.
     pub augment: bool,

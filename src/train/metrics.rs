@@ -21,6 +21,7 @@ pub struct TrainStep {
     pub step: usize,
     /// Mean training loss (label-smoothed cross-entropy) and top-1.
     pub train_loss: Option<f64>,
+    /// Mean training top-1.
     pub train_acc: Option<f64>,
     /// Learning rate of the last step.
     pub lr: f64,
@@ -33,16 +34,21 @@ pub struct TrainEpoch {
     pub epoch: usize,
     /// Steps done in the run.
     pub step: usize,
+    /// Mean training loss (label-smoothed cross-entropy).
     pub train_loss: Option<f64>,
+    /// Mean training top-1.
     pub train_acc: Option<f64>,
     /// Loss and top-1 on the held-out validation images (absent without validation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
+    /// Validation top-1 (absent without validation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_top1: Option<f64>,
     /// Loss and top-1 on the test images (reported only; never used to choose).
     pub test_loss: f64,
+    /// Test top-1.
     pub test_top1: f64,
+    /// Learning rate of the last step.
     pub lr: f64,
     /// Seconds since the run started (resumed runs included).
     pub seconds: f64,

@@ -43,6 +43,7 @@ pub struct TrainProgress {
     pub batch: usize,
     /// Steps done in the run.
     pub step: usize,
+    /// Training images seen so far.
     pub images: usize,
     /// Training seconds before the current process.
     pub seconds: f64,
@@ -52,8 +53,11 @@ pub struct TrainProgress {
     pub best_top1: Option<f64>,
     /// Validation top-1 of that epoch (absent without validation).
     pub best_val_top1: Option<f64>,
+    /// 0-based epoch of `best.bpk`.
     pub best_epoch: Option<usize>,
+    /// Sums of the epoch in progress.
     pub epoch_sums: Sums,
+    /// Sums since the last metrics line.
     pub log_sums: Sums,
 }
 
@@ -71,6 +75,7 @@ pub struct TrainOutcome {
     pub last: Evaluation,
     /// The network of `best.bpk` (inference mode).
     pub net: FixedNet,
+    /// Seconds of training (resumed runs included).
     pub wall_seconds: f64,
     /// Training images per second (evaluation excluded from the count, not the time).
     pub images_per_second: f64,
@@ -264,6 +269,8 @@ impl<'a> Trainer<'a> {
                 )));
             }
         }
+        train.check_transform()?;
+        test.check_transform()?;
         let (fit, validation) = Self::split_validation(train, cfg);
         if fit.len() < cfg.batch_size
             || test.is_empty()

@@ -1,0 +1,211 @@
+//! A labelled set of square images in memory, and how its images become network inputs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How an image becomes a network input: `(x / 255 − mean[c]) / std[c]` per channel, and
+/// for training the augmentation: a random crop of the image zero-padded by
+/// `crop_padding` pixels on every side, and a horizontal flip with probability ½.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Transform {
+    /// Per-channel mean of the scaled pixels (one value per channel).
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation.
+    pub std: Vec<f32>,
+    /// Random-crop padding in pixels (0: no crop).
+    pub crop_padding: usize,
+    /// Random horizontal flips.
+    pub flip: bool,
+}
+
+impl Transform {
+    /// CIFAR-10's: its training images' mean and std, 4-pixel crops and flips.
+    pub fn cifar10() -> Self {
+        Transform {
+            mean: vec![0.4914, 0.4822, 0.4465],
+            std: vec![0.2470, 0.2435, 0.2616],
+            crop_padding: 4,
+            flip: true,
+        }
+    }
+}
+
+impl Default for Transform {
+    fn default() -> Self {
+        Self::cifar10()
+    }
+}
+
+/// Images in CHW u8 layout with their labels.
+#[derive(Clone, Debug, Default)]
+pub struct ImageSet {
+    /// Channels per image.
+    pub channels: usize,
+    /// Height and width (images are square).
+    pub size: usize,
+    /// `len · channels · size · size` bytes.
+    pub pixels: Vec<u8>,
+    /// Class index of every image.
+    pub labels: Vec<u8>,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    /// Normalisation and augmentation.
+    pub transform: Transform,
+}
+
+impl ImageSet {
+    /// A set from `len` images of `channels × size × size` bytes (CHW) and their labels,
+    /// normalised by the images' own per-channel mean and std, with 4-pixel crops and
+    /// flips when training; checks that sizes, labels and class names agree.
+    ///
+    /// ```
+    /// use dmasking::data::ImageSet;
+    ///
+    /// // Two 1x2x2 images: one dark, one bright.
+    /// let set = ImageSet::new(1, 2, vec![0, 0, 0, 0, 255, 255, 255, 255], vec![0, 1],
+    ///     vec!["dark".into(), "bright".into()])?;
+    /// assert_eq!(set.len(), 2);
+    /// assert!((set.transform.mean[0] - 0.5).abs() < 1e-6);
+    /// assert!((set.transform.std[0] - 0.5).abs() < 1e-6);
+    /// // A label without a class name is an error.
+    /// assert!(ImageSet::new(1, 2, vec![0; 4], vec![2], vec!["a".into(), "b".into()]).is_err());
+    /// # Ok::<(), dmasking::Error>(())
+    /// ```
+    pub fn new(
+        channels: usize,
+        size: usize,
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+        classes: Vec<String>,
+    ) -> Result<Self> {
+        let per = channels * size * size;
+        if per == 0 || pixels.len() != labels.len() * per {
+            return Err(Error::Data(format!(
+                "{} bytes of pixels are not {} images of {channels}x{size}x{size}",
+                pixels.len(),
+                labels.len()
+            )));
+        }
+        if classes.len() > 256 {
+            return Err(Error::Data(format!(
+                "{} classes; an image set holds at most 256",
+                classes.len()
+            )));
+        }
+        if let Some(&l) = labels.iter().find(|&&l| l as usize >= classes.len()) {
+            return Err(Error::Data(format!(
+                "label {l} but only {} class names",
+                classes.len()
+            )));
+        }
+        let mut set = ImageSet {
+            channels,
+            size,
+            pixels,
+            labels,
+            classes,
+            transform: Transform::cifar10(),
+        };
+        set.transform.mean.clear();
+        set.transform.std.clear();
+        for c in 0..channels {
+            let (mut s, mut s2, mut n) = (0.0f64, 0.0f64, 0.0f64);
+            for i in 0..set.len() {
+                for &v in &set.image(i)[c * size * size..(c + 1) * size * size] {
+                    let v = v as f64 / 255.0;
+                    s += v;
+                    s2 += v * v;
+                    n += 1.0;
+                }
+            }
+            let mean = s / n.max(1.0);
+            let std = (s2 / n.max(1.0) - mean * mean).max(0.0).sqrt();
+            set.transform.mean.push(mean as f32);
+            set.transform
+                .std
+                .push(if std > 1e-6 { std as f32 } else { 1.0 });
+        }
+        Ok(set)
+    }
+
+    /// Check that the transform fits the images: one positive finite std and one mean per
+    /// channel.
+    pub fn check_transform(&self) -> Result<()> {
+        let t = &self.transform;
+        if t.mean.len() != self.channels || t.std.len() != self.channels {
+            return Err(Error::Data(format!(
+                "the transform has {} means and {} stds for {} channels",
+                t.mean.len(),
+                t.std.len(),
+                self.channels
+            )));
+        }
+        if t.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || t.mean.iter().any(|m| !m.is_finite())
+        {
+            return Err(Error::Data(
+                "the transform's std must be positive and finite".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The same images with another transform.
+    pub fn with_transform(mut self, transform: Transform) -> Self {
+        self.transform = transform;
+        self
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Bytes of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.channels * self.size * self.size;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// The seeded training subset a run with `--max-images n` and `seed` uses (search,
+    /// training and the example draw the same images for the same seed).
+    pub fn train_subset(&self, n: usize, seed: u64) -> ImageSet {
+        self.random_subset(n, seed ^ 0x5EED)
+    }
+
+    /// The test subset of `--max-test-images n`, the same in `train` and `eval`, so that
+    /// an evaluation reproduces the accuracy its training run logged.
+    pub fn test_subset(&self, n: usize) -> ImageSet {
+        self.random_subset(n, 0x7E57)
+    }
+
+    /// A seeded random subset of `n` images (all of them, shuffled, when `n` ≥ len):
+    /// image folders are sorted by class, so a prefix would not do.
+    pub fn random_subset(&self, n: usize, seed: u64) -> ImageSet {
+        let (keep, _) = super::split(self.len(), 1.0, seed);
+        let keep: Vec<usize> = keep.into_iter().take(n).collect();
+        self.subset(&keep)
+    }
+
+    /// The images at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
+        let mut pixels = Vec::with_capacity(idx.len() * self.channels * self.size * self.size);
+        for &i in idx {
+            pixels.extend_from_slice(self.image(i));
+        }
+        ImageSet {
+            channels: self.channels,
+            size: self.size,
+            pixels,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+            transform: self.transform.clone(),
+        }
+    }
+}
