@@ -21,7 +21,7 @@ use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-/// Depthwise 2-D convolution: y[n,c] = x[n,c] ⋆ w[c,0] with stride s and zero padding p on
+/// Depthwise 2-D convolution: `y[n,c] = x[n,c] ⋆ w[c,0]` with stride s and zero padding p on
 /// every side; `weight` is [C, 1, k, k], no bias.
 pub fn depthwise_conv2d(
     x: Tensor<4>,
@@ -53,7 +53,7 @@ pub fn reference_depthwise_conv2d(
     )
 }
 
-/// Pointwise convolution: y[n,o] = Σ_i w[o,i] · x[n,i] (1×1, stride 1, no bias);
+/// Pointwise convolution: `y[n,o] = Σ_i w[o,i] · x[n,i]` (1×1, stride 1, no bias);
 /// `weight` is [C_out, C_in, 1, 1].
 pub fn pointwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]

@@ -1,4 +1,4 @@
-//! conv → BatchNorm → [act], the unit every FBNetV2 layer is made of.
+//! `conv → BatchNorm → [act]`, the unit every FBNetV2 layer is made of.
 
 use burn::config::Config;
 use burn::module::Module;

@@ -1,4 +1,4 @@
-//! The inverted-residual block (pw 1×1 → dw k×k → [SE] → pwl 1×1 → [+x]), stated once.
+//! The inverted-residual block (`pw 1×1 → dw k×k → [SE] → pwl 1×1 → [+x]`), stated once.
 //! The fixed network calls it plainly; the supernet calls it with masks.
 
 use burn::config::Config;
@@ -113,7 +113,7 @@ pub fn mix_identity(h: Tensor<4>, x: Tensor<4>, keep: &Tensor<4>) -> Tensor<4> {
 }
 
 impl IrBlock {
-    /// The block without masks: pw → dw → [SE] → pwl [+ x].
+    /// The block without masks: `pw → dw → [SE] → pwl [+ x]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_masked(x, None)
     }

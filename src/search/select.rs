@@ -4,7 +4,7 @@
 //! Candidates: the argmax of every choice and draws from softmax(α), each moved into the
 //! FLOP band (the budget's in budget mode, else ±`budget_tolerance` around the argmax's
 //! FLOPs) by [`Plan::project_to_budget`], distinct as networks. Each is scored as
-//! [`oneshot::score`](super::oneshot::score) scores: inherited weights, BN statistics
+//! [`oneshot::score`] scores: inherited weights, BN statistics
 //! re-estimated on weight-split images, top-1 on architecture-split images (held out from
 //! the weight steps; never the test set). The best score wins; ties go to the more
 //! probable network.

@@ -49,7 +49,7 @@ pub struct SuperBlock {
     pub branches: Vec<IrBlock>,
     /// Superkernel: the kernel matrix of the branches [T, k·k] (when kernels differ).
     pub kernel_select: Option<Tensor<2>>,
-    /// Superkernel: `[branch t has SE]` [T] (when some but not all branches have SE).
+    /// Superkernel: `[branch t has SE]`, shape `[T]` (when some but not all branches have SE).
     pub se_select: Option<Tensor<1>>,
     /// Superkernel with coupled ops: `[op t has hidden width i]` [T, K_e].
     pub op_mid: Option<Tensor<2>>,
@@ -58,9 +58,9 @@ pub struct SuperBlock {
     pub mid_prefix: Option<Tensor<2>>,
     /// Prefix matrix of the SE hidden widths that follow the hidden width.
     pub se_prefix: Option<Tensor<2>>,
-    /// The hidden-width options as floats [K_e] (for the expected hidden width).
+    /// The hidden-width options as floats `[K_e]` (for the expected hidden width).
     pub mid_values: Tensor<1>,
-    /// The SE hidden width of each hidden-width option, as floats [K_e].
+    /// The SE hidden width of each hidden-width option, as floats `[K_e]`.
     pub se_values: Tensor<1>,
     /// `[mid_i == in_j]`: where the pw expansion of the derived block is absent.
     pub pw_eq: Option<Tensor<2>>,
@@ -68,7 +68,7 @@ pub struct SuperBlock {
     pub res_eq: Option<Tensor<2>>,
     /// The skip projection, 1×1 conv (stride) → BN → act, where skip may change the shape.
     pub proj: Option<ConvBnAct>,
-    /// Per hidden-width option: [`pw_fixed`] against the input widths.
+    /// Per hidden-width option: `pw_fixed` against the input widths.
     #[module(skip)]
     pub pw_present: Vec<Option<bool>>,
     /// The block's resolved plan.
@@ -83,7 +83,7 @@ pub struct SuperBlock {
 pub struct BlockWeights {
     /// The masks of each held block (one per branch, or one for a superkernel).
     pub masks: Vec<IrMasks>,
-    /// Weight of each op branch [1,1,1,1] (skip excluded), or `None` for one branch.
+    /// Weight of each op branch `[1, 1, 1, 1]` (skip excluded), or `None` for one branch.
     pub branch: Option<Vec<Tensor<4>>>,
     /// Weight of the identity path added to the output.
     pub residual: Residual,

@@ -8,17 +8,17 @@ use burn::tensor::Tensor;
 
 use crate::cost::Count;
 
-/// A constant, or a scalar tensor (shape [1]) that depends on architecture weights.
+/// A constant, or a scalar tensor (shape `[1]`) that depends on architecture weights.
 #[derive(Clone, Debug)]
 pub enum Eff {
     /// A constant.
     Const(f64),
-    /// A scalar tensor (shape [1]) that depends on architecture weights.
+    /// A scalar tensor (shape `[1]`) that depends on architecture weights.
     Var(Tensor<1>),
 }
 
 impl Eff {
-    /// E[v] = g · v for option weights `g` and option values `v` (a constant tensor).
+    /// `E[v] = g · v` for option weights `g` and option values `v` (a constant tensor).
     pub fn expect(g: &Tensor<1>, values: &Tensor<1>) -> Self {
         Eff::Var((g.clone() * values.clone()).sum())
     }

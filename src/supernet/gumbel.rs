@@ -73,7 +73,7 @@ impl ArchLogits {
         self.alphas.iter().map(|a| a.dims()[0]).sum()
     }
 
-    /// `g = softmax((alpha + eps) / T)` for each choice; `noise` (length [`num_options`])
+    /// `g = softmax((alpha + eps) / T)` for each choice; `noise` (length [`num_options`](Self::num_options))
     /// is split across the choices; `hard` makes g one-hot in the forward pass with the soft
     /// gradient (straight-through).
     pub fn sample(&self, temperature: f64, noise: Option<&Tensor<1>>, hard: bool) -> ArchWeights {
@@ -102,7 +102,7 @@ impl ArchLogits {
     }
 
     /// One path: per choice the argmax of α + ε (the option a hard Gumbel sample picks at
-    /// any temperature), with the noise `noise` (length [`num_options`]) on the host.
+    /// any temperature), with the noise `noise` (length [`num_options`](Self::num_options)) on the host.
     /// Reads the logits to the host once.
     pub fn sample_path(&self, noise: &[f32]) -> Vec<usize> {
         let alphas: Vec<Tensor<1>> = self.alphas.iter().map(|a| a.val().detach()).collect();

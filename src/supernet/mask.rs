@@ -35,7 +35,7 @@ pub fn equality_matrix(a: &[usize], b: &[usize], device: &Device) -> Option<Tens
     Some(Tensor::<1>::from_floats(v.as_slice(), device).reshape([a.len(), b.len()]))
 }
 
-/// P(a == b) = g_aᵀ E g_b for independent choices, as [1].
+/// P(a == b) = g_aᵀ E g_b for independent choices, shape `[1]`.
 pub fn prob_equal(g_a: &Tensor<1>, e: &Tensor<2>, g_b: &Tensor<1>) -> Tensor<1> {
     g_a.clone()
         .unsqueeze::<2>()
