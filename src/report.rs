@@ -15,10 +15,13 @@ use crate::cost::count;
 use crate::error::{Error, Result};
 use crate::plot::{Panel, Series, panels};
 use crate::run::{RunDir, RunKind};
+use crate::search::{SearchEpoch, SearchMetric, SearchStep};
 use crate::supernet::Plan;
+use crate::train::{TrainEpoch, TrainMetric, TrainStep};
 
-/// The lines of a run's `metrics.jsonl`; a malformed line is an error naming it.
-pub fn read_metrics(run: &RunDir) -> Result<Vec<Value>> {
+/// The lines of a run's `metrics.jsonl` as the loop wrote them (`SearchMetric` or
+/// `TrainMetric`); a malformed line is an error naming it.
+pub fn read_metrics<M: serde::de::DeserializeOwned>(run: &RunDir) -> Result<Vec<M>> {
     let path = run.path.join("metrics.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     text.lines()
@@ -32,15 +35,53 @@ pub fn read_metrics(run: &RunDir) -> Result<Vec<Value>> {
         .collect()
 }
 
-fn kind<'a>(lines: &'a [Value], k: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    lines.iter().filter(move |v| v["kind"] == k)
+/// (x, y) points of `f` over `lines` (lines where `f` gives no value are skipped).
+fn points<T>(lines: &[&T], f: impl Fn(&T) -> (usize, Option<f64>)) -> Vec<(f64, f64)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let (x, y) = f(l);
+            Some((x as f64, y?))
+        })
+        .collect()
 }
 
-/// (x, y) points of `y_key` against `x_key` over lines of kind `k` (missing values skipped).
-fn points(lines: &[Value], k: &str, x_key: &str, y_key: &str) -> Vec<(f64, f64)> {
-    kind(lines, k)
-        .filter_map(|v| Some((v[x_key].as_f64()?, v[y_key].as_f64()?)))
-        .collect()
+/// A search's step and epoch lines.
+fn search_lines(lines: &[SearchMetric]) -> (Vec<&SearchStep>, Vec<&SearchEpoch>) {
+    let steps = lines
+        .iter()
+        .filter_map(|l| match l {
+            SearchMetric::Step(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let epochs = lines
+        .iter()
+        .filter_map(|l| match l {
+            SearchMetric::Epoch(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    (steps, epochs)
+}
+
+/// A training run's step and epoch lines.
+fn train_lines(lines: &[TrainMetric]) -> (Vec<&TrainStep>, Vec<&TrainEpoch>) {
+    let steps = lines
+        .iter()
+        .filter_map(|l| match l {
+            TrainMetric::Step(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let epochs = lines
+        .iter()
+        .filter_map(|l| match l {
+            TrainMetric::Epoch(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    (steps, epochs)
 }
 
 fn series(name: &str, points: Vec<(f64, f64)>) -> Option<Series> {
@@ -109,12 +150,12 @@ fn chart(
     write_figure(out, name, caption, &ps, 1, figs)
 }
 
-fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
+fn search_figures(run: &RunDir, lines: &[SearchMetric], out: &Path) -> Result<Vec<Figure>> {
     let cfg = crate::search::RunConfig::read(run)?;
     let plan = Plan::new(&cfg.space);
     let mut figs = Vec::new();
+    let (steps, epochs) = search_lines(lines);
     // One panel per choice: each option's probability after every epoch.
-    let epochs: Vec<&Value> = kind(lines, "epoch").collect();
     let prob_panels: Vec<Panel> = plan
         .choices
         .iter()
@@ -127,10 +168,10 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
                     name: label.clone(),
                     points: epochs
                         .iter()
-                        .filter_map(|v| {
+                        .filter_map(|e| {
                             Some((
-                                v["epoch"].as_f64()? + 1.0,
-                                v["probabilities"][&c.name][i].as_f64()?,
+                                e.epoch as f64 + 1.0,
+                                e.probabilities.get(&c.name)?[i].as_f64()?,
                             ))
                         })
                         .collect(),
@@ -154,17 +195,20 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
         4,
         &mut figs,
     )?;
-    let step = |k: &str| points(lines, "step", "step", k);
-    let at_epoch_end = |k: &str| points(lines, "epoch", "step", k);
+    let step = |f: fn(&SearchStep) -> Option<f64>| points(&steps, |s| (s.step, f(s)));
+    let at_epoch_end = |f: fn(&SearchEpoch) -> Option<f64>| points(&epochs, |e| (e.step, f(e)));
     let charts = [
         (
             "mflops",
             "Expected MFLOPs (softmax of the logits) and the argmax architecture's exact MFLOPs",
             "MFLOPs",
             vec![
-                series("expected", step("expected_mflops")),
-                series("expected (epoch end)", at_epoch_end("expected_mflops")),
-                series("argmax", at_epoch_end("argmax_mflops")),
+                series("expected", step(|s| Some(s.expected_mflops))),
+                series(
+                    "expected (epoch end)",
+                    at_epoch_end(|e| Some(e.expected_mflops)),
+                ),
+                series("argmax", at_epoch_end(|e| Some(e.argmax_mflops))),
             ],
         ),
         (
@@ -172,9 +216,9 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
             "Cross-entropy of the weight and architecture steps",
             "cross-entropy",
             vec![
-                series("weight step", step("weight_loss")),
-                series("weight step (epoch)", at_epoch_end("weight_loss")),
-                series("architecture step", step("arch_loss")),
+                series("weight step", step(|s| s.weight_loss)),
+                series("weight step (epoch)", at_epoch_end(|e| e.weight_loss)),
+                series("architecture step", step(|s| s.arch_loss)),
             ],
         ),
         (
@@ -182,19 +226,16 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
             "Training accuracy of the weight and architecture steps",
             "accuracy",
             vec![
-                series("weight step", step("weight_acc")),
-                series("weight step (epoch)", at_epoch_end("weight_acc")),
-                series("architecture step", step("arch_acc")),
+                series("weight step", step(|s| s.weight_acc)),
+                series("weight step (epoch)", at_epoch_end(|e| e.weight_acc)),
+                series("architecture step", step(|s| s.arch_acc)),
             ],
         ),
     ];
     for (name, caption, y, s) in charts {
         chart(out, name, caption, "step", y, s, &mut figs)?;
     }
-    let entropy: Vec<(f64, f64)> = points(lines, "epoch", "epoch", "mean_entropy")
-        .into_iter()
-        .map(|(e, h)| (e + 1.0, h))
-        .collect();
+    let entropy = points(&epochs, |e| (e.epoch + 1, Some(e.mean_entropy)));
     chart(
         out,
         "entropy",
@@ -207,29 +248,35 @@ fn search_figures(run: &RunDir, lines: &[Value], out: &Path) -> Result<Vec<Figur
     Ok(figs)
 }
 
-fn train_figures(lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
+fn train_figures(lines: &[TrainMetric], out: &Path) -> Result<Vec<Figure>> {
     let mut figs = Vec::new();
-    let step = |k: &str| points(lines, "step", "step", k);
-    let at_epoch_end = |k: &str| points(lines, "epoch", "step", k);
+    let (steps, epochs) = train_lines(lines);
+    let step = |f: fn(&TrainStep) -> Option<f64>| points(&steps, |s| (s.step, f(s)));
+    let at_epoch_end = |f: fn(&TrainEpoch) -> Option<f64>| points(&epochs, |e| (e.step, f(e)));
     let charts = [
         (
             "loss",
-            "Training loss (label-smoothed) and test cross-entropy",
+            "Training loss (label-smoothed), validation and test cross-entropy",
             "loss",
             vec![
-                series("train", step("train_loss")),
-                series("train (epoch)", at_epoch_end("train_loss")),
-                series("test", at_epoch_end("test_loss")),
+                series("train", step(|s| s.train_loss)),
+                series("train (epoch)", at_epoch_end(|e| e.train_loss)),
+                series("validation", at_epoch_end(|e| e.val_loss)),
+                series("test (reported only)", at_epoch_end(|e| Some(e.test_loss))),
             ],
         ),
         (
             "accuracy",
-            "Training accuracy and test top-1",
+            "Training accuracy, validation top-1 (chooses best.bpk) and test top-1",
             "accuracy",
             vec![
-                series("train", step("train_acc")),
-                series("train (epoch)", at_epoch_end("train_acc")),
-                series("test top-1", at_epoch_end("test_top1")),
+                series("train", step(|s| s.train_acc)),
+                series("train (epoch)", at_epoch_end(|e| e.train_acc)),
+                series("validation top-1", at_epoch_end(|e| e.val_top1)),
+                series(
+                    "test top-1 (reported only)",
+                    at_epoch_end(|e| Some(e.test_top1)),
+                ),
             ],
         ),
         (
@@ -237,8 +284,8 @@ fn train_figures(lines: &[Value], out: &Path) -> Result<Vec<Figure>> {
             "Learning rate",
             "lr",
             vec![
-                series("lr", step("lr")),
-                series("lr (epoch end)", at_epoch_end("lr")),
+                series("lr", step(|s| Some(s.lr))),
+                series("lr (epoch end)", at_epoch_end(|e| Some(e.lr))),
             ],
         ),
     ];
@@ -354,6 +401,11 @@ impl Page {
     }
 }
 
+/// A number with 4 decimals, `-` when absent.
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+}
+
 fn fmt(v: &Value) -> String {
     match v.as_f64() {
         Some(x) if v.is_f64() => format!("{x:.4}"),
@@ -368,8 +420,11 @@ fn fmt(v: &Value) -> String {
 /// Write the report of `run` into `out` (created if needed); returns the files written.
 pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
     let run_kind = run.kind()?;
-    let lines = read_metrics(run)?;
-    if lines.is_empty() {
+    let empty = match run_kind {
+        RunKind::Search => read_metrics::<SearchMetric>(run)?.is_empty(),
+        RunKind::Train => read_metrics::<TrainMetric>(run)?.is_empty(),
+    };
+    if empty {
         return Err(Error::Other(format!(
             "{}: metrics.jsonl is empty (nothing to report yet)",
             run.path.display()
@@ -382,19 +437,19 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
     let figs = match run_kind {
         RunKind::Search => {
             page.para("A search run (dmasking search).");
-            let last = kind(&lines, "epoch").last();
-            if let Some(e) = last {
+            let lines: Vec<SearchMetric> = read_metrics(run)?;
+            if let Some(e) = search_lines(&lines).1.last() {
                 let rows = [
-                    "epoch",
-                    "weight_loss",
-                    "weight_acc",
-                    "expected_mflops",
-                    "argmax_mflops",
-                    "temperature",
-                    "mean_entropy",
+                    ("epoch", Some((e.epoch + 1) as f64)),
+                    ("weight_loss", e.weight_loss),
+                    ("weight_acc", e.weight_acc),
+                    ("expected_mflops", Some(e.expected_mflops)),
+                    ("argmax_mflops", Some(e.argmax_mflops)),
+                    ("temperature", Some(e.temperature)),
+                    ("mean_entropy", Some(e.mean_entropy)),
                 ]
                 .iter()
-                .map(|k| vec![k.to_string(), fmt(&e[*k])])
+                .map(|(k, v)| vec![k.to_string(), num(*v)])
                 .collect::<Vec<_>>();
                 page.heading(2, "Last epoch");
                 page.table(&["metric", "value"], &rows);
@@ -402,16 +457,20 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
             search_figures(run, &lines, out)?
         }
         RunKind::Train => {
-            page.para("A training run (dmasking train).");
-            let rows: Vec<Vec<String>> = kind(&lines, "epoch")
+            page.para("A training run (dmasking train). best.bpk is the epoch marked best: chosen on the validation images held out of the training set; the test set is only reported.");
+            let lines: Vec<TrainMetric> = read_metrics(run)?;
+            let rows: Vec<Vec<String>> = train_lines(&lines)
+                .1
+                .iter()
                 .map(|e| {
                     vec![
-                        fmt(&(e["epoch"].as_u64().unwrap_or(0) + 1).into()),
-                        fmt(&e["train_loss"]),
-                        fmt(&e["train_acc"]),
-                        fmt(&e["test_loss"]),
-                        fmt(&e["test_top1"]),
-                        fmt(&e["seconds"]),
+                        format!("{}{}", e.epoch + 1, if e.best { " (best)" } else { "" }),
+                        num(e.train_loss),
+                        num(e.train_acc),
+                        num(e.val_top1),
+                        num(Some(e.test_loss)),
+                        num(Some(e.test_top1)),
+                        format!("{:.0}", e.seconds),
                     ]
                 })
                 .collect();
@@ -421,6 +480,7 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
                     "epoch",
                     "train loss",
                     "train acc",
+                    "val top-1",
                     "test loss",
                     "test top-1",
                     "seconds",
@@ -525,7 +585,7 @@ pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
         let summary: Value = run
             .read_json("summary.json")
             .map_err(|e| Error::Other(format!("{e} (has the training run finished?)")))?;
-        let epochs = kind(&read_metrics(run)?, "epoch").count();
+        let epochs = train_lines(&read_metrics::<TrainMetric>(run)?).1.len();
         rows.push(CompareRow {
             run: run.path.display().to_string(),
             arch: arch.name.clone().unwrap_or_else(|| "architecture".into()),

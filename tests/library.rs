@@ -17,6 +17,10 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
+/// Burn seeds one random generator per device, shared by every run in the process:
+/// runs that must be reproducible take turns (the tests of this file run on threads).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn setup() -> (Space, ImageSet, SearchConfig) {
     // The tiny test space at CIFAR's 32x32.
     let text = std::fs::read_to_string(repo("configs/cifar10_tiny.json")).unwrap();
@@ -71,6 +75,7 @@ impl Observer<SearchMetric> for &mut Counts {
 
 #[test]
 fn a_search_from_code_reports_to_its_observer_and_needs_no_run_directory() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (space, train, cfg) = setup();
     let mut counts = Counts::default();
     let out = Searcher::new(space.clone(), cfg.clone(), &Device::default())
@@ -129,6 +134,7 @@ fn a_search_from_code_reports_to_its_observer_and_needs_no_run_directory() {
 
 #[test]
 fn a_stop_token_checkpoints_a_run_directory_and_resume_finishes_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (space, train, cfg) = setup();
     let stop = StopToken::new();
     stop.stop();
@@ -164,6 +170,7 @@ fn a_stop_token_checkpoints_a_run_directory_and_resume_finishes_it() {
 
 #[test]
 fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (space, train, cfg) = setup();
     let dir = temp("bad");
     let bad = SearchConfig {

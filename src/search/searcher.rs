@@ -46,7 +46,9 @@ pub struct SearchOutcome {
     pub selection: Option<Selection>,
 }
 
-/// A search of one space with one set of settings.
+/// A search of one space with one set of settings. The same space, settings, data and
+/// backend give the same network; Burn keeps one random generator per device, so runs
+/// in one process that must reproduce take turns rather than run on parallel threads.
 ///
 /// ```no_run
 /// use dmasking::prelude::*;
