@@ -83,60 +83,48 @@ fn nan(x: Option<f64>) -> f64 {
     x.unwrap_or(f64::NAN)
 }
 
-impl Observer<SearchMetric> for Console {
-    fn on_start(&mut self, resumed: Option<(usize, usize)>) {
-        self.start(resumed);
-    }
-    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize, done: usize) {
-        self.epoch_start(epoch, epochs, steps, done);
-    }
-    fn on_step(&mut self) {
-        self.step();
-    }
-    fn on_metrics(&mut self, line: &SearchMetric) {
-        match line {
-            SearchMetric::Step(s) => self.message(format!(
+/// What the console shows of a metrics line.
+enum Shown {
+    /// A step line: the progress bar's message.
+    Message(String),
+    /// An epoch line: printed.
+    Line(String),
+}
+
+/// A metrics line as the console shows it (given the run's number of epochs).
+trait Show {
+    fn show(&self, epochs: usize) -> Shown;
+}
+
+impl Show for SearchMetric {
+    fn show(&self, epochs: usize) -> Shown {
+        match self {
+            SearchMetric::Step(s) => Shown::Message(format!(
                 "loss {:.3} acc {:.3} | {:.2} MFLOPs | T {:.2}",
                 nan(s.weight_loss),
                 nan(s.weight_acc),
                 s.expected_mflops,
                 s.temperature
             )),
-            SearchMetric::Epoch(e) => {
-                let line = format!(
-                    "epoch {}/{}: loss {:.4} acc {:.3} | expected {:.2} MFLOPs, argmax {:.2} MFLOPs | T {:.3} | entropy {:.3} | {:.0} s",
-                    e.epoch + 1,
-                    self.epochs,
-                    nan(e.weight_loss),
-                    nan(e.weight_acc),
-                    e.expected_mflops,
-                    e.argmax_mflops,
-                    e.temperature,
-                    e.mean_entropy,
-                    e.seconds
-                );
-                self.epoch_line(line);
-            }
+            SearchMetric::Epoch(e) => Shown::Line(format!(
+                "epoch {}/{epochs}: loss {:.4} acc {:.3} | expected {:.2} MFLOPs, argmax {:.2} MFLOPs | T {:.3} | entropy {:.3} | {:.0} s",
+                e.epoch + 1,
+                nan(e.weight_loss),
+                nan(e.weight_acc),
+                e.expected_mflops,
+                e.argmax_mflops,
+                e.temperature,
+                e.mean_entropy,
+                e.seconds
+            )),
         }
-    }
-    fn on_stop(&mut self) {
-        self.stop();
     }
 }
 
-impl Observer<TrainMetric> for Console {
-    fn on_start(&mut self, resumed: Option<(usize, usize)>) {
-        self.start(resumed);
-    }
-    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize, done: usize) {
-        self.epoch_start(epoch, epochs, steps, done);
-    }
-    fn on_step(&mut self) {
-        self.step();
-    }
-    fn on_metrics(&mut self, line: &TrainMetric) {
-        match line {
-            TrainMetric::Step(s) => self.message(format!(
+impl Show for TrainMetric {
+    fn show(&self, epochs: usize) -> Shown {
+        match self {
+            TrainMetric::Step(s) => Shown::Message(format!(
                 "loss {:.3} acc {:.3} lr {:.4}",
                 nan(s.train_loss),
                 nan(s.train_acc),
@@ -147,19 +135,35 @@ impl Observer<TrainMetric> for Console {
                     Some(v) => format!(" | val top-1 {v:.4}"),
                     None => String::new(),
                 };
-                let line = format!(
-                    "epoch {}/{}: train loss {:.4} acc {:.3}{val} | test loss {:.4} top-1 {:.4}{} | {:.0} s",
+                Shown::Line(format!(
+                    "epoch {}/{epochs}: train loss {:.4} acc {:.3}{val} | test loss {:.4} top-1 {:.4}{} | {:.0} s",
                     e.epoch + 1,
-                    self.epochs,
                     nan(e.train_loss),
                     nan(e.train_acc),
                     e.test_loss,
                     e.test_top1,
                     if e.best { " (best)" } else { "" },
                     e.seconds
-                );
-                self.epoch_line(line);
+                ))
             }
+        }
+    }
+}
+
+impl<M: Show> Observer<M> for Console {
+    fn on_start(&mut self, resumed: Option<(usize, usize)>) {
+        self.start(resumed);
+    }
+    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize, done: usize) {
+        self.epoch_start(epoch, epochs, steps, done);
+    }
+    fn on_step(&mut self) {
+        self.step();
+    }
+    fn on_metrics(&mut self, line: &M) {
+        match line.show(self.epochs) {
+            Shown::Message(m) => self.message(m),
+            Shown::Line(l) => self.epoch_line(l),
         }
     }
     fn on_stop(&mut self) {

@@ -50,3 +50,73 @@ impl<'a, M: serde::Serialize> MetricsLog<'a, M> {
         &mut *self.observer
     }
 }
+
+/// What a loop is attached to besides its inputs: an optional run directory (new, or one
+/// to resume), a stop token and an observer. The entry points (`Searcher`, `Trainer`)
+/// hold one and set it through their builder methods.
+pub struct Attachments<'a, M> {
+    /// Where the run is recorded, if anywhere.
+    pub run: Option<RunDir>,
+    /// Continue `run` from its newest checkpoint instead of starting it.
+    pub resume: bool,
+    /// Asks the loop to checkpoint and stop.
+    pub stop: StopToken,
+    /// Told about progress and every metrics line.
+    pub observer: Box<dyn Observer<M> + 'a>,
+}
+
+impl<M> Default for Attachments<'_, M> {
+    fn default() -> Self {
+        Attachments {
+            run: None,
+            resume: false,
+            stop: StopToken::new(),
+            observer: Box::new(Silent),
+        }
+    }
+}
+
+/// A started loop's view of its attachments.
+pub struct Started<'s, M, P> {
+    /// A resumed run's newest checkpoint directory and position (`None`: from the start).
+    pub point: Option<(std::path::PathBuf, P)>,
+    /// The metrics log, after the lines the checkpoint accounts for.
+    pub log: MetricsLog<'s, M>,
+    /// The run directory, if any.
+    pub run: Option<&'s RunDir>,
+    /// The stop token.
+    pub stop: &'s StopToken,
+}
+
+impl<M: serde::Serialize> Attachments<'_, M> {
+    /// Start the loop: find a resumed run's newest checkpoint (or record a new run's inputs
+    /// with `write_new`), tell the observer, and position the metrics log.
+    pub fn start<P: Position + serde::de::DeserializeOwned>(
+        &mut self,
+        write_new: impl FnOnce(&RunDir) -> Result<()>,
+    ) -> Result<Started<'_, M, P>> {
+        let Attachments {
+            run,
+            resume,
+            stop,
+            observer,
+        } = self;
+        let point = match run.as_ref() {
+            Some(r) if *resume => r.resume_point::<P>()?,
+            Some(r) => {
+                write_new(r)?;
+                None
+            }
+            None => None,
+        };
+        let observer: &mut dyn Observer<M> = &mut **observer;
+        observer.on_start(point.as_ref().map(|(_, p)| (p.epoch(), p.batch())));
+        let lines = point.as_ref().map_or(0, |(_, p)| p.metrics_lines());
+        Ok(Started {
+            point,
+            log: MetricsLog::new(run.as_ref(), observer, lines),
+            run: run.as_ref(),
+            stop,
+        })
+    }
+}

@@ -17,7 +17,7 @@ use crate::arch::Arch;
 use crate::cost::count;
 use crate::data::{Batch, ImageSet, epoch_batches, skip, split};
 use crate::error::{Error, Result};
-use crate::run::{MetricsLog, Observer, RunDir, Running, Silent, StopToken, Sums, stream_seed};
+use crate::run::{Attachments, Observer, RunDir, Running, Started, StopToken, Sums, stream_seed};
 use crate::space::Space;
 use crate::supernet::gumbel_values;
 
@@ -66,10 +66,7 @@ pub struct Searcher<'a> {
     space: Space,
     config: SearchConfig,
     device: Device,
-    run: Option<RunDir>,
-    resume: bool,
-    stop: StopToken,
-    observer: Box<dyn Observer<SearchMetric> + 'a>,
+    attach: Attachments<'a, SearchMetric>,
 }
 
 impl<'a> Searcher<'a> {
@@ -79,10 +76,7 @@ impl<'a> Searcher<'a> {
             space,
             config,
             device: device.clone(),
-            run: None,
-            resume: false,
-            stop: StopToken::new(),
-            observer: Box::new(Silent),
+            attach: Attachments::default(),
         }
     }
 
@@ -91,7 +85,7 @@ impl<'a> Searcher<'a> {
     pub fn resume(run: RunDir, device: &Device) -> Result<Self> {
         let saved = RunConfig::read(&run)?;
         let mut s = Searcher::new(saved.space, saved.search, device).run_dir(run);
-        s.resume = true;
+        s.attach.resume = true;
         Ok(s)
     }
 
@@ -99,19 +93,19 @@ impl<'a> Searcher<'a> {
     /// run starts), `metrics.jsonl`, checkpoints, `arch.json` and `selection.json`; so
     /// that `derive`, `score`, `report` and a resume work on it.
     pub fn run_dir(mut self, run: RunDir) -> Self {
-        self.run = Some(run);
+        self.attach.run = Some(run);
         self
     }
 
     /// Stop (after a checkpoint) when `token` is stopped.
     pub fn stop_token(mut self, token: StopToken) -> Self {
-        self.stop = token;
+        self.attach.stop = token;
         self
     }
 
     /// Tell `observer` about the run's progress and metrics.
     pub fn observer(mut self, observer: impl Observer<SearchMetric> + 'a) -> Self {
-        self.observer = Box::new(observer);
+        self.attach.observer = Box::new(observer);
         self
     }
 
@@ -156,26 +150,22 @@ impl<'a> Searcher<'a> {
         }
         let mut tr = SupernetTrainer::new(space, cfg, &self.device)?;
         let mut prog = Progress::default();
-        let run = self.run.as_ref();
-        let mut resumed = None;
-        match run {
-            Some(r) if self.resume => {
-                if let Some((dir, p)) = r.resume_point::<Progress>()? {
-                    tr = tr.load(&dir)?;
-                    tr.mu = p.budget_mu;
-                    resumed = Some((p.epoch, p.batch));
-                    prog = p;
-                }
-            }
-            Some(r) => r.write_config(&RunConfig {
+        let Started {
+            point,
+            mut log,
+            run,
+            stop,
+        } = self.attach.start::<Progress>(|r| {
+            r.write_config(&RunConfig {
                 space: space.clone(),
                 search: cfg.clone(),
-            })?,
-            None => {}
+            })
+        })?;
+        if let Some((dir, p)) = point {
+            tr = tr.load(&dir)?;
+            tr.mu = p.budget_mu;
+            prog = p;
         }
-        let observer: &mut dyn Observer<SearchMetric> = &mut *self.observer;
-        observer.on_start(resumed);
-        let mut log = MetricsLog::new(run, observer, prog.metrics_lines);
         let ad = self.device.clone().autodiff();
         let plan = tr.net.plan.clone();
         let set = Arc::new(train.clone());
@@ -215,7 +205,7 @@ impl<'a> Searcher<'a> {
             let mut log_w = Running::new(prog.log_weight);
             let mut log_a = Running::new(prog.log_arch);
             for batch in w_batches.iter() {
-                if self.stop.is_stopped() {
+                if stop.is_stopped() {
                     log.observer().on_stop();
                     let Some(run) = run else {
                         return Err(Error::Stopped);

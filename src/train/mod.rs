@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
 use crate::run::{
-    MetricsLog, Observer, RunDir, Running, Silent, StopToken, Sums, stream_seed, write_atomic,
+    Attachments, Observer, RunDir, Running, Started, StopToken, Sums, stream_seed, write_atomic,
 };
 
 /// Where a training run stands, saved with every checkpoint.
@@ -181,10 +181,7 @@ pub struct Trainer<'a> {
     arch: Arch,
     config: TrainConfig,
     device: Device,
-    run: Option<RunDir>,
-    resume: bool,
-    stop: StopToken,
-    observer: Box<dyn Observer<TrainMetric> + 'a>,
+    attach: Attachments<'a, TrainMetric>,
 }
 
 impl<'a> Trainer<'a> {
@@ -194,10 +191,7 @@ impl<'a> Trainer<'a> {
             arch,
             config,
             device: device.clone(),
-            run: None,
-            resume: false,
-            stop: StopToken::new(),
-            observer: Box::new(Silent),
+            attach: Attachments::default(),
         }
     }
 
@@ -206,26 +200,26 @@ impl<'a> Trainer<'a> {
     pub fn resume(run: RunDir, device: &Device) -> Result<Self> {
         let saved = TrainRunConfig::read(&run)?;
         let mut t = Trainer::new(saved.arch, saved.train, device).run_dir(run);
-        t.resume = true;
+        t.attach.resume = true;
         Ok(t)
     }
 
     /// Record the run in `run`: `config.json` and `arch.json` (written when the run
     /// starts), `metrics.jsonl`, checkpoints, `best.bpk`, `last.bpk` and `summary.json`.
     pub fn run_dir(mut self, run: RunDir) -> Self {
-        self.run = Some(run);
+        self.attach.run = Some(run);
         self
     }
 
     /// Stop (after a checkpoint) when `token` is stopped.
     pub fn stop_token(mut self, token: StopToken) -> Self {
-        self.stop = token;
+        self.attach.stop = token;
         self
     }
 
     /// Tell `observer` about the run's progress and metrics.
     pub fn observer(mut self, observer: impl Observer<TrainMetric> + 'a) -> Self {
-        self.observer = Box::new(observer);
+        self.attach.observer = Box::new(observer);
         self
     }
 
@@ -306,28 +300,22 @@ impl<'a> Trainer<'a> {
             .with_smoothing((cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32))
             .init(&ad);
         let mut prog = TrainProgress::default();
-        let run = self.run.as_ref();
-        let mut resumed = None;
-        match run {
-            Some(r) if self.resume => {
-                if let Some((dir, p)) = r.resume_point::<TrainProgress>()? {
-                    m = m.load(&dir)?;
-                    resumed = Some((p.epoch, p.batch));
-                    prog = p;
-                }
-            }
-            Some(r) => {
-                r.write_config(&TrainRunConfig {
-                    arch: arch.clone(),
-                    train: cfg.clone(),
-                })?;
-                r.write_atomic("arch.json", &arch.to_json())?;
-            }
-            None => {}
+        let Started {
+            point,
+            mut log,
+            run,
+            stop,
+        } = self.attach.start::<TrainProgress>(|r| {
+            r.write_config(&TrainRunConfig {
+                arch: arch.clone(),
+                train: cfg.clone(),
+            })?;
+            r.write_atomic("arch.json", &arch.to_json())
+        })?;
+        if let Some((dir, p)) = point {
+            m = m.load(&dir)?;
+            prog = p;
         }
-        let observer: &mut dyn Observer<TrainMetric> = &mut *self.observer;
-        observer.on_start(resumed);
-        let mut log = MetricsLog::new(run, observer, prog.metrics_lines);
         // Parameter ids after loading: a record brings its own ids.
         let mut decay_split = DecaySplit::default();
         m.net.visit(&mut decay_split);
@@ -355,7 +343,7 @@ impl<'a> Trainer<'a> {
             let mut log_sums = Running::new(prog.log_sums);
             let mut lr = cfg.lr_at(prog.step, total, warmup);
             for batch in batches.iter() {
-                if self.stop.is_stopped() {
+                if stop.is_stopped() {
                     log.observer().on_stop();
                     let Some(run) = run else {
                         return Err(Error::Stopped);
