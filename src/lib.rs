@@ -48,7 +48,7 @@ pub mod prelude {
     pub use crate::cost::count;
     pub use crate::data::{ImageSet, Split, load};
     pub use crate::error::{Error, Result};
-    pub use crate::run::{Observer, RunDir, StopToken};
+    pub use crate::run::{Attach, Observer, RunDir, StopToken};
     pub use crate::search::{SearchConfig, SearchMetric, SearchOutcome, Searcher};
     pub use crate::space::Space;
     pub use crate::train::{TrainConfig, TrainMetric, TrainOutcome, Trainer};

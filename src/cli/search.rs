@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::data::{Split, load};
-use crate::run::RunDir;
+use crate::run::{Attach, RunDir};
 use crate::search::WeightStep;
 use crate::search::{LossMode, SearchConfig, Searcher};
 use crate::space::Space;

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::arch::Arch;
 use crate::cost::count;
 use crate::data::{Split, load};
-use crate::run::RunDir;
+use crate::run::{Attach, RunDir};
 use crate::train::{TrainConfig, Trainer};
 
 /// Arguments of `dmasking train`.

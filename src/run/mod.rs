@@ -76,6 +76,32 @@ impl<M> Default for Attachments<'_, M> {
     }
 }
 
+/// The builder methods every entry point (`Searcher`, `Trainer`) shares: record the run
+/// in a directory, stop it with a token, observe it.
+pub trait Attach<'a, M>: Sized {
+    /// The entry point's attachments.
+    fn attachments(&mut self) -> &mut Attachments<'a, M>;
+
+    /// Record the run in `run` (inputs written when it starts, metrics, checkpoints and
+    /// results), so that the CLI's commands and a resume work on it.
+    fn run_dir(mut self, run: RunDir) -> Self {
+        self.attachments().run = Some(run);
+        self
+    }
+
+    /// Stop (after a checkpoint, when there is a run directory) once `token` is stopped.
+    fn stop_token(mut self, token: StopToken) -> Self {
+        self.attachments().stop = token;
+        self
+    }
+
+    /// Tell `observer` about the run's progress and every metrics line.
+    fn observer(mut self, observer: impl Observer<M> + 'a) -> Self {
+        self.attachments().observer = Box::new(observer);
+        self
+    }
+}
+
 /// A started loop's view of its attachments.
 pub struct Started<'s, M, P> {
     /// A resumed run's newest checkpoint directory and position (`None`: from the start).

@@ -17,7 +17,7 @@ use crate::arch::Arch;
 use crate::cost::count;
 use crate::data::{Batch, ImageSet, epoch_batches, skip, split};
 use crate::error::{Error, Result};
-use crate::run::{Attachments, Observer, RunDir, Running, Started, StopToken, Sums, stream_seed};
+use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed};
 use crate::space::Space;
 use crate::supernet::gumbel_values;
 
@@ -69,6 +69,12 @@ pub struct Searcher<'a> {
     attach: Attachments<'a, SearchMetric>,
 }
 
+impl<'a> Attach<'a, SearchMetric> for Searcher<'a> {
+    fn attachments(&mut self) -> &mut Attachments<'a, SearchMetric> {
+        &mut self.attach
+    }
+}
+
 impl<'a> Searcher<'a> {
     /// A search of `space` with `config` on `device` (no run directory, no observer).
     pub fn new(space: Space, config: SearchConfig, device: &Device) -> Self {
@@ -87,26 +93,6 @@ impl<'a> Searcher<'a> {
         let mut s = Searcher::new(saved.space, saved.search, device).run_dir(run);
         s.attach.resume = true;
         Ok(s)
-    }
-
-    /// Record the run in `run`: `config.json` (the space and settings, written when the
-    /// run starts), `metrics.jsonl`, checkpoints, `arch.json` and `selection.json`; so
-    /// that `derive`, `score`, `report` and a resume work on it.
-    pub fn run_dir(mut self, run: RunDir) -> Self {
-        self.attach.run = Some(run);
-        self
-    }
-
-    /// Stop (after a checkpoint) when `token` is stopped.
-    pub fn stop_token(mut self, token: StopToken) -> Self {
-        self.attach.stop = token;
-        self
-    }
-
-    /// Tell `observer` about the run's progress and metrics.
-    pub fn observer(mut self, observer: impl Observer<SearchMetric> + 'a) -> Self {
-        self.attach.observer = Box::new(observer);
-        self
     }
 
     /// The settings.

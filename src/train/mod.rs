@@ -30,9 +30,7 @@ use crate::data::{ImageSet, epoch_batches, skip, split};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
-use crate::run::{
-    Attachments, Observer, RunDir, Running, Started, StopToken, Sums, stream_seed, write_atomic,
-};
+use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed, write_atomic};
 
 /// Where a training run stands, saved with every checkpoint.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -184,6 +182,12 @@ pub struct Trainer<'a> {
     attach: Attachments<'a, TrainMetric>,
 }
 
+impl<'a> Attach<'a, TrainMetric> for Trainer<'a> {
+    fn attachments(&mut self) -> &mut Attachments<'a, TrainMetric> {
+        &mut self.attach
+    }
+}
+
 impl<'a> Trainer<'a> {
     /// Training of `arch` with `config` on `device` (no run directory, no observer).
     pub fn new(arch: Arch, config: TrainConfig, device: &Device) -> Self {
@@ -202,25 +206,6 @@ impl<'a> Trainer<'a> {
         let mut t = Trainer::new(saved.arch, saved.train, device).run_dir(run);
         t.attach.resume = true;
         Ok(t)
-    }
-
-    /// Record the run in `run`: `config.json` and `arch.json` (written when the run
-    /// starts), `metrics.jsonl`, checkpoints, `best.bpk`, `last.bpk` and `summary.json`.
-    pub fn run_dir(mut self, run: RunDir) -> Self {
-        self.attach.run = Some(run);
-        self
-    }
-
-    /// Stop (after a checkpoint) when `token` is stopped.
-    pub fn stop_token(mut self, token: StopToken) -> Self {
-        self.attach.stop = token;
-        self
-    }
-
-    /// Tell `observer` about the run's progress and metrics.
-    pub fn observer(mut self, observer: impl Observer<TrainMetric> + 'a) -> Self {
-        self.attach.observer = Box::new(observer);
-        self
     }
 
     /// The recipe.
