@@ -51,7 +51,8 @@ fn images(n: usize, seed: u64) -> dmasking::Result<ImageSet> {
 fn main() -> dmasking::Result<()> {
     let device = Device::default();
     let space = Space::from_json(SPACE)?;
-    let (train, test) = (images(480, 1)?, images(96, 2)?);
+    let train = images(480, 1)?;
+    let test = images(96, 2)?.with_transform(train.transform.clone()); // train's statistics
 
     // Search: 1 weight-only epoch, then 2 with architecture steps.
     let config = SearchConfig {

@@ -524,7 +524,7 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
         let rows: Vec<Vec<String>> = arch_rows(&arch)?.into_iter().map(Vec::from).collect();
         page.table(&ARCH_HEADER, &rows);
     } else {
-        page.para("No arch.json yet: the search has not finished (dmasking derive --run derives one from the last checkpoint).");
+        page.para("No arch.json yet: the search has not finished (dmasking derive --run RUN --out RUN/arch.json derives the argmax of the last checkpoint).");
     }
     page.heading(2, "Plots");
     for f in &figs {

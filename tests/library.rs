@@ -197,3 +197,42 @@ fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
     assert!(matches!(recipe.validate(), Err(Error::Config(_))));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn run_directories_of_the_previous_version_resume_with_their_old_behaviour() {
+    let (space, _, cfg) = setup();
+    let dir = temp("old");
+    let run = RunDir::create(&dir, false).unwrap();
+    // A search config.json written before the selection existed: no select_* fields.
+    let mut v = serde_json::to_value(dmasking::search::RunConfig { space, search: cfg }).unwrap();
+    let search = v["search"].as_object_mut().unwrap();
+    for f in [
+        "select_candidates",
+        "select_images",
+        "select_calibration_images",
+    ] {
+        search.remove(f);
+    }
+    run.write_config(&v).unwrap();
+    let read = dmasking::search::RunConfig::read(&run).unwrap();
+    assert_eq!(
+        read.search.select_candidates, 0,
+        "ends with the argmax, as it began"
+    );
+    // A training config.json written before the validation split continues without one.
+    let arch =
+        Arch::from_json(&std::fs::read_to_string(repo("zoo/fbnetv2_f1.json")).unwrap()).unwrap();
+    let mut v = serde_json::to_value(dmasking::train::TrainRunConfig {
+        arch,
+        train: TrainConfig::default(),
+    })
+    .unwrap();
+    v["train"]
+        .as_object_mut()
+        .unwrap()
+        .remove("validation_fraction");
+    run.write_config(&v).unwrap();
+    let read = dmasking::train::TrainRunConfig::read(&run).unwrap();
+    assert_eq!(read.train.validation_fraction, 0.0);
+    std::fs::remove_dir_all(&dir).ok();
+}

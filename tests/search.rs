@@ -154,6 +154,15 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         again.blocks,
         plan.derive(&picks_of(&cands[0])).unwrap().blocks
     );
+    // Without --out, derive writes RUN/argmax.json and leaves the search's arch.json.
+    let before = std::fs::read(out.join("arch.json")).unwrap();
+    let o = dmasking(&["derive", "--run", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        Arch::load(&out.join("argmax.json")).unwrap().blocks,
+        again.blocks
+    );
+    assert_eq!(std::fs::read(out.join("arch.json")).unwrap(), before);
     let reselected = out.join("reselected.json");
     let o = dmasking(&[
         "derive",

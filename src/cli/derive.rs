@@ -24,8 +24,9 @@ pub struct DeriveArgs {
     /// A search run directory (with config.json and a checkpoint).
     #[arg(long)]
     pub run: PathBuf,
-    /// Where to write the argmax architecture (default: RUN/arch.json); with --sample,
-    /// a directory for arch_sample_K.json (default: RUN).
+    /// Where to write the architecture (default: RUN/argmax.json, with --select
+    /// RUN/arch.json, the search's own choice); with --sample, a directory for
+    /// arch_sample_K.json (default: RUN).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sample N distinct architectures from softmax(alpha) instead of the argmax.
@@ -98,7 +99,7 @@ pub fn run(args: DeriveArgs, device: &burn::tensor::Device) -> Result<()> {
             let mut arch = plan.derive(&picks)?;
             arch.provenance = Some(provenance(kind, &picks));
             let c = count(&arch.layout()?, arch.input_size);
-            let out = args.out.unwrap_or_else(|| args.run.join("arch.json"));
+            let out = args.out.unwrap_or_else(|| args.run.join("argmax.json"));
             write_atomic(&out, arch.to_json())?;
             println!(
                 "argmax architecture after {} epochs: {:.2} MFLOPs, {} params -> {}",

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// How an image becomes a network input: `(x / 255 − mean[c]) / std[c]` per channel, and
+/// How an image becomes a network input: `(x / 255 − mean[c]) / std[c]` per channel
+/// (one mean and std per channel: `ImageSet::check_transform`, which the search and
+/// training check before they start), and
 /// for training the augmentation: a random crop of the image zero-padded by
 /// `crop_padding` pixels on every side, and a horizontal flip with probability ½.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

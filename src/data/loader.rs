@@ -1,5 +1,5 @@
-//! Seeded split, augmentation (random crop with 4-pixel padding, horizontal flip),
-//! normalization and batching on a worker thread.
+//! Seeded split, augmentation and normalisation (the set's `Transform`) and batching on
+//! a worker thread.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};

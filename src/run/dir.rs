@@ -157,7 +157,11 @@ impl RunDir {
     /// Keep the first `lines` lines of `metrics.jsonl` (those a checkpoint accounts for).
     pub fn truncate_metrics(&self, lines: usize) -> Result<()> {
         let p = self.path.join("metrics.jsonl");
-        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
         let kept: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
         write_atomic(&p, &kept)
     }
@@ -199,6 +203,8 @@ impl RunDir {
         &self,
     ) -> Result<Option<(PathBuf, P)>> {
         let Some((dir, p)) = self.latest_checkpoint::<P>()? else {
+            // Lines of a first epoch that never reached a checkpoint are dropped too.
+            self.truncate_metrics(0)?;
             return Ok(None);
         };
         self.truncate_metrics(p.metrics_lines())?;

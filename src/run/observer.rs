@@ -22,7 +22,8 @@ pub trait Observer<M> {
     fn on_metrics(&mut self, line: &M) {
         let _ = line;
     }
-    /// The loop was stopped through its token and wrote a checkpoint.
+    /// The loop was stopped through its token; it writes a checkpoint next when it has
+    /// a run directory.
     fn on_stop(&mut self) {}
 }
 

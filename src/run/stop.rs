@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A shared flag that asks a running search or training run to write a checkpoint and
-/// return [`Error::Interrupted`](crate::Error::Interrupted) at its next step. Clones share
-/// the flag.
+/// A shared flag that asks a running search or training run to stop at its next step:
+/// with a run directory it writes a checkpoint and returns
+/// [`Error::Interrupted`](crate::Error::Interrupted), without one
+/// [`Error::Stopped`](crate::Error::Stopped). Clones share the flag, and it stays set:
+/// give a resumed run a new token.
 #[derive(Clone, Debug, Default)]
 pub struct StopToken(Arc<AtomicBool>);
 

@@ -21,9 +21,14 @@ impl RunConfig {
     /// The `config.json` of search run `run`, parsed and validated.
     pub fn read(run: &RunDir) -> Result<Self> {
         let text = run.read("config.json")?;
-        let cfg: RunConfig = crate::json::parse(&text).map_err(|e| {
+        let mut cfg: RunConfig = crate::json::parse(&text).map_err(|e| {
             Error::Other(format!("{}: {e}", run.path.join("config.json").display()))
         })?;
+        // A run written before the selection existed ends as it began: with the argmax.
+        let raw: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if raw["search"].get("select_candidates").is_none() {
+            cfg.search.select_candidates = 0;
+        }
         cfg.space.validate()?;
         cfg.search.validate()?;
         Ok(cfg)
@@ -97,7 +102,9 @@ pub struct SearchConfig {
     pub batch_size: usize,
     /// Seed of every random stream (initialisation, splits, batches, Gumbel noise).
     pub seed: u64,
-    /// Use at most this many training images (all when absent).
+    /// Search a seeded subset of this many training images (all when absent): the CLI
+    /// and `derive --select` cut the data with `ImageSet::train_subset(n, seed)`;
+    /// `Searcher::run` searches the images it is given.
     pub max_images: Option<usize>,
     /// Fraction of the training set for weights; the rest trains the architecture.
     pub weight_fraction: f64,

@@ -17,9 +17,12 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Seed of initialisation, validation split, batches and dropout.
     pub seed: u64,
-    /// Train on a seeded random subset of this many images (all when absent).
+    /// Train on a seeded random subset of this many images (all when absent; the CLI
+    /// cuts the data with `ImageSet::train_subset(n, seed)`, `Trainer::run` trains on
+    /// the images it is given).
     pub max_images: Option<usize>,
-    /// Evaluate on a seeded random subset of this many test images (all when absent).
+    /// Test on a seeded random subset of this many test images (all when absent; cut by
+    /// the CLI with `ImageSet::test_subset`).
     pub max_test_images: Option<usize>,
     /// Peak learning rate (SGD with Nesterov momentum).
     pub lr: f64,
@@ -33,7 +36,8 @@ pub struct TrainConfig {
     pub warmup_epochs: f64,
     /// Label smoothing of the cross-entropy (0: none).
     pub label_smoothing: f64,
-    /// Random crop (4-pixel zero padding) and horizontal flip.
+    /// Augment the training images as the data's `Transform` says (random crop of
+    /// the zero-padded image, horizontal flip).
     pub augment: bool,
     /// Log a metrics line every this many steps (0: per epoch only).
     pub log_every: usize,
@@ -113,7 +117,12 @@ pub struct TrainRunConfig {
 impl TrainRunConfig {
     /// The `config.json` of training run `run`, parsed and validated.
     pub fn read(run: &RunDir) -> Result<Self> {
-        let cfg: TrainRunConfig = run.read_json("config.json")?;
+        let mut cfg: TrainRunConfig = run.read_json("config.json")?;
+        // A run written before the validation split existed continues without one.
+        let raw: serde_json::Value = run.read_json("config.json")?;
+        if raw["train"].get("validation_fraction").is_none() {
+            cfg.train.validation_fraction = 0.0;
+        }
         cfg.arch.layout()?;
         cfg.train.validate()?;
         Ok(cfg)
