@@ -151,11 +151,7 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
         bail!("--select needs at least one candidate");
     }
     let run = super::score::open_search_run(&args.run, "derive --select")?;
-    let (saved, net, progress) = oneshot::load_supernet(&run, device)?;
-    let dir = run
-        .latest_checkpoint::<crate::search::Progress>()?
-        .map(|(d, _)| d)
-        .expect("load_supernet found a checkpoint");
+    let (saved, net, progress, dir) = oneshot::load_supernet(&run, device)?;
     let logits = ArchLogits::new(&net.plan.choices, &net.one.device())
         .try_load_file(dir.join("logits.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;
@@ -169,7 +165,16 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
     if validation.is_empty() || calibration.is_empty() {
         bail!("the run's data leaves no held-out images to score candidates on");
     }
-    let s = select::select(&net, &logits, &saved.search, n, &calibration, &validation)?;
+    let (first, _) = crate::search::final_picks(&net.plan, &logits, &saved.search)?;
+    let s = select::select(
+        &net,
+        &logits,
+        first,
+        &saved.search,
+        n,
+        &calibration,
+        &validation,
+    )?;
     let picks = s.picks().to_vec();
     let mut arch = net.plan.derive(&picks)?;
     arch.provenance = Some(json!({

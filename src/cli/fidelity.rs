@@ -58,7 +58,7 @@ pub fn run(args: FidelityArgs, device: &burn::tensor::Device) -> Result<()> {
         args.batch_size,
         args.seed,
     )?;
-    let (cfg, net, progress) = oneshot::load_supernet(&run, device)?;
+    let (cfg, net, progress, _) = oneshot::load_supernet(&run, device)?;
     eprintln!(
         "{} (after {} of {} epochs): scoring {} networks, BN re-estimated on {} training images, top-1 on {} test images",
         args.run.display(),

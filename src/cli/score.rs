@@ -83,7 +83,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         .iter()
         .map(|p| Arch::load(p).with_context(|| format!("reading architecture {}", p.display())))
         .collect::<Result<Vec<_>>>()?;
-    let (cfg, net, progress) = oneshot::load_supernet(&run, device)?;
+    let (cfg, net, progress, _) = oneshot::load_supernet(&run, device)?;
     let picks = archs
         .iter()
         .zip(&args.arch)

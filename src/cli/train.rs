@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{Split, load};
+use crate::data::{Split, load, split_sizes};
 use crate::run::{Attach, RunDir};
 use crate::train::{TrainConfig, Trainer};
 
@@ -109,10 +109,8 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     };
     let stop = super::stop_on_ctrl_c();
     let c = count(&layout, arch.input_size);
-    let n = train_set.len();
     let held_out = match cfg.validation_fraction > 0.0 {
-        // As `data::split` cuts the training share.
-        true => n - ((n as f64 * (1.0 - cfg.validation_fraction)).round() as usize).min(n),
+        true => split_sizes(train_set.len(), 1.0 - cfg.validation_fraction).1,
         false => 0,
     };
     println!(

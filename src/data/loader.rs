@@ -10,12 +10,17 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::ImageSet;
 
+/// Sizes of the two parts [`split`] cuts `n` images into at `fraction`.
+pub fn split_sizes(n: usize, fraction: f64) -> (usize, usize) {
+    let cut = (((n as f64) * fraction).round() as usize).min(n);
+    (cut, n - cut)
+}
+
 /// Seeded shuffle of `0..n` cut at `fraction`: (first part, second part).
 pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut StdRng::seed_from_u64(seed));
-    let cut = ((n as f64) * fraction).round() as usize;
-    let second = idx.split_off(cut.min(n));
+    let second = idx.split_off(split_sizes(n, fraction).0);
     (idx, second)
 }
 

@@ -10,4 +10,4 @@ pub use cifar::{CLASSES, Split, load};
 #[cfg(feature = "download")]
 pub use download::{DefaultData, default_data};
 pub use image_set::{ImageSet, Transform};
-pub use loader::{Batch, epoch_batches, make_batch, skip, split};
+pub use loader::{Batch, epoch_batches, make_batch, skip, split, split_sizes};

@@ -126,6 +126,17 @@ impl RunDir {
             .map_err(|e| Error::Other(format!("{}: {e}", self.path.join(name).display())))
     }
 
+    /// The run's `config.json` parsed as `T`, beside the raw document (so that a reader
+    /// can tell a field an older version did not write from one set to its default).
+    pub fn read_config<T: serde::de::DeserializeOwned>(&self) -> Result<(T, serde_json::Value)> {
+        let text = self.read("config.json")?;
+        let typed = crate::json::parse(&text).map_err(|e| {
+            Error::Other(format!("{}: {e}", self.path.join("config.json").display()))
+        })?;
+        let raw = serde_json::from_str(&text).unwrap_or_default();
+        Ok((typed, raw))
+    }
+
     /// Write the run's `config.json`.
     pub fn write_config<C: Serialize>(&self, cfg: &C) -> Result<()> {
         let text = serde_json::to_string_pretty(cfg).expect("a run config serializes");

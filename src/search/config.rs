@@ -20,12 +20,8 @@ pub struct RunConfig {
 impl RunConfig {
     /// The `config.json` of search run `run`, parsed and validated.
     pub fn read(run: &RunDir) -> Result<Self> {
-        let text = run.read("config.json")?;
-        let mut cfg: RunConfig = crate::json::parse(&text).map_err(|e| {
-            Error::Other(format!("{}: {e}", run.path.join("config.json").display()))
-        })?;
+        let (mut cfg, raw): (RunConfig, _) = run.read_config()?;
         // A run written before the selection existed ends as it began: with the argmax.
-        let raw: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         if raw["search"].get("select_candidates").is_none() {
             cfg.search.select_candidates = 0;
         }

@@ -15,8 +15,13 @@ use crate::run::RunDir;
 use crate::supernet::Supernet;
 
 /// A search run's supernet at its newest checkpoint, on the autodiff version of `device`
-/// (BN re-estimation runs the layers in training mode).
-pub fn load_supernet(run: &RunDir, device: &Device) -> Result<(RunConfig, Supernet, Progress)> {
+/// (BN re-estimation runs the layers in training mode), with the run's config, the
+/// checkpoint's position and its directory (for the logits beside the weights).
+#[allow(clippy::type_complexity)]
+pub fn load_supernet(
+    run: &RunDir,
+    device: &Device,
+) -> Result<(RunConfig, Supernet, Progress, std::path::PathBuf)> {
     let cfg = RunConfig::read(run)?;
     let Some((dir, progress)) = run.latest_checkpoint::<Progress>()? else {
         return Err(Error::NoCheckpoint(run.path.clone()));
@@ -25,7 +30,7 @@ pub fn load_supernet(run: &RunDir, device: &Device) -> Result<(RunConfig, Supern
     let net = Supernet::with_sharing(&cfg.space, cfg.search.op_sharing, &ad)
         .try_load_file(dir.join("supernet.bpk"))
         .map_err(|e| Error::record(&dir, "loading supernet", e))?;
-    Ok((cfg, net, progress))
+    Ok((cfg, net, progress, dir))
 }
 
 /// The one-shot evaluation of the network that `picks` derives (from an architecture:

@@ -330,6 +330,7 @@ impl<'a> Searcher<'a> {
             let s = select::select(
                 &tr.net,
                 &tr.logits,
+                projected.clone(),
                 cfg,
                 cfg.select_candidates,
                 &calibration,

@@ -12,7 +12,7 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use super::{SearchConfig, final_picks, oneshot};
+use super::{SearchConfig, oneshot};
 use crate::data::{ImageSet, split};
 use crate::error::Result;
 use crate::run::stream_seed;
@@ -82,12 +82,13 @@ pub fn held_out_sets(train: &ImageSet, cfg: &SearchConfig) -> (ImageSet, ImageSe
     )
 }
 
-/// Score `n` candidates (the argmax first, then distinct samples that the projection
-/// brought into the band; fewer when the distribution holds fewer distinct in-band
-/// networks) and choose the best.
+/// Score `n` candidates (`first`, the argmax as [`final_picks`](super::final_picks) moves
+/// it, then distinct samples that the projection brought into the band; fewer when the
+/// distribution holds fewer distinct in-band networks) and choose the best.
 pub fn select(
     net: &Supernet,
     logits: &ArchLogits,
+    first: Vec<usize>,
     cfg: &SearchConfig,
     n: usize,
     calibration: &ImageSet,
@@ -95,10 +96,10 @@ pub fn select(
 ) -> Result<Selection> {
     let plan: &Plan = &net.plan;
     let probs = logits.probabilities();
-    let (first, _) = final_picks(plan, logits, cfg)?;
+    let first_flops = plan.flops_of(&first)?;
     let band = match cfg.budget_flops() {
         Some(target) => target,
-        None => plan.flops_of(&first)? as f64,
+        None => first_flops as f64,
     };
     let log_prob = |picks: &[usize]| -> f64 {
         picks
@@ -107,8 +108,8 @@ pub fn select(
             .map(|(&o, p)| (p[o].max(1e-12) as f64).ln())
             .sum()
     };
-    let mut picked: Vec<(String, Vec<usize>)> = vec![("argmax".into(), first.clone())];
     let mut seen = std::collections::BTreeSet::from([plan.derive(&first)?.network_key()]);
+    let mut picked: Vec<(&str, Vec<usize>, u64)> = vec![("argmax", first, first_flops)];
     let mut rng = StdRng::seed_from_u64(stream_seed(cfg.seed, cfg.epochs, 6));
     for _ in 0..100 * n {
         if picked.len() >= n {
@@ -116,18 +117,20 @@ pub fn select(
         }
         let drawn: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
         let picks = plan.project_to_budget(&drawn, &probs, band, cfg.budget_tolerance)?;
-        let off = plan.flops_of(&picks)? as f64 / band - 1.0;
-        if off.abs() <= cfg.budget_tolerance && seen.insert(plan.derive(&picks)?.network_key()) {
-            picked.push(("sample".into(), picks));
+        let arch = plan.derive(&picks)?;
+        let flops = crate::cost::count(&arch.layout()?, arch.input_size).flops;
+        let off = flops as f64 / band - 1.0;
+        if off.abs() <= cfg.budget_tolerance && seen.insert(arch.network_key()) {
+            picked.push(("sample", picks, flops));
         }
     }
     let batch = cfg.batch_size.max(1);
     let mut candidates = Vec::with_capacity(picked.len());
-    for (source, picks) in picked {
+    for (source, picks, flops) in picked {
         let top1 = oneshot::score(net, &picks, calibration, batch, validation)?.top1;
         candidates.push(Candidate {
-            source,
-            flops: plan.flops_of(&picks)?,
+            source: source.into(),
+            flops,
             log_prob: log_prob(&picks),
             top1,
             picks,

@@ -117,9 +117,8 @@ pub struct TrainRunConfig {
 impl TrainRunConfig {
     /// The `config.json` of training run `run`, parsed and validated.
     pub fn read(run: &RunDir) -> Result<Self> {
-        let mut cfg: TrainRunConfig = run.read_json("config.json")?;
+        let (mut cfg, raw): (TrainRunConfig, _) = run.read_config()?;
         // A run written before the validation split existed continues without one.
-        let raw: serde_json::Value = run.read_json("config.json")?;
         if raw["train"].get("validation_fraction").is_none() {
             cfg.train.validation_fraction = 0.0;
         }
