@@ -10,8 +10,9 @@ use burn::module::Param;
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use common::{on_flex, plain_device};
+use dmasking::arch::Act;
 use dmasking::kernels::{
-    batch_norm, depthwise_conv2d, pointwise_conv2d, reference_depthwise_conv2d,
+    batch_norm, batch_norm_act, depthwise_conv2d, pointwise_conv2d, reference_depthwise_conv2d,
     reference_pointwise_conv2d, uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -294,6 +295,73 @@ fn batch_norm_matches_burn() {
             ] {
                 let e = rel_err(a.value_sync(), b.value_sync());
                 assert!(e < 1e-4, "case {case}: {name} {e}");
+            }
+        }
+    }
+}
+
+/// BN fused with its activation and a channel scale, y = s · act(BN(x)), against Burn's
+/// `BatchNorm::forward`, the activation and a broadcast product: output and the gradients
+/// of x, γ, β and s, for each activation, with and without s; also with γ and β frozen
+/// (an architecture step: only x and s need gradients).
+#[test]
+fn batch_norm_act_matches_burn() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let dev = plain_device().autodiff();
+    for act in [Act::None, Act::Relu, Act::Hswish] {
+        for (scaled, frozen) in [(false, false), (true, false), (true, true)] {
+            // At least 4 values per channel: with 2, x̂ = ±1 and dL/dx is exactly 0, so
+            // both sides are rounding noise.
+            let (n, c) = (rng.random_range(1..5), rng.random_range(1..20));
+            let (h, w) = (rng.random_range(2..12), rng.random_range(2..12));
+            let case = format!("{act:?} scaled {scaled} frozen {frozen} [{n}, {c}, {h}, {w}]");
+            let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &dev);
+            let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 1.5), &dev);
+            let layer = || {
+                let mut bn = BatchNormConfig::new(c).init(&dev);
+                let p = |t: &Tensor<1>| {
+                    let t = t.clone().detach();
+                    Param::from_tensor(if frozen { t } else { t.require_grad() })
+                };
+                bn.gamma = p(&gamma);
+                bn.beta = p(&beta);
+                bn
+            };
+            let (ours_bn, bn) = (layer(), layer());
+            let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.3, 2.0), &dev)
+                .require_grad();
+            let s = scaled.then(|| {
+                Tensor::<1>::random([c], Distribution::Uniform(-1.0, 1.5), &dev).require_grad()
+            });
+            let y = batch_norm_act(&ours_bn, x.clone(), act, s.clone());
+            let y_ref = act.forward(bn.forward(x.clone()));
+            let y_ref = match &s {
+                Some(s) => y_ref * s.clone().reshape([1, c, 1, 1]),
+                None => y_ref,
+            };
+            let e = rel_err(y.clone(), y_ref.clone());
+            assert!(e < 1e-4, "{case}: forward {e}");
+            let r = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let g = (y * r.clone()).sum().backward();
+            let g_ref = (y_ref * r).sum().backward();
+            let e = rel_err(x.grad(&g).unwrap(), x.grad(&g_ref).unwrap());
+            assert!(e < 1e-4, "{case}: input gradient {e}");
+            if let Some(s) = &s {
+                let e = rel_err(s.grad(&g).unwrap(), s.grad(&g_ref).unwrap());
+                assert!(e < 1e-4, "{case}: scale gradient {e}");
+            }
+            for (a, b, name) in [
+                (&ours_bn.gamma, &bn.gamma, "gamma"),
+                (&ours_bn.beta, &bn.beta, "beta"),
+            ] {
+                match (a.grad(&g), b.grad(&g_ref)) {
+                    (Some(a), Some(b)) => {
+                        let e = rel_err(a, b);
+                        assert!(e < 1e-4, "{case}: {name} gradient {e}");
+                    }
+                    (None, None) => assert!(frozen, "{case}: no {name} gradient"),
+                    _ => panic!("{case}: {name} gradient present on one side only"),
+                }
             }
         }
     }

@@ -1,13 +1,18 @@
-//! Training-mode batch normalisation on Flex, fused over NCHW planes.
+//! Training-mode batch normalisation fused with its activation and a channel scale, on
+//! Flex, over NCHW planes.
 //!
 //! Burn's generic `batch_norm_train` and its backward lay the input out as [C, N·H·W] with
-//! a transposed copy for each of their four per-channel reductions. Here channel c's values
-//! are its N contiguous H·W planes, read in place:
+//! a transposed copy for each of their four per-channel reductions, and the activation
+//! and the channel mask that follow are separate ops, each writing a full tensor forward
+//! and backward (hard-swish is three: `x · hard_sigmoid(x)`). Here channel c's values are
+//! its N contiguous H·W planes, read in place, and one pass does all three:
 //!
 //! - statistics: μ_c = mean(x[:, c]), σ²_c = mean((x[:, c] − μ_c)²) (biased), summed in f64;
-//! - forward: y = γ_c (x − μ_c) / √(σ²_c + ε) + β_c;
-//! - backward, with x̂ = (x − μ) / √(σ² + ε) and M = N·H·W:
-//!   dβ_c = Σ g, dγ_c = Σ g x̂, dx = γ_c / √(σ²_c + ε) · (g − dβ_c / M − x̂ dγ_c / M).
+//! - forward: z = γ_c (x − μ_c) / √(σ²_c + ε) + β_c, y = s_c · act(z) (s = 1 without a
+//!   scale);
+//! - backward, with x̂ = (x − μ) / √(σ² + ε), M = N·H·W and g_z = g · s_c · act'(z):
+//!   ds_c = Σ g · act(z), dβ_c = Σ g_z, dγ_c = Σ g_z x̂,
+//!   dx = γ_c / √(σ²_c + ε) · (g_z − dβ_c / M − x̂ dγ_c / M); z is recomputed from x.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -21,32 +26,169 @@ use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::flex_support::{dims4, f32s, on_flex_f32};
+use crate::arch::Act;
 
-/// The extension: batch statistics (not differentiated) and the normalisation with them.
+/// The extension: batch statistics (not differentiated) and the normalisation with them,
+/// followed by the activation, with or without a channel scale.
 #[backend_extension(Flex, Autodiff)]
 pub trait BatchNormOps: Backend {
     /// Per-channel batch mean and biased variance of x [N, C, H, W], as [2, C].
     fn batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// y = γ (x − μ) / √(σ² + ε) + β with `stats` = batch_stats(x); differentiated as
-    /// training-mode BN (μ and σ² depend on x).
-    fn batch_norm_train(
+    /// y = act(γ (x − μ) / √(σ² + ε) + β) with `stats` = batch_stats(x); differentiated
+    /// as training-mode BN (μ and σ² depend on x).
+    fn batch_norm_act(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
+    ) -> FloatTensor<Self>;
+    /// y = s · act(γ (x − μ) / √(σ² + ε) + β), s a per-channel scale [C].
+    fn batch_norm_act_scaled(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+        act: Act,
     ) -> FloatTensor<Self>;
 }
 
-/// (mean, 1 / √(var + ε)) per channel.
-fn moments(stats: &FlexTensor, c: usize, epsilon: f64) -> (Vec<f32>, Vec<f32>) {
-    let s = stats.to_contiguous();
-    let v = f32s(&s);
-    let inv = v[c..2 * c]
-        .iter()
-        .map(|&var| (1.0 / (var as f64 + epsilon).sqrt()) as f32)
-        .collect();
-    (v[..c].to_vec(), inv)
+/// act(z) and act'(z), monomorphised per activation so that the loops vectorise.
+trait Activation: Copy + Send + Sync {
+    fn value(self, z: f32) -> f32;
+    fn slope(self, z: f32) -> f32;
+}
+
+#[derive(Clone, Copy)]
+struct Identity;
+#[derive(Clone, Copy)]
+struct Relu;
+#[derive(Clone, Copy)]
+struct HardSwish;
+
+impl Activation for Identity {
+    #[inline(always)]
+    fn value(self, z: f32) -> f32 {
+        z
+    }
+    #[inline(always)]
+    fn slope(self, _: f32) -> f32 {
+        1.0
+    }
+}
+
+impl Activation for Relu {
+    #[inline(always)]
+    fn value(self, z: f32) -> f32 {
+        z.max(0.0)
+    }
+    #[inline(always)]
+    fn slope(self, z: f32) -> f32 {
+        if z > 0.0 { 1.0 } else { 0.0 }
+    }
+}
+
+impl Activation for HardSwish {
+    /// z · relu6(z + 3) / 6
+    #[inline(always)]
+    fn value(self, z: f32) -> f32 {
+        z * (z + 3.0).clamp(0.0, 6.0) * (1.0 / 6.0)
+    }
+    /// 0 below −3, 1 above 3, (2z + 3) / 6 between.
+    #[inline(always)]
+    fn slope(self, z: f32) -> f32 {
+        if z < -3.0 {
+            0.0
+        } else if z > 3.0 {
+            1.0
+        } else {
+            (2.0 * z + 3.0) * (1.0 / 6.0)
+        }
+    }
+}
+
+/// Run `f` with `act` as a monomorphised [`Activation`].
+macro_rules! with_activation {
+    ($act:expr, |$a:ident| $body:expr) => {
+        match $act {
+            Act::None => {
+                let $a = Identity;
+                $body
+            }
+            Act::Relu => {
+                let $a = Relu;
+                $body
+            }
+            Act::Hswish => {
+                let $a = HardSwish;
+                $body
+            }
+        }
+    };
+}
+
+/// Per channel: μ_c, 1 / √(σ²_c + ε), and the affine map z = a_c x + b_c.
+struct Affine {
+    mean: Vec<f32>,
+    inv: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Affine {
+    fn new(stats: &FlexTensor, gamma: &[f32], beta: &[f32], epsilon: f64) -> Self {
+        let c = gamma.len();
+        let s = stats.to_contiguous();
+        let v = f32s(&s);
+        let mean = v[..c].to_vec();
+        let inv: Vec<f32> = v[c..2 * c]
+            .iter()
+            .map(|&var| (1.0 / (var as f64 + epsilon).sqrt()) as f32)
+            .collect();
+        let a: Vec<f32> = (0..c).map(|ch| gamma[ch] * inv[ch]).collect();
+        let b = (0..c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
+        Affine { mean, inv, a, b }
+    }
+}
+
+fn forward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    scale: Option<FlexTensor>,
+    stats: FlexTensor,
+    epsilon: f64,
+    act: Act,
+) -> FlexTensor {
+    let shape = dims4(&x);
+    let [_, c, h, w] = shape;
+    let (gc, bc, xc) = (
+        gamma.to_contiguous(),
+        beta.to_contiguous(),
+        x.to_contiguous(),
+    );
+    let f = Affine::new(&stats, f32s(&gc), f32s(&bc), epsilon);
+    let sc = scale.map(|s| s.to_contiguous());
+    let s: Option<&[f32]> = sc.as_ref().map(f32s);
+    let xs = f32s(&xc);
+    let hw = h * w;
+    let mut y = vec![0f32; xs.len()];
+    with_activation!(act, |act| {
+        y.par_chunks_mut(hw)
+            .zip(xs.par_chunks(hw))
+            .enumerate()
+            .for_each(|(nc, (yp, xp))| {
+                let ch = nc % c;
+                let (ac, bc, sc) = (f.a[ch], f.b[ch], s.map_or(1.0, |s| s[ch]));
+                for (o, &v) in yp.iter_mut().zip(xp) {
+                    *o = sc * act.value(ac * v + bc);
+                }
+            })
+    });
+    FlexTensor::from_data(TensorData::new(y, shape))
 }
 
 impl BatchNormOps for Flex {
@@ -74,119 +216,176 @@ impl BatchNormOps for Flex {
         FlexTensor::from_data(TensorData::new(out, [2, c]))
     }
 
-    fn batch_norm_train(
+    fn batch_norm_act(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         stats: FlexTensor,
         epsilon: f64,
+        act: Act,
     ) -> FlexTensor {
-        let shape = dims4(&x);
-        let [_, c, h, w] = shape;
-        let (mean, inv) = moments(&stats, c, epsilon);
-        let (gc, bc, xc) = (
-            gamma.to_contiguous(),
-            beta.to_contiguous(),
-            x.to_contiguous(),
-        );
-        let (gs, bs, xs) = (f32s(&gc), f32s(&bc), f32s(&xc));
-        // y = a_c x + b_c
-        let a: Vec<f32> = (0..c).map(|ch| gs[ch] * inv[ch]).collect();
-        let b: Vec<f32> = (0..c).map(|ch| bs[ch] - mean[ch] * a[ch]).collect();
-        let hw = h * w;
-        let mut y = vec![0f32; xs.len()];
-        y.par_chunks_mut(hw)
-            .zip(xs.par_chunks(hw))
-            .enumerate()
-            .for_each(|(nc, (yp, xp))| {
-                let (ac, bc) = (a[nc % c], b[nc % c]);
-                for (o, &v) in yp.iter_mut().zip(xp) {
-                    *o = ac * v + bc;
-                }
-            });
-        FlexTensor::from_data(TensorData::new(y, shape))
+        forward(x, gamma, beta, None, stats, epsilon, act)
+    }
+
+    fn batch_norm_act_scaled(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        scale: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f64,
+        act: Act,
+    ) -> FlexTensor {
+        forward(x, gamma, beta, Some(scale), stats, epsilon, act)
     }
 }
 
-#[derive(Debug)]
-struct BatchNormBackward;
+/// What the backward pass keeps: the checkpointed x, γ, β (and scale), the batch
+/// statistics, ε and the activation.
+#[derive(Clone, Debug)]
+struct State {
+    x: NodeId,
+    gamma: NodeId,
+    beta: NodeId,
+    scale: Option<NodeId>,
+    stats: FlexTensor,
+    epsilon: f64,
+    act: Act,
+}
 
-impl Backward<Flex, 3> for BatchNormBackward {
-    /// (x, γ, batch statistics, ε).
-    type State = (NodeId, NodeId, FlexTensor, f64);
+/// The gradients one backward pass produces (dx and ds only where asked for).
+struct Grads {
+    x: Option<FlexTensor>,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    scale: Option<FlexTensor>,
+}
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, cp: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x_id, gamma_id, stats, epsilon) = ops.state;
-        let x: FlexTensor = cp.retrieve_node_output(x_id);
-        let gamma: FlexTensor = cp.retrieve_node_output(gamma_id);
-        let shape = dims4(&x);
-        let [n, c, h, w] = shape;
-        let hw = h * w;
-        let m = (n * hw) as f64;
-        let (mean, inv) = moments(&stats, c, epsilon);
-        let (xc, gc, gmc) = (
-            x.to_contiguous(),
-            grad.to_contiguous(),
-            gamma.to_contiguous(),
-        );
-        let (xs, gs, gms) = (f32s(&xc), f32s(&gc), f32s(&gmc));
-        // Per channel: Σ g and Σ g (x − μ).
-        let sums: Vec<(f64, f64)> = (0..c)
+fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool) -> Grads {
+    let x: FlexTensor = cp.retrieve_node_output(state.x);
+    let gamma: FlexTensor = cp.retrieve_node_output(state.gamma);
+    let beta: FlexTensor = cp.retrieve_node_output(state.beta);
+    let scale: Option<FlexTensor> = state.scale.map(|id| cp.retrieve_node_output(id));
+    let shape = dims4(&x);
+    let [n, c, h, w] = shape;
+    let hw = h * w;
+    let m = (n * hw) as f64;
+    let (xc, gc, gmc, bc) = (
+        x.to_contiguous(),
+        grad.to_contiguous(),
+        gamma.to_contiguous(),
+        beta.to_contiguous(),
+    );
+    let f = Affine::new(&state.stats, f32s(&gmc), f32s(&bc), state.epsilon);
+    let sc = scale.map(|s| s.to_contiguous());
+    let s: Option<&[f32]> = sc.as_ref().map(f32s);
+    let (xs, gs, gms) = (f32s(&xc), f32s(&gc), f32s(&gmc));
+    with_activation!(state.act, |act| {
+        // Per channel: Σ g·act(z), Σ g_z and Σ g_z (x − μ).
+        let sums: Vec<(f64, f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let (mut sg, mut sgx) = (0f64, 0f64);
-                for b in 0..n {
-                    let off = (b * c + ch) * hw;
+                let (a, b, mu, sc) = (f.a[ch], f.b[ch], f.mean[ch], s.map_or(1.0, |s| s[ch]));
+                let (mut su, mut sg, mut sgx) = (0f64, 0f64, 0f64);
+                for nb in 0..n {
+                    let off = (nb * c + ch) * hw;
                     let (xp, gp) = (&xs[off..][..hw], &gs[off..][..hw]);
-                    let (mut pg, mut pgx) = (0f32, 0f32);
+                    let (mut pu, mut pg, mut pgx) = (0f32, 0f32, 0f32);
                     for (&xv, &gv) in xp.iter().zip(gp) {
-                        pg += gv;
-                        pgx += gv * (xv - mean[ch]);
+                        let z = a * xv + b;
+                        pu += gv * act.value(z);
+                        let gz = gv * sc * act.slope(z);
+                        pg += gz;
+                        pgx += gz * (xv - mu);
                     }
+                    su += pu as f64;
                     sg += pg as f64;
                     sgx += pgx as f64;
                 }
-                (sg, sgx)
+                (su, sg, sgx)
             })
             .collect();
-        let beta_grad: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+        let beta_grad: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
         let gamma_grad: Vec<f32> = sums
             .iter()
-            .zip(&inv)
-            .map(|(s, &i)| (s.1 * i as f64) as f32)
+            .zip(&f.inv)
+            .map(|(s, &i)| (s.2 * i as f64) as f32)
             .collect();
-        if let Some(node) = node_x {
-            // dx = k_c (g − dβ_c / M) − q_c (x − μ_c), k_c = γ_c / √(σ²_c + ε),
+        let dx = need_x.then(|| {
+            // dx = k_c (g_z − dβ_c / M) − q_c (x − μ_c), k_c = γ_c / √(σ²_c + ε),
             // q_c = k_c dγ_c / (M √(σ²_c + ε)).
-            let k: Vec<f32> = (0..c).map(|ch| gms[ch] * inv[ch]).collect();
+            let k: Vec<f32> = (0..c).map(|ch| gms[ch] * f.inv[ch]).collect();
             let q: Vec<f32> = (0..c)
-                .map(|ch| (k[ch] as f64 * gamma_grad[ch] as f64 * inv[ch] as f64 / m) as f32)
+                .map(|ch| (k[ch] as f64 * gamma_grad[ch] as f64 * f.inv[ch] as f64 / m) as f32)
                 .collect();
-            let gmean: Vec<f32> = beta_grad.iter().map(|&s| (s as f64 / m) as f32).collect();
+            let gmean: Vec<f32> = beta_grad.iter().map(|&v| (v as f64 / m) as f32).collect();
             let mut dx = vec![0f32; xs.len()];
             dx.par_chunks_mut(hw).enumerate().for_each(|(nc, dp)| {
                 let ch = nc % c;
                 let (xp, gp) = (&xs[nc * hw..][..hw], &gs[nc * hw..][..hw]);
-                let (kc, qc, gm, mu) = (k[ch], q[ch], gmean[ch], mean[ch]);
+                let (a, b, sc) = (f.a[ch], f.b[ch], s.map_or(1.0, |s| s[ch]));
+                let (kc, qc, gm, mu) = (k[ch], q[ch], gmean[ch], f.mean[ch]);
                 for ((d, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
-                    *d = kc * (gv - gm) - qc * (xv - mu);
+                    let gz = gv * sc * act.slope(a * xv + b);
+                    *d = kc * (gz - gm) - qc * (xv - mu);
                 }
             });
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
+            FlexTensor::from_data(TensorData::new(dx, shape))
+        });
+        let scale = s.map(|_| {
+            let v: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+            FlexTensor::from_data(TensorData::new(v, [c]))
+        });
+        Grads {
+            x: dx,
+            gamma: FlexTensor::from_data(TensorData::new(gamma_grad, [c])),
+            beta: FlexTensor::from_data(TensorData::new(beta_grad, [c])),
+            scale,
         }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(
-                node.id,
-                FlexTensor::from_data(TensorData::new(gamma_grad, [c])),
-            );
+    })
+}
+
+#[derive(Debug)]
+struct BatchNormActBackward;
+
+impl Backward<Flex, 3> for BatchNormActBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, cp: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let g = backward(ops.state, grad, cp, node_x.is_some());
+        for (node, value) in [
+            (node_x, g.x),
+            (node_gamma, Some(g.gamma)),
+            (node_beta, Some(g.beta)),
+        ] {
+            if let (Some(node), Some(v)) = (node, value) {
+                grads.register::<Flex>(node.id, v);
+            }
         }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(
-                node.id,
-                FlexTensor::from_data(TensorData::new(beta_grad, [c])),
-            );
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormActScaledBackward;
+
+impl Backward<Flex, 4> for BatchNormActScaledBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 4>, grads: &mut Gradients, cp: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta, node_scale] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let g = backward(ops.state, grad, cp, node_x.is_some());
+        for (node, value) in [
+            (node_x, g.x),
+            (node_gamma, Some(g.gamma)),
+            (node_beta, Some(g.beta)),
+            (node_scale, g.scale),
+        ] {
+            if let (Some(node), Some(v)) = (node, value) {
+                grads.register::<Flex>(node.id, v);
+            }
         }
     }
 }
@@ -196,37 +395,97 @@ impl<C: CheckpointStrategy> BatchNormOps for Autodiff<Flex, C> {
         <FloatTensor<Self>>::new(<Flex as BatchNormOps>::batch_stats(x.into_primitive()))
     }
 
-    fn batch_norm_train(
+    fn batch_norm_act(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        act: Act,
     ) -> FloatTensor<Self> {
         let stats = stats.into_primitive();
-        match BatchNormBackward
+        match BatchNormActBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let x_id = prep.checkpoint(&x);
-                let gamma_id = prep.checkpoint(&gamma);
-                let y = <Flex as BatchNormOps>::batch_norm_train(
+                let state = State {
+                    x: prep.checkpoint(&x),
+                    gamma: prep.checkpoint(&gamma),
+                    beta: prep.checkpoint(&beta),
+                    scale: None,
+                    stats: stats.clone(),
+                    epsilon,
+                    act,
+                };
+                let y = forward(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
-                    stats.clone(),
+                    None,
+                    stats,
                     epsilon,
+                    act,
                 );
-                prep.finish((x_id, gamma_id, stats, epsilon), y)
+                prep.finish(state, y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(<Flex as BatchNormOps>::batch_norm_train(
+            OpsKind::UnTracked(prep) => prep.finish(forward(
                 x.into_primitive(),
                 gamma.into_primitive(),
                 beta.into_primitive(),
+                None,
                 stats,
                 epsilon,
+                act,
+            )),
+        }
+    }
+
+    fn batch_norm_act_scaled(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+        act: Act,
+    ) -> FloatTensor<Self> {
+        let stats = stats.into_primitive();
+        match BatchNormActScaledBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node(), scale.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = State {
+                    x: prep.checkpoint(&x),
+                    gamma: prep.checkpoint(&gamma),
+                    beta: prep.checkpoint(&beta),
+                    scale: Some(prep.checkpoint(&scale)),
+                    stats: stats.clone(),
+                    epsilon,
+                    act,
+                };
+                let y = forward(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    Some(scale.into_primitive()),
+                    stats,
+                    epsilon,
+                    act,
+                );
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                Some(scale.into_primitive()),
+                stats,
+                epsilon,
+                act,
             )),
         }
     }
@@ -242,19 +501,32 @@ pub fn batch_stats(x: Tensor<4>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as BatchNormOps>::batch_stats(x.into_dispatch()))
 }
 
-/// Training-mode BN with the given batch statistics of x.
-pub fn batch_norm_train(
+/// Training-mode BN with the given batch statistics of x, then `act`, then × `scale`.
+pub fn batch_norm_act_train(
     x: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
+    scale: Option<Tensor<1>>,
     stats: Tensor<2>,
     epsilon: f64,
+    act: Act,
 ) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as BatchNormOps>::batch_norm_train(
+    let (x, gamma, beta, stats) = (
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         stats.into_dispatch(),
-        epsilon,
-    ))
+    );
+    Tensor::from_dispatch(match scale {
+        None => <Dispatch as BatchNormOps>::batch_norm_act(x, gamma, beta, stats, epsilon, act),
+        Some(s) => <Dispatch as BatchNormOps>::batch_norm_act_scaled(
+            x,
+            gamma,
+            beta,
+            s.into_dispatch(),
+            stats,
+            epsilon,
+            act,
+        ),
+    })
 }

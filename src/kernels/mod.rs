@@ -17,6 +17,8 @@ mod flex_support;
 mod pointwise_flex;
 
 use burn::nn::BatchNorm;
+
+use crate::arch::Act;
 use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -101,6 +103,18 @@ pub fn uses_own_depthwise(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
 /// batch's statistics, which also update the first w running ones (r ← (1 − m) r + m s);
 /// else the running statistics.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    batch_norm_act(bn, x, Act::None, None)
+}
+
+/// y = s · act(BN(x)): [`batch_norm`] followed by the activation and a per-channel scale
+/// `s` [w] (a channel mask), fused into one pass forward and one backward on Flex in
+/// training; three ops elsewhere.
+pub fn batch_norm_act(
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    act: Act,
+    scale: Option<Tensor<1>>,
+) -> Tensor<4> {
     let w = x.dims()[1];
     let full = bn.gamma.dims()[0];
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
@@ -115,9 +129,10 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
             r.value().to_device(&device).narrow(0, 0, w)
         };
         let (mean, var) = (stat(&bn.running_mean), stat(&bn.running_var));
-        return burn::tensor::module::batch_norm(x, gamma, beta, mean, var, bn.epsilon);
+        let y = burn::tensor::module::batch_norm(x, gamma, beta, mean, var, bn.epsilon);
+        return act_scale(y, act, scale);
     }
-    let (y, mean, var) = batch_norm_train(x, gamma, beta, bn.epsilon);
+    let (y, mean, var) = batch_norm_act_train(x, gamma, beta, bn.epsilon, act, scale);
     let m = bn.momentum;
     for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
         let all = running.value_sync().to_device(&device);
@@ -136,12 +151,27 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     y
 }
 
-/// Training-mode BN with the batch's statistics: (y, μ_B, σ²_B), the statistics detached.
-fn batch_norm_train(
+/// s · act(y) with Burn's ops.
+fn act_scale(y: Tensor<4>, act: Act, scale: Option<Tensor<1>>) -> Tensor<4> {
+    let y = act.forward(y);
+    match scale {
+        Some(s) => {
+            let c = s.dims()[0];
+            y * s.reshape([1, c, 1, 1])
+        }
+        None => y,
+    }
+}
+
+/// Training-mode BN with the batch's statistics, then act and scale: (y, μ_B, σ²_B), the
+/// statistics detached.
+fn batch_norm_act_train(
     x: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    act: Act,
+    scale: Option<Tensor<1>>,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     #[cfg(feature = "flex")]
     if batch_norm_flex::supports(&x, &gamma) {
@@ -149,11 +179,15 @@ fn batch_norm_train(
         let stats = batch_norm_flex::batch_stats(x.clone());
         let row = |i| stats.clone().narrow(0, i, 1).reshape([w]);
         let (mean, var) = (row(0), row(1));
-        let y = batch_norm_flex::batch_norm_train(x, gamma, beta, stats, epsilon);
+        let y = batch_norm_flex::batch_norm_act_train(x, gamma, beta, scale, stats, epsilon, act);
         return (y, mean, var);
     }
     let r = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
-    (r.output, r.mean.detach(), r.variance.detach())
+    (
+        act_scale(r.output, act, scale),
+        r.mean.detach(),
+        r.variance.detach(),
+    )
 }
 
 /// Whether [`batch_norm`] runs our kernel: training mode on Flex with f32 values (else

@@ -9,7 +9,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::act::Act;
-use crate::kernels::{batch_norm, depthwise_conv2d, pointwise_conv2d};
+use crate::kernels::{batch_norm_act, depthwise_conv2d, pointwise_conv2d};
 
 /// Configuration of a [`ConvBnAct`].
 #[derive(Config, Debug)]
@@ -84,19 +84,30 @@ impl ConvBnActConfig {
 impl ConvBnAct {
     /// y = act(BN(conv(x))).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_kernel_masked(x, None)
+        self.forward_masked(x, None, None)
     }
 
-    /// y = act(BN(conv(x; W ⊙ M))): the kernel scaled elementwise by a mask M that
-    /// broadcasts over it (a superkernel's mixed kernel-size mask [1, 1, k, k]).
-    pub fn forward_kernel_masked(&self, x: Tensor<4>, m: Option<&Tensor<4>>) -> Tensor<4> {
+    /// y = s ⊙ act(BN(conv(x; W ⊙ M))): the kernel scaled elementwise by a mask M that
+    /// broadcasts over it (a superkernel's mixed kernel-size mask [1, 1, k, k]), the output
+    /// by a channel mask s [1, C, 1, 1] (BN, act and s are one fused op where our kernels
+    /// run).
+    pub fn forward_masked(
+        &self,
+        x: Tensor<4>,
+        m: Option<&Tensor<4>>,
+        s: Option<&Tensor<4>>,
+    ) -> Tensor<4> {
         let c = &self.conv;
         let weight = match m {
             None => c.weight.val(),
             Some(m) => c.weight.val() * m.clone(),
         };
         let z = self.conv(x, weight, c.bias.as_ref().map(|b| b.val()));
-        self.norm_act(z)
+        let scale = s.map(|s| {
+            let c = s.dims()[1];
+            s.clone().reshape([c])
+        });
+        batch_norm_act(&self.bn, z, self.act.unwrap_or(Act::None), scale)
     }
 
     /// The layer cut to one path of a supernet: x's channels in (the first ones of the
@@ -147,10 +158,6 @@ impl ConvBnAct {
     }
 
     fn norm_act(&self, z: Tensor<4>) -> Tensor<4> {
-        let y = batch_norm(&self.bn, z);
-        match &self.act {
-            Some(a) => a.forward(y),
-            None => y,
-        }
+        batch_norm_act(&self.bn, z, self.act.unwrap_or(Act::None), None)
     }
 }

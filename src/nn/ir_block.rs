@@ -120,14 +120,10 @@ impl IrBlock {
 
     /// h = M_e·pw(x); h = M_e·dw(h; W ⊙ M_k); h = SE(h; M_s); y = M_o·pwl(h) [+ x].
     pub fn forward_masked(&self, x: Tensor<4>, masks: Option<&IrMasks>) -> Tensor<4> {
-        let mask = |t: Tensor<4>, m: Option<&Tensor<4>>| match m {
-            Some(m) => t * m.clone(),
-            None => t,
-        };
         let expand = masks.and_then(|m| m.expand.as_ref());
         let h = match &self.pw {
             Some(pw) => {
-                let h = mask(pw.forward(x.clone()), expand);
+                let h = pw.forward_masked(x.clone(), None, expand);
                 match masks.and_then(|m| m.pw_keep.as_ref()) {
                     Some(keep) => mix_identity(h, x.clone(), keep),
                     None => h,
@@ -136,7 +132,7 @@ impl IrBlock {
             None => x.clone(),
         };
         let kernel = masks.and_then(|m| m.kernel.as_ref());
-        let h = mask(self.dw.forward_kernel_masked(h, kernel), expand);
+        let h = self.dw.forward_masked(h, kernel, expand);
         let h = match &self.se {
             Some(se) => {
                 let s = se.forward(h.clone(), masks.and_then(|m| m.se.as_ref()));
@@ -147,7 +143,9 @@ impl IrBlock {
             }
             None => h,
         };
-        let y = mask(self.pwl.forward(h), masks.and_then(|m| m.out.as_ref()));
+        let y = self
+            .pwl
+            .forward_masked(h, None, masks.and_then(|m| m.out.as_ref()));
         if self.residual { y + x } else { y }
     }
 

@@ -118,6 +118,14 @@ fn as_f32(v: &[usize]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
+/// w · M as a channel mask [1, c, 1, 1] (w [1, 1, 1, 1]; M [1, c, 1, 1], or all ones).
+fn weighted_mask(m: Option<&Tensor<4>>, w: &Tensor<4>, c: usize) -> Tensor<4> {
+    match m {
+        Some(m) => m.clone() * w.clone(),
+        None => w.clone().expand([1, c, 1, 1]),
+    }
+}
+
 fn scalar4(t: Tensor<1>) -> Tensor<4> {
     t.reshape([1, 1, 1, 1])
 }
@@ -396,37 +404,40 @@ impl SuperBlock {
     }
 
     /// y = Σ_t g_t · branch_t(x) + w_res · x (skip adds its weight to the residual, which
-    /// is always present where skip is offered).
+    /// is always present where skip is offered). g_t joins the branch's output mask, so
+    /// that it is applied in the branch's last BN pass: M_o · pwl(h) · g_t.
     pub fn forward(&self, x: Tensor<4>, w: &BlockWeights) -> Tensor<4> {
-        let outs = self
+        let c_out = self.plan.c_out.max();
+        let out = w.masks[0].out.as_ref();
+        let y = self
             .branches
             .iter()
             .zip(&w.masks)
-            .map(|(b, m)| b.forward_masked(x.clone(), Some(m)));
-        let y = match &w.branch {
-            None => outs.reduce(|a, b| a + b).expect("a block has a branch"),
-            Some(gs) => outs
-                .zip(gs)
-                .map(|(y, g)| y * g.clone())
-                .reduce(|a, b| a + b)
-                .expect("a block has a branch"),
-        };
+            .enumerate()
+            .map(|(t, (b, m))| match &w.branch {
+                None => b.forward_masked(x.clone(), Some(m)),
+                Some(gs) => {
+                    let masks = IrMasks {
+                        out: Some(weighted_mask(m.out.as_ref(), &gs[t], c_out)),
+                        ..m.clone()
+                    };
+                    b.forward_masked(x.clone(), Some(&masks))
+                }
+            })
+            .reduce(|a, b| a + b)
+            .expect("a block has a branch");
         // A skip that changes the shape is the projection: + w_proj · M_o · proj(x).
         let y = match (&self.proj, &w.projection) {
             (Some(proj), Some(wp)) => {
-                let z = proj.forward(x.clone());
-                let z = match w.masks[0].out.as_ref() {
-                    Some(m) => z * m.clone(),
-                    None => z,
-                };
-                y + z * wp.clone()
+                let s = weighted_mask(out, wp, c_out);
+                y + proj.forward_masked(x.clone(), None, Some(&s))
             }
             _ => y,
         };
         match &w.residual {
             Residual::None => y,
-            Residual::Full => y + fit_channels(x, self.plan.c_out.max()),
-            Residual::Weighted(p) => y + fit_channels(x, self.plan.c_out.max()) * p.clone(),
+            Residual::Full => y + fit_channels(x, c_out),
+            Residual::Weighted(p) => y + fit_channels(x, c_out) * p.clone(),
         }
     }
 

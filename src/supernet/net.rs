@@ -151,11 +151,8 @@ impl Supernet {
             return x;
         };
         let g_last = option_weights(&self.plan.head.mid, g, &self.one);
-        let h = pw.forward(x.clone());
-        let h = match &self.head_prefix {
-            Some(p) => h * channel_mask(g_last, p),
-            None => h,
-        };
+        let mask = self.head_prefix.as_ref().map(|p| channel_mask(g_last, p));
+        let h = pw.forward_masked(x.clone(), None, mask.as_ref());
         match &self.head_pw_absent {
             Some(a) => {
                 let absent = (g_last.clone() * a.clone()).sum().reshape([1, 1, 1, 1]);
@@ -167,11 +164,11 @@ impl Supernet {
 
     /// The stem, masked to its expected width when searched.
     fn stem_forward(&self, x: Tensor<4>, g: &ArchWeights) -> Tensor<4> {
-        let y = self.stem.forward(x);
-        match &self.stem_prefix {
-            Some(p) => y * channel_mask(option_weights(&self.plan.stem_out, g, &self.one), p),
-            None => y,
-        }
+        let mask = self
+            .stem_prefix
+            .as_ref()
+            .map(|p| channel_mask(option_weights(&self.plan.stem_out, g, &self.one), p));
+        self.stem.forward_masked(x, None, mask.as_ref())
     }
 
     /// Logits of images [N, C, R, R] (R = the space's input size) under weights g.
