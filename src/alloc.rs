@@ -54,3 +54,20 @@ pub fn reset_peak() -> usize {
 pub fn peak() -> usize {
     PEAK.load(Ordering::Relaxed)
 }
+
+/// Keep freed memory in the process instead of handing it back to the kernel (glibc on
+/// Linux; elsewhere nothing). A training step frees and re-allocates activations of a
+/// few MiB hundreds of times; by default glibc serves blocks above its dynamic mmap
+/// threshold with fresh mappings and trims the heap top, so they come back as new,
+/// zero-filled pages (page faults). Fixing the mmap threshold at its 32 MiB maximum and
+/// never trimming keeps them in the heap: the process stays at its peak size.
+/// `dmasking` calls this at start; measured in docs/PERFORMANCE.md.
+#[cfg(feature = "cli")]
+pub fn retain_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}

@@ -6,5 +6,6 @@ use std::process::ExitCode;
 static ALLOC: dmasking::alloc::Counting = dmasking::alloc::Counting;
 
 fn main() -> ExitCode {
+    dmasking::alloc::retain_freed_memory();
     dmasking::cli::main()
 }

@@ -25,7 +25,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::flex_support::{dims4, f32s, on_flex_f32, record_binary};
+use super::flex_support::{LANES, dims4, f32s, on_flex_f32, record_binary, wide_simd};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -187,31 +187,52 @@ fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let cols: Vec<_> = (0..g.k).map(|j| g.cols(j)).collect();
     gx.par_chunks_mut(hw).enumerate().for_each(|(nc, gxp)| {
         let wk = &ws[(nc % g.c) * kk..][..kk];
-        let gyp = &gs[nc * ohw..][..ohw];
-        for oy in 0..g.oh {
-            let gyr = &gyp[oy * g.ow..][..g.ow];
-            for i in 0..g.k {
-                let Some(iy) = g.row(oy, i) else { continue };
-                let gxr = &mut gxp[iy * g.w..][..g.w];
-                for (j, r) in cols.iter().enumerate() {
-                    let wv = wk[i * g.k + j];
-                    let first = r.start * g.s + j - g.p;
-                    for (t, &v) in gyr[r.clone()].iter().enumerate() {
-                        gxr[first + t * g.s] += wv * v;
-                    }
-                }
-            }
-        }
+        scatter_plane(g, wk, &gs[nc * ohw..][..ohw], &cols, gxp);
     });
     FlexTensor::from_data(TensorData::new(gx, g.x_shape))
 }
 
-const LANES: usize = 8;
+/// gx[iy, ix] += Σ_{i,j} w[i, j] · gy[oy, ox] over one plane, iy = oy·s − p + i,
+/// ix = ox·s − p + j (`cols[j]`: the output columns whose input column is inside).
+#[inline(always)]
+fn scatter_plane_body(
+    g: &Geom,
+    wk: &[f32],
+    gyp: &[f32],
+    cols: &[std::ops::Range<usize>],
+    gxp: &mut [f32],
+) {
+    for oy in 0..g.oh {
+        let gyr = &gyp[oy * g.ow..][..g.ow];
+        for i in 0..g.k {
+            let Some(iy) = g.row(oy, i) else { continue };
+            let gxr = &mut gxp[iy * g.w..][..g.w];
+            for (j, r) in cols.iter().enumerate() {
+                let wv = wk[i * g.k + j];
+                let first = r.start * g.s + j - g.p;
+                for (t, &v) in gyr[r.clone()].iter().enumerate() {
+                    gxr[first + t * g.s] += wv * v;
+                }
+            }
+        }
+    }
+}
+
+wide_simd! {
+    fn scatter_plane(
+        g: &Geom,
+        wk: &[f32],
+        gyp: &[f32],
+        cols: &[std::ops::Range<usize>],
+        gxp: &mut [f32],
+    ) = scatter_plane_body;
+}
 
 /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · xp[oy·s + i, ox·s + j] over one zero-padded
 /// input plane `xp` (row length `pw`). For stride 1 the sum over ox runs in LANES-wide
 /// partial sums, reduced once per tap and plane.
-fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
+#[inline(always)]
+fn weight_taps_body(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
     let full = g.ow / LANES * LANES;
     for i in 0..g.k {
         for j in 0..g.k {
@@ -241,6 +262,10 @@ fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
             acc[i * g.k + j] += (lanes.iter().sum::<f32>() + tail) as f64;
         }
     }
+}
+
+wide_simd! {
+    fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) = weight_taps_body;
 }
 
 /// dL/dw: per channel (one task each), every batch item's plane copied once into a

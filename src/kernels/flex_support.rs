@@ -53,3 +53,52 @@ where
         OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), w.into_primitive())),
     }
 }
+
+/// Defines `fn $name` that runs `$body` (an `#[inline(always)]` fn with the same
+/// arguments) compiled for AVX2 + FMA where the CPU has them (checked at run time; the
+/// crate is built for baseline x86-64), else as built.
+macro_rules! wide_simd {
+    ($(#[$m:meta])* fn $name:ident$(<$A:ident: $bound:path>)?($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
+        $(#[$m])*
+        fn $name$(<$A: $bound>)?($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn wide$(<$A: $bound>)?($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features `wide` is compiled for.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use wide_simd;
+
+/// Lanes of the vectorised reductions (partial sums kept per lane, added at the end).
+pub const LANES: usize = 8;
+
+/// Σ_i f(x_i, y_i) over two equally long slices, in [`LANES`] partial sums: one
+/// accumulator per call, so that the compiler vectorises it across lanes (float sums are
+/// not reassociated otherwise).
+#[inline(always)]
+pub fn lane_sum(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (xc, yc) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
+    let (xt, yt) = (xc.remainder(), yc.remainder());
+    for (x, y) in xc.zip(yc) {
+        let x: &[f32; LANES] = x.try_into().expect("a whole chunk");
+        let y: &[f32; LANES] = y.try_into().expect("a whole chunk");
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    let mut total: f32 = acc.iter().sum();
+    for (&x, &y) in xt.iter().zip(yt) {
+        total += f(x, y);
+    }
+    total
+}
