@@ -40,7 +40,11 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let data = match std::env::args().nth(1) {
         Some(d) => PathBuf::from(d),
-        None => default_data()?.path().to_path_buf(),
+        None => {
+            let data = default_data(&mut |_, _| {})?;
+            eprintln!("{}", data.describe());
+            data.path().to_path_buf()
+        }
     };
     let space = Space::load(&root.join("configs/cifar10.json"))?;
     let mut train = load(&data, Split::Train)?;

@@ -4,7 +4,8 @@ use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ImageSet, make_batch};
+use crate::data::{ImageData, check, make_batch};
+use crate::error::Result;
 use crate::nn::FixedNet;
 
 /// The result of [`evaluate`].
@@ -38,19 +39,26 @@ pub fn resample(x: Tensor<4>, r: usize) -> Tensor<4> {
 
 /// Evaluate `net` in inference mode (BN running statistics, no dropout, no autodiff) on
 /// every image of `set` at input size `input`.
-pub fn evaluate(net: &FixedNet, set: &ImageSet, batch_size: usize, input: usize) -> Evaluation {
+pub fn evaluate(
+    net: &FixedNet,
+    set: &dyn ImageData,
+    batch_size: usize,
+    input: usize,
+) -> Result<Evaluation> {
+    check(set)?;
     let net = net.valid();
     let device = net.stem.conv.weight.device();
     let device = &device;
+    let labels: Vec<usize> = (0..set.len()).map(|i| set.label(i)).collect();
     let k = set
-        .classes
+        .classes()
         .len()
-        .max(1 + set.labels.iter().copied().max().unwrap_or(0) as usize);
+        .max(1 + labels.iter().copied().max().unwrap_or(0));
     let mut confusion = vec![vec![0u64; k]; k];
     let mut loss_sum = 0.0f64;
     let idx: Vec<usize> = (0..set.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
-        let (x, y) = make_batch(set, chunk, None).to_tensors(device);
+        let (x, y) = make_batch(set, chunk, None)?.to_tensors(device);
         let logits = net.forward(resample(x, input));
         let n = chunk.len();
         let logp = burn::tensor::activation::log_softmax(logits.clone(), 1);
@@ -66,7 +74,7 @@ pub fn evaluate(net: &FixedNet, set: &ImageSet, batch_size: usize, input: usize)
             .try_to_vec::<i64>()
             .expect("int predictions");
         for (&i, p) in chunk.iter().zip(pred) {
-            confusion[set.labels[i] as usize][p as usize] += 1;
+            confusion[labels[i]][p as usize] += 1;
         }
     }
     let n = set.len().max(1) as f64;
@@ -85,18 +93,18 @@ pub fn evaluate(net: &FixedNet, set: &ImageSet, batch_size: usize, input: usize)
         .collect();
     let classes = (0..k)
         .map(|c| {
-            set.classes
+            set.classes()
                 .get(c)
                 .cloned()
                 .unwrap_or_else(|| format!("class {c}"))
         })
         .collect();
-    Evaluation {
+    Ok(Evaluation {
         images: set.len(),
         top1: correct as f64 / n,
         loss: loss_sum / n,
         classes,
         per_class,
         confusion,
-    }
+    })
 }

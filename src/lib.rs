@@ -46,7 +46,7 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::arch::Arch;
     pub use crate::cost::count;
-    pub use crate::data::{ImageSet, Split, load};
+    pub use crate::data::{ImageData, ImageSet, Split, Transform, load};
     pub use crate::error::{Error, Result};
     pub use crate::run::{Attach, Observer, RunDir, StopToken};
     pub use crate::search::{SearchConfig, SearchMetric, SearchOutcome, Searcher};

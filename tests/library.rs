@@ -186,10 +186,26 @@ fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
     let mut small = train.clone();
     small.size = 16;
     small.pixels.truncate(small.len() * 3 * 16 * 16);
-    let err = Searcher::new(space, cfg, &Device::default())
+    let err = Searcher::new(space.clone(), cfg.clone(), &Device::default())
         .run(&small)
         .unwrap_err();
     assert!(matches!(err, Error::Data(_)), "{err}");
+    // Forced over an old run, bad data leaves the old run as it was.
+    let old = temp("forced");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("config.json"), "{\"old\": true}").unwrap();
+    std::fs::write(old.join("metrics.jsonl"), "{}\n").unwrap();
+    let err = Searcher::new(space, cfg, &Device::default())
+        .run_dir(RunDir::create(&old, true).unwrap())
+        .run(&small)
+        .unwrap_err();
+    assert!(matches!(err, Error::Data(_)), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(old.join("config.json")).unwrap(),
+        "{\"old\": true}"
+    );
+    assert!(old.join("metrics.jsonl").exists());
+    std::fs::remove_dir_all(&old).ok();
     let recipe = TrainConfig {
         validation_fraction: 1.0,
         ..TrainConfig::default()
@@ -235,4 +251,124 @@ fn run_directories_of_the_previous_version_resume_with_their_old_behaviour() {
     let read = dmasking::train::TrainRunConfig::read(&run).unwrap();
     assert_eq!(read.train.validation_fraction, 0.0);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A user's own data: 16x16 images generated on demand (horizontal stripes whose period
+/// is the class, shifted per image), never held as an `ImageSet`.
+#[derive(Clone)]
+struct Stripes {
+    n: usize,
+    classes: Vec<String>,
+    transform: Transform,
+    /// An image that cannot be read.
+    broken: Option<usize>,
+}
+
+impl Stripes {
+    fn pixel(i: usize, c: usize, y: usize, x: usize) -> u8 {
+        let period = 2 + i % 3;
+        let on = (y + i / 3).is_multiple_of(period);
+        (if on { 200 } else { 40 } + 7 * c + (x * 13 + i) % 11) as u8
+    }
+}
+
+impl ImageData for Stripes {
+    fn len(&self) -> usize {
+        self.n
+    }
+    fn shape(&self) -> [usize; 3] {
+        [3, 16, 16]
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn label(&self, i: usize) -> usize {
+        i % 3
+    }
+    fn read(&self, i: usize, out: &mut [u8]) -> dmasking::Result<()> {
+        if self.broken == Some(i) {
+            return Err(Error::Data(format!("image {i}: unreadable")));
+        }
+        for (k, v) in out.iter_mut().enumerate() {
+            *v = Self::pixel(i, k / 256, (k / 16) % 16, k % 16);
+        }
+        Ok(())
+    }
+    fn transform(&self) -> &Transform {
+        &self.transform
+    }
+}
+
+/// The loops read any `ImageData`: a search and a training run on generated data give
+/// exactly what they give on the same images held in memory, and an image that cannot
+/// be read ends the run with that image's error.
+#[test]
+fn your_own_image_data_searches_and_trains_as_the_same_images_in_memory() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let space = Space::load(&repo("configs/cifar10_tiny.json")).unwrap();
+    let n = 120;
+    let classes: Vec<String> = ["two", "three", "four"].map(String::from).into();
+    let mut pixels = vec![0u8; n * 3 * 256];
+    let mut own = Stripes {
+        n,
+        classes: classes.clone(),
+        transform: Transform::cifar10(),
+        broken: None,
+    };
+    for (i, img) in pixels.chunks_mut(3 * 256).enumerate() {
+        own.read(i, img).unwrap();
+    }
+    let labels = (0..n).map(|i| (i % 3) as u8).collect();
+    let in_memory = ImageSet::new(3, 16, pixels, labels, classes).unwrap();
+    own.transform = in_memory.transform.clone();
+    let cfg = SearchConfig {
+        epochs: 2,
+        batch_size: 16,
+        loss: LossMode::Additive,
+        select_candidates: 2,
+        select_images: 40,
+        select_calibration_images: 32,
+        ..SearchConfig::default()
+    };
+    let search = |data: &dyn Fn(Searcher) -> dmasking::Result<SearchOutcome>| {
+        data(Searcher::new(
+            space.clone(),
+            cfg.clone(),
+            &Device::default(),
+        ))
+        .unwrap()
+    };
+    let a = search(&|s| s.run(&own));
+    let b = search(&|s| s.run(&in_memory));
+    assert_eq!(a.picks, b.picks);
+    assert_eq!(a.probabilities, b.probabilities);
+    let recipe = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        validation_fraction: 0.2,
+        ..TrainConfig::default()
+    };
+    let train = |arch: &Arch, data: &dyn Fn(Trainer) -> dmasking::Result<TrainOutcome>| {
+        data(Trainer::new(
+            arch.clone(),
+            recipe.clone(),
+            &Device::default(),
+        ))
+        .unwrap()
+    };
+    let ta = train(&a.arch, &|t| t.run(&own, &own));
+    let tb = train(&a.arch, &|t| t.run(&in_memory, &in_memory));
+    assert_eq!(ta.last, tb.last);
+    assert_eq!(ta.best_val_top1, tb.best_val_top1);
+    let broken = Stripes {
+        broken: Some(37),
+        ..own
+    };
+    let err = Searcher::new(space, cfg, &Device::default())
+        .run(&broken)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Data(m) if m.contains("image 37")),
+        "{err}"
+    );
 }

@@ -12,7 +12,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
 use crate::cost::count;
-use crate::data::{Split, load};
+use crate::data::{ImageData, Split, Subset, load};
 use crate::run::{RunDir, write_atomic};
 use crate::search::select::{self, Selection, draw};
 use crate::search::{RunConfig, oneshot};
@@ -32,8 +32,9 @@ pub struct DeriveArgs {
     /// Sample N distinct architectures from softmax(alpha) instead of the argmax.
     #[arg(long)]
     pub sample: Option<usize>,
-    /// Seed of the sampling.
-    #[arg(long, default_value_t = 0)]
+    /// Seed of --sample (--select draws with the run's own seed, so that it reproduces
+    /// the search's selection).
+    #[arg(long, default_value_t = 0, conflicts_with = "select")]
     pub seed: u64,
     /// Choose among N candidates (the argmax and samples, moved into the FLOP band) by
     /// one-shot top-1 on the run's held-out architecture-split images; needs the run's
@@ -161,7 +162,8 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
     if let Some(m) = saved.search.max_images {
         train = train.train_subset(m, saved.search.seed);
     }
-    let (calibration, validation) = select::held_out_sets(&train, &saved.search);
+    let (cal_idx, val_idx) = select::held_out_indices(train.len(), &saved.search);
+    let (calibration, validation) = (Subset::new(&train, &cal_idx), Subset::new(&train, &val_idx));
     if validation.is_empty() || calibration.is_empty() {
         bail!("the run's data leaves no held-out images to score candidates on");
     }

@@ -70,7 +70,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(n) = args.max_test_images {
         test = test.test_subset(n);
     }
-    let ev = evaluate(&net, &test, args.batch_size, saved.arch.input_size);
+    let ev = evaluate(&net, &test, args.batch_size, saved.arch.input_size)?;
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "weights": file, "evaluation": &ev,
     }))?;

@@ -74,7 +74,27 @@ fn settings_file<T: serde::de::DeserializeOwned + Default>(
 fn data_dir(arg: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
     Ok(match arg {
         Some(d) => d.to_path_buf(),
-        None => crate::data::default_data()?.path().to_path_buf(),
+        None => {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "downloading CIFAR-10 {bar:30} {bytes}/{total_bytes} {bytes_per_sec} [{eta}]",
+                )
+                .expect("valid template"),
+            );
+            let data = crate::data::default_data(&mut |done, total| {
+                if bar.is_hidden() {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                if let Some(t) = total {
+                    bar.set_length(t);
+                }
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            eprintln!("{}", data.describe());
+            data.path().to_path_buf()
+        }
     })
 }
 

@@ -1,6 +1,8 @@
 //! Data when no directory is given: the official CIFAR-10 binary archive, downloaded once
-//! into a cache directory with a progress bar; offline, a demo-sized real subset that is
-//! embedded in the library (1,000 training and 200 test images taken from CIFAR-10).
+//! into a cache directory (reporting progress to the caller); offline, a demo-sized real
+//! subset that is embedded in the library (1,000 training and 200 test images taken from
+//! CIFAR-10). Nothing here prints: the caller shows the progress and
+//! [`DefaultData::describe`].
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,18 +54,40 @@ pub fn cache_dir() -> PathBuf {
 pub enum DefaultData {
     /// The full CIFAR-10 binary files (cached or just downloaded).
     Full(PathBuf),
-    /// The embedded demo subset, written out to this directory.
-    Demo(PathBuf),
+    /// The embedded demo subset, written out to `dir`, and why the full data is not
+    /// there.
+    Demo {
+        /// Where the subset was written.
+        dir: PathBuf,
+        /// Why the full CIFAR-10 could not be had (offline, download failed, ...).
+        why: String,
+    },
 }
 
 impl DefaultData {
     /// The data directory.
     pub fn path(&self) -> &Path {
         match self {
-            DefaultData::Full(p) | DefaultData::Demo(p) => p,
+            DefaultData::Full(p) | DefaultData::Demo { dir: p, .. } => p,
+        }
+    }
+
+    /// What a program should tell its user about this data (the demo subset is not a
+    /// benchmark).
+    pub fn describe(&self) -> String {
+        match self {
+            DefaultData::Full(dir) => format!("data: CIFAR-10 from the cache {}", dir.display()),
+            DefaultData::Demo { dir, why } => format!(
+                "data: no full CIFAR-10 ({why}).\n      Using the embedded DEMO-SIZED subset (1,000 training and 200 test images of CIFAR-10) in {}: \
+                 results on it are a demo, not a benchmark.\n      For real runs pass --data DIR (the official binary files or an image folder with train/ and test/).",
+                dir.display()
+            ),
         }
     }
 }
+
+/// Download progress: bytes received so far and the total, when the server says it.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>);
 
 fn complete(dir: &Path) -> bool {
     FILES
@@ -71,9 +95,9 @@ fn complete(dir: &Path) -> bool {
         .all(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() == FULL_FILE))
 }
 
-/// The full CIFAR-10 binary files in the cache, downloading them first if needed.
-/// `DMASKING_OFFLINE=1` forbids the download.
-pub fn cifar10() -> Result<PathBuf> {
+/// The full CIFAR-10 binary files in the cache, downloading them first if needed
+/// (`progress` is told as the bytes arrive). `DMASKING_OFFLINE=1` forbids the download.
+pub fn cifar10(progress: Progress<'_>) -> Result<PathBuf> {
     let cache = cache_dir();
     let dir = cache.join("cifar-10-batches-bin");
     if complete(&dir) {
@@ -85,7 +109,7 @@ pub fn cifar10() -> Result<PathBuf> {
     std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
     let archive = cache.join("cifar-10-binary.tar.gz");
     if !archive.exists() {
-        download(CIFAR10_URL, &archive)?;
+        download(CIFAR10_URL, &archive, progress)?;
     }
     let tmp = cache.join(format!(".extract-{}", std::process::id()));
     std::fs::remove_dir_all(&tmp).ok();
@@ -113,8 +137,8 @@ pub fn cifar10() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Download `url` to `target` (temp file, then rename) with a progress bar.
-fn download(url: &str, target: &Path) -> Result<()> {
+/// Download `url` to `target` (temp file, then rename), telling `progress`.
+fn download(url: &str, target: &Path, progress: Progress<'_>) -> Result<()> {
     let fail = |e: String| Error::Other(format!("download failed: {e}"));
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
@@ -124,29 +148,21 @@ fn download(url: &str, target: &Path) -> Result<()> {
     let len = resp
         .header("Content-Length")
         .and_then(|v| v.parse::<u64>().ok());
-    let bar = match len {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::no_length(),
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "downloading CIFAR-10 {bar:30} {bytes}/{total_bytes} {bytes_per_sec} [{eta}]",
-        )
-        .expect("valid template"),
-    );
     let tmp = target.with_extension("part");
     let mut out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut reader = resp.into_reader();
     let mut buf = vec![0u8; 1 << 16];
+    let mut done = 0u64;
+    progress(0, len);
     loop {
         let n = reader.read(&mut buf).map_err(|e| fail(e.to_string()))?;
         if n == 0 {
             break;
         }
         out.write_all(&buf[..n]).map_err(|e| Error::io(&tmp, e))?;
-        bar.inc(n as u64);
+        done += n as u64;
+        progress(done, len);
     }
-    bar.finish_and_clear();
     drop(out);
     std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e))
 }
@@ -165,22 +181,14 @@ pub fn demo() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The data to read without `--data`: full CIFAR-10 (cached or downloaded now), else the
-/// embedded demo subset, saying so on stderr.
-pub fn default_data() -> Result<DefaultData> {
-    match cifar10() {
-        Ok(dir) => {
-            eprintln!("data: CIFAR-10 from the cache {}", dir.display());
-            Ok(DefaultData::Full(dir))
-        }
-        Err(e) => {
-            let dir = demo()?;
-            eprintln!(
-                "data: no full CIFAR-10 ({e}).\n      Using the embedded DEMO-SIZED subset (1,000 training and 200 test images of CIFAR-10) in {}: \
-                 results on it are a demo, not a benchmark.\n      For real runs pass --data DIR (the official binary files or an image folder with train/ and test/).",
-                dir.display()
-            );
-            Ok(DefaultData::Demo(dir))
-        }
+/// The data to read without `--data`: full CIFAR-10 (cached, or downloaded now with
+/// `progress`), else the embedded demo subset.
+pub fn default_data(progress: Progress<'_>) -> Result<DefaultData> {
+    match cifar10(progress) {
+        Ok(dir) => Ok(DefaultData::Full(dir)),
+        Err(e) => Ok(DefaultData::Demo {
+            dir: demo()?,
+            why: e.to_string(),
+        }),
     }
 }

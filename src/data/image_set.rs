@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ImageData;
 use crate::error::{Error, Result};
 
 /// How an image becomes a network input: `(x / 255 − mean[c]) / std[c]` per channel
@@ -132,25 +133,9 @@ impl ImageSet {
     }
 
     /// Check that the transform fits the images: one positive finite std and one mean per
-    /// channel.
+    /// channel ([`check`](super::check)).
     pub fn check_transform(&self) -> Result<()> {
-        let t = &self.transform;
-        if t.mean.len() != self.channels || t.std.len() != self.channels {
-            return Err(Error::Data(format!(
-                "the transform has {} means and {} stds for {} channels",
-                t.mean.len(),
-                t.std.len(),
-                self.channels
-            )));
-        }
-        if t.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-            || t.mean.iter().any(|m| !m.is_finite())
-        {
-            return Err(Error::Data(
-                "the transform's std must be positive and finite".into(),
-            ));
-        }
-        Ok(())
+        super::check(self)
     }
 
     /// The same images with another transform.
@@ -209,5 +194,27 @@ impl ImageSet {
             classes: self.classes.clone(),
             transform: self.transform.clone(),
         }
+    }
+}
+
+impl ImageData for ImageSet {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn shape(&self) -> [usize; 3] {
+        [self.channels, self.size, self.size]
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn label(&self, i: usize) -> usize {
+        self.labels[i] as usize
+    }
+    fn read(&self, i: usize, out: &mut [u8]) -> Result<()> {
+        out.copy_from_slice(self.image(i));
+        Ok(())
+    }
+    fn transform(&self) -> &Transform {
+        &self.transform
     }
 }

@@ -8,7 +8,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::ImageSet;
+use super::ImageData;
+use crate::error::{Error, Result};
 
 /// Sizes of the two parts [`split`] cuts `n` images into at `fraction`.
 pub fn split_sizes(n: usize, fraction: f64) -> (usize, usize) {
@@ -45,12 +46,18 @@ impl Batch {
     }
 }
 
-/// Normalized, optionally augmented (the set's [`Transform`](super::Transform)) copy of
-/// image `i` appended to `out`.
-fn push_image(set: &ImageSet, i: usize, augment: Option<&mut StdRng>, out: &mut Vec<f32>) {
-    let s = set.size as isize;
-    let img = set.image(i);
-    let t = &set.transform;
+/// Normalized, optionally augmented (the data's [`Transform`](super::Transform)) copy of
+/// image `i` appended to `out`; `buf` holds its bytes.
+fn push_image(
+    data: &dyn ImageData,
+    i: usize,
+    augment: Option<&mut StdRng>,
+    buf: &mut [u8],
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    let [channels, h, w] = data.shape();
+    data.read(i, buf)?;
+    let t = data.transform();
     let pad = t.crop_padding as i64;
     let (dx, dy, flip) = match augment {
         Some(rng) => (
@@ -60,15 +67,16 @@ fn push_image(set: &ImageSet, i: usize, augment: Option<&mut StdRng>, out: &mut 
         ),
         None => (0, 0, false),
     };
-    for c in 0..set.channels {
-        let plane = &img[c * set.size * set.size..(c + 1) * set.size * set.size];
-        let (m, sd) = (t.mean[c % t.mean.len()], t.std[c % t.std.len()]);
-        for y in 0..s {
-            for x in 0..s {
-                let sx = if flip { s - 1 - x } else { x } + dx;
+    let (hi, wi) = (h as isize, w as isize);
+    for c in 0..channels {
+        let plane = &buf[c * h * w..][..h * w];
+        let (m, sd) = (t.mean[c], t.std[c]);
+        for y in 0..hi {
+            for x in 0..wi {
+                let sx = if flip { wi - 1 - x } else { x } + dx;
                 let sy = y + dy;
-                let v = if (0..s).contains(&sx) && (0..s).contains(&sy) {
-                    plane[(sy * s + sx) as usize] as f32 / 255.0
+                let v = if (0..wi).contains(&sx) && (0..hi).contains(&sy) {
+                    plane[(sy * wi + sx) as usize] as f32 / 255.0
                 } else {
                     0.0 // zero padding, before normalization as torchvision pads
                 };
@@ -76,30 +84,40 @@ fn push_image(set: &ImageSet, i: usize, augment: Option<&mut StdRng>, out: &mut 
             }
         }
     }
+    Ok(())
 }
 
-/// Assemble the batch of images `idx`.
-pub fn make_batch(set: &ImageSet, idx: &[usize], mut augment: Option<&mut StdRng>) -> Batch {
-    let mut images = Vec::with_capacity(idx.len() * set.image(0).len());
+/// Assemble the batch of images `idx` of `data` (an error where [`check`](super::check)
+/// rejects the data or an image cannot be read).
+pub fn make_batch(
+    data: &dyn ImageData,
+    idx: &[usize],
+    mut augment: Option<&mut StdRng>,
+) -> Result<Batch> {
+    super::check(data)?;
+    let [c, h, w] = data.shape();
+    let mut buf = vec![0u8; c * h * w];
+    let mut images = Vec::with_capacity(idx.len() * c * h * w);
     for &i in idx {
-        push_image(set, i, augment.as_deref_mut(), &mut images);
+        push_image(data, i, augment.as_deref_mut(), &mut buf, &mut images)?;
     }
-    Batch {
+    Ok(Batch {
         images,
-        labels: idx.iter().map(|&i| set.labels[i] as i64).collect(),
-        shape: [idx.len(), set.channels, set.size, set.size],
-    }
+        labels: idx.iter().map(|&i| data.label(i) as i64).collect(),
+        shape: [idx.len(), c, h, w],
+    })
 }
 
-/// The batches of one epoch over `indices` of `set`, shuffled and augmented with RNGs
-/// seeded by `seed`, produced on a worker thread a few batches ahead.
+/// The batches of one epoch over `indices` of `data`, shuffled and augmented with RNGs
+/// seeded by `seed`, produced on a worker thread a few batches ahead. An image that
+/// cannot be read ends the epoch with its error.
 pub fn epoch_batches(
-    set: Arc<ImageSet>,
+    data: Arc<dyn ImageData>,
     mut indices: Vec<usize>,
     batch_size: usize,
     seed: u64,
     augment: bool,
-) -> Receiver<Batch> {
+) -> Receiver<Result<Batch>> {
     let (tx, rx) = sync_channel(4);
     std::thread::spawn(move || {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -108,8 +126,9 @@ pub fn epoch_batches(
             if chunk.len() < batch_size && indices.len() >= batch_size {
                 break; // drop the last partial batch so every step sees one batch size
             }
-            let batch = make_batch(&set, chunk, augment.then_some(&mut rng));
-            if tx.send(batch).is_err() {
+            let batch = make_batch(&*data, chunk, augment.then_some(&mut rng));
+            let failed = batch.is_err();
+            if tx.send(batch).is_err() || failed {
                 break;
             }
         }
@@ -118,10 +137,22 @@ pub fn epoch_batches(
 }
 
 /// Drop the first `n` batches of `rx` (a resumed epoch's batches already done).
-pub fn skip(rx: &std::sync::mpsc::Receiver<Batch>, n: usize) -> crate::error::Result<()> {
+pub fn skip(rx: &Receiver<Result<Batch>>, n: usize) -> Result<()> {
     for _ in 0..n {
-        rx.recv()
-            .map_err(|_| crate::error::Error::Other("data worker stopped while resuming".into()))?;
+        next(rx)?;
     }
     Ok(())
+}
+
+/// The next batch of `rx`; `None` at the end of the epoch, an error where an image could
+/// not be read.
+pub fn next_batch(rx: &Receiver<Result<Batch>>) -> Result<Option<Batch>> {
+    match rx.recv() {
+        Ok(b) => b.map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+fn next(rx: &Receiver<Result<Batch>>) -> Result<Batch> {
+    next_batch(rx)?.ok_or_else(|| Error::Other("data worker stopped while resuming".into()))
 }

@@ -33,12 +33,16 @@ pub enum RunKind {
 pub struct RunDir {
     /// Where it is.
     pub path: PathBuf,
+    /// Made with `force` over an old run whose files go when this one starts.
+    replace: bool,
 }
 
 impl RunDir {
     /// Create `path` for a new run. An existing non-empty directory is an error unless
-    /// `force`, in which case the old run's files are removed first.
+    /// `force`, in which case the old run's files are removed when the new run starts
+    /// writing (after its settings and data have been checked), not before.
     pub fn create(path: &Path, force: bool) -> Result<Self> {
+        let mut replace = false;
         if path.exists() {
             let non_empty = std::fs::read_dir(path)
                 .map_err(|e| Error::io(path, e))?
@@ -50,36 +54,46 @@ impl RunDir {
                     path.display()
                 )));
             }
-            if force {
-                for name in [
-                    "metrics.jsonl",
-                    "arch.json",
-                    "config.json",
-                    "checkpoint",
-                    "checkpoint.old",
-                    "checkpoint.tmp",
-                    "best.bpk",
-                    "last.bpk",
-                    "eval.json",
-                    "report",
-                    "summary.json",
-                    "selection.json",
-                ] {
-                    let p = path.join(name);
-                    if p.is_dir() {
-                        std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
-                    } else if p.exists() {
-                        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-                    }
-                }
-            }
+            replace = non_empty;
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         let run = RunDir {
             path: path.to_path_buf(),
+            replace,
         };
         run.probe()?;
         Ok(run)
+    }
+
+    /// Remove the files of the run this one replaces (`create` with `force`); called as
+    /// the new run starts writing.
+    pub(crate) fn clear_replaced(&self) -> Result<()> {
+        if !self.replace {
+            return Ok(());
+        }
+        for name in [
+            "metrics.jsonl",
+            "arch.json",
+            "argmax.json",
+            "config.json",
+            "checkpoint",
+            "checkpoint.old",
+            "checkpoint.tmp",
+            "best.bpk",
+            "last.bpk",
+            "eval.json",
+            "report",
+            "summary.json",
+            "selection.json",
+        ] {
+            let p = self.path.join(name);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            } else if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Open an existing run to resume it.
@@ -92,6 +106,7 @@ impl RunDir {
         }
         let run = RunDir {
             path: path.to_path_buf(),
+            replace: false,
         };
         run.probe()?;
         Ok(run)

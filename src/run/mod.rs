@@ -130,6 +130,7 @@ impl<M: serde::Serialize> Attachments<'_, M> {
         let point = match run.as_ref() {
             Some(r) if *resume => r.resume_point::<P>()?,
             Some(r) => {
+                r.clear_replaced()?;
                 write_new(r)?;
                 None
             }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::oneshot;
 use crate::benchmark::{Benchmark, in_band};
-use crate::data::ImageSet;
+use crate::data::ImageData;
 use crate::error::{Error, Result};
 use crate::supernet::Supernet;
 
@@ -109,9 +109,9 @@ pub fn fidelity(
     bench: &dyn Benchmark,
     n: usize,
     seed: u64,
-    calibration: &ImageSet,
+    calibration: &dyn ImageData,
     batch_size: usize,
-    test: &ImageSet,
+    test: &dyn ImageData,
     mut scored: impl FnMut(usize, usize, &Scored),
 ) -> Result<Fidelity> {
     if net.plan.space != bench.plan().space {

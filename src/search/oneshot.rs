@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use super::{Progress, RunConfig};
-use crate::data::{ImageSet, make_batch};
+use crate::data::{ImageData, make_batch};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::run::RunDir;
@@ -41,9 +41,9 @@ pub fn load_supernet(
 pub fn score(
     net: &Supernet,
     picks: &[usize],
-    calibration: &ImageSet,
+    calibration: &dyn ImageData,
     batch_size: usize,
-    test: &ImageSet,
+    test: &dyn ImageData,
 ) -> Result<Evaluation> {
     let (arch, fixed) = net.inherit(picks, &net.one.device())?;
     // No gradients (no graph is recorded), BN still in training mode.
@@ -53,9 +53,9 @@ pub fn score(
         // Momentum 1 / (k + 1): after batch k the running statistics are the mean of the
         // k + 1 batches' statistics.
         fixed.set_bn_momentum(1.0 / (k + 1) as f64);
-        let (x, _) = make_batch(calibration, chunk, None).to_tensors(&net.one.device());
+        let (x, _) = make_batch(calibration, chunk, None)?.to_tensors(&net.one.device());
         // Training-mode forward: updates the running statistics.
         let _ = fixed.forward(resample(x, arch.input_size));
     }
-    Ok(evaluate(&fixed, test, batch_size, arch.input_size))
+    evaluate(&fixed, test, batch_size, arch.input_size)
 }

@@ -15,7 +15,7 @@ use super::trainer::SupernetTrainer;
 use super::{Progress, RunConfig, SearchConfig, WeightStep, final_picks, fnv1a};
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{Batch, ImageSet, epoch_batches, skip, split};
+use crate::data::{ImageData, Subset, check, epoch_batches, next_batch, skip, split};
 use crate::error::{Error, Result};
 use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed};
 use crate::space::Space;
@@ -107,23 +107,21 @@ impl<'a> Searcher<'a> {
 
     /// Search on `train` (the training images: split into weight and architecture
     /// images by `weight_fraction`; cut to `max_images` first by the caller, as the CLI
-    /// does with [`ImageSet::train_subset`]).
-    pub fn run(mut self, train: &ImageSet) -> Result<SearchOutcome> {
+    /// does with [`ImageSet::train_subset`](crate::data::ImageSet::train_subset)). Any
+    /// [`ImageData`] whose images have the space's input shape; it is cloned once into
+    /// the data worker (share large data behind an `Arc`).
+    pub fn run<D: ImageData + Clone + 'static>(mut self, train: &D) -> Result<SearchOutcome> {
         let (space, cfg) = (&self.space, &self.config);
         cfg.validate()?;
         let start = Instant::now();
-        if train.size != space.input_size || train.channels != space.in_channels {
+        check(train)?;
+        let [c, h, w] = train.shape();
+        if [c, h, w] != [space.in_channels, space.input_size, space.input_size] {
             return Err(Error::Data(format!(
-                "data has {}x{}x{} images but the space expects {}x{}x{}",
-                train.channels,
-                train.size,
-                train.size,
-                space.in_channels,
-                space.input_size,
-                space.input_size
+                "data has {c}x{h}x{w} images but the space expects {}x{}x{}",
+                space.in_channels, space.input_size, space.input_size
             )));
         }
-        train.check_transform()?;
         let (w_idx, a_idx) = split(train.len(), cfg.weight_fraction, cfg.seed);
         if w_idx.len() < cfg.batch_size || a_idx.len() < cfg.batch_size {
             return Err(Error::Data(format!(
@@ -154,7 +152,7 @@ impl<'a> Searcher<'a> {
         }
         let ad = self.device.clone().autodiff();
         let plan = tr.net.plan.clone();
-        let set = Arc::new(train.clone());
+        let set: Arc<dyn ImageData> = Arc::new(train.clone());
         let steps_per_epoch = w_idx.len() / cfg.batch_size;
         let total_steps = steps_per_epoch * cfg.epochs;
         let n_opts = tr.logits.num_options();
@@ -190,7 +188,7 @@ impl<'a> Searcher<'a> {
             let mut epoch_w = Running::new(prog.epoch_weight);
             let mut log_w = Running::new(prog.log_weight);
             let mut log_a = Running::new(prog.log_arch);
-            for batch in w_batches.iter() {
+            while let Some(batch) = next_batch(&w_batches)? {
                 if stop.is_stopped() {
                     log.observer().on_stop();
                     let Some(run) = run else {
@@ -231,15 +229,14 @@ impl<'a> Searcher<'a> {
                 log_w.add(loss, out, y);
                 prog.images += cfg.batch_size;
                 if search_arch && (prog.batch + 1).is_multiple_of(cfg.arch_every.max(1)) {
-                    let batch: Batch = match a_batches.recv() {
-                        Ok(b) => b,
-                        Err(_) => {
+                    let batch = match next_batch(&a_batches)? {
+                        Some(b) => b,
+                        None => {
                             prog.arch_round += 1;
                             prog.arch_used = 0;
                             a_batches = new_a(prog.arch_round);
-                            a_batches
-                                .recv()
-                                .map_err(|_| Error::Other("data worker stopped".into()))?
+                            next_batch(&a_batches)?
+                                .ok_or_else(|| Error::Other("data worker stopped".into()))?
                         }
                     };
                     prog.arch_used += 1;
@@ -326,15 +323,15 @@ impl<'a> Searcher<'a> {
         }
         let (projected, argmax) = final_picks(&plan, &tr.logits, cfg)?;
         let selection = if cfg.select_candidates > 1 {
-            let (calibration, validation) = select::held_out_sets(train, cfg);
+            let (cal_idx, val_idx) = select::held_out_indices(train.len(), cfg);
             let s = select::select(
                 &tr.net,
                 &tr.logits,
                 projected.clone(),
                 cfg,
                 cfg.select_candidates,
-                &calibration,
-                &validation,
+                &Subset::new(train, &cal_idx),
+                &Subset::new(train, &val_idx),
             )?;
             if let Some(run) = run {
                 run.write_atomic(

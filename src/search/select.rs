@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use super::{SearchConfig, oneshot};
-use crate::data::{ImageSet, split};
+use crate::data::{ImageData, split};
 use crate::error::Result;
 use crate::run::stream_seed;
 use crate::supernet::{ArchLogits, Plan, Supernet};
@@ -70,16 +70,14 @@ pub fn draw<R: Rng>(rng: &mut R, p: &[f32]) -> usize {
     p.len() - 1
 }
 
-/// The images selection scores on, from the search's own training set `train` (after
-/// `--max-images`): the first `select_calibration_images` of the weight split for BN
-/// re-estimation and the first `select_images` of the architecture split for top-1.
-pub fn held_out_sets(train: &ImageSet, cfg: &SearchConfig) -> (ImageSet, ImageSet) {
-    let (w_idx, a_idx) = split(train.len(), cfg.weight_fraction, cfg.seed);
-    let take = |idx: Vec<usize>, n: usize| train.subset(&idx[..n.min(idx.len())]);
-    (
-        take(w_idx, cfg.select_calibration_images),
-        take(a_idx, cfg.select_images),
-    )
+/// The images selection scores on, as indices into the search's own `n` training images
+/// (after `--max-images`): the first `select_calibration_images` of the weight split for
+/// BN re-estimation and the first `select_images` of the architecture split for top-1.
+pub fn held_out_indices(n: usize, cfg: &SearchConfig) -> (Vec<usize>, Vec<usize>) {
+    let (mut w_idx, mut a_idx) = split(n, cfg.weight_fraction, cfg.seed);
+    w_idx.truncate(cfg.select_calibration_images);
+    a_idx.truncate(cfg.select_images);
+    (w_idx, a_idx)
 }
 
 /// Score `n` candidates (`first`, the argmax as [`final_picks`](super::final_picks) moves
@@ -91,8 +89,8 @@ pub fn select(
     first: Vec<usize>,
     cfg: &SearchConfig,
     n: usize,
-    calibration: &ImageSet,
-    validation: &ImageSet,
+    calibration: &dyn ImageData,
+    validation: &dyn ImageData,
 ) -> Result<Selection> {
     let plan: &Plan = &net.plan;
     let probs = logits.probabilities();

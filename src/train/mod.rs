@@ -26,7 +26,7 @@ pub use config::{TrainConfig, TrainRunConfig};
 pub use metrics::{TrainEpoch, TrainMetric, TrainStep};
 
 use crate::arch::Arch;
-use crate::data::{ImageSet, epoch_batches, skip, split};
+use crate::data::{ImageData, Subset, check, epoch_batches, next_batch, skip, split};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
@@ -218,39 +218,46 @@ impl<'a> Trainer<'a> {
         &self.arch
     }
 
-    /// The training and validation images of `train` (the validation share held out by a
-    /// seeded split; none when `validation_fraction` is 0).
-    pub fn split_validation(train: &ImageSet, cfg: &TrainConfig) -> (ImageSet, Option<ImageSet>) {
+    /// Indices of the training and validation images among `n` training images (the
+    /// validation share held out by a seeded split; none when `validation_fraction` is 0).
+    pub fn split_validation(n: usize, cfg: &TrainConfig) -> (Vec<usize>, Option<Vec<usize>>) {
         if cfg.validation_fraction <= 0.0 {
-            return (train.clone(), None);
+            return ((0..n).collect(), None);
         }
         let (t, v) = split(
-            train.len(),
+            n,
             1.0 - cfg.validation_fraction,
             stream_seed(cfg.seed, 0, 7),
         );
-        (train.subset(&t), Some(train.subset(&v)))
+        (t, Some(v))
     }
 
     /// Train on `train` (a validation share held out of it), testing on `test` after
     /// every epoch.
-    pub fn run(mut self, train: &ImageSet, test: &ImageSet) -> Result<TrainOutcome> {
+    /// Any [`ImageData`] whose images are at least the architecture's input size (larger
+    /// ones are subsampled); `train` is cloned once into the data worker.
+    pub fn run<D: ImageData + Clone + 'static>(
+        mut self,
+        train: &D,
+        test: &dyn ImageData,
+    ) -> Result<TrainOutcome> {
         let (arch, cfg) = (&self.arch, &self.config);
         cfg.validate()?;
         let start = Instant::now();
         let layout = arch.layout()?;
         let input = arch.input_size;
-        for (what, set) in [("training", train), ("test", test)] {
-            if set.channels != arch.in_channels || set.size < input {
+        for (what, set) in [("training", train as &dyn ImageData), ("test", test)] {
+            check(set)?;
+            let [c, h, w] = set.shape();
+            if c != arch.in_channels || h != w || h < input {
                 return Err(Error::Data(format!(
-                    "{what} data has {}x{}x{} images but the architecture expects {}x{}x{}",
-                    set.channels, set.size, set.size, arch.in_channels, input, input
+                    "{what} data has {c}x{h}x{w} images but the architecture expects {}x{input}x{input} (square images, subsampled when larger)",
+                    arch.in_channels
                 )));
             }
         }
-        train.check_transform()?;
-        test.check_transform()?;
-        let (fit, validation) = Self::split_validation(train, cfg);
+        let (fit, val_idx) = Self::split_validation(train.len(), cfg);
+        let validation = val_idx.as_ref().map(|v| Subset::new(train, v));
         if fit.len() < cfg.batch_size
             || test.is_empty()
             || validation.as_ref().is_some_and(|v| v.is_empty())
@@ -305,8 +312,7 @@ impl<'a> Trainer<'a> {
         let mut decay_split = DecaySplit::default();
         m.net.visit(&mut decay_split);
         let steps_per_epoch = fit.len() / cfg.batch_size;
-        let all: Vec<usize> = (0..fit.len()).collect();
-        let set = Arc::new(fit);
+        let set: Arc<dyn ImageData> = Arc::new(train.clone());
         let total = steps_per_epoch * cfg.epochs;
         let warmup = (cfg.warmup_epochs * steps_per_epoch as f64).round() as usize;
         let eval_batch = cfg.batch_size.max(200);
@@ -316,7 +322,7 @@ impl<'a> Trainer<'a> {
             let epoch = prog.epoch;
             let batches = epoch_batches(
                 set.clone(),
-                all.clone(),
+                fit.clone(),
                 cfg.batch_size,
                 stream_seed(cfg.seed, epoch, 2),
                 cfg.augment,
@@ -327,7 +333,7 @@ impl<'a> Trainer<'a> {
             let mut epoch_sums = Running::new(prog.epoch_sums);
             let mut log_sums = Running::new(prog.log_sums);
             let mut lr = cfg.lr_at(prog.step, total, warmup);
-            for batch in batches.iter() {
+            while let Some(batch) = next_batch(&batches)? {
                 if stop.is_stopped() {
                     log.observer().on_stop();
                     let Some(run) = run else {
@@ -379,8 +385,9 @@ impl<'a> Trainer<'a> {
             }
             let val = validation
                 .as_ref()
-                .map(|v| evaluate(&m.net, v, eval_batch, input));
-            let ev = evaluate(&m.net, test, eval_batch, input);
+                .map(|v| evaluate(&m.net, v, eval_batch, input))
+                .transpose()?;
+            let ev = evaluate(&m.net, test, eval_batch, input)?;
             // Chosen on validation; without it, every epoch replaces the last.
             let improved = match (&val, prog.best_val_top1) {
                 (Some(v), Some(b)) => v.top1 > b,
@@ -426,7 +433,7 @@ impl<'a> Trainer<'a> {
         let last = match last {
             Some(ev) => ev,
             // Resumed after the last epoch: evaluate the saved network again.
-            None => evaluate(&m.net, test, eval_batch, input),
+            None => evaluate(&m.net, test, eval_batch, input)?,
         };
         let best_net = match (best_net, run) {
             (Some(net), _) => net,
