@@ -12,7 +12,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde_json::json;
 
 use crate::cost::count;
-use crate::data::{ImageData, Split, Subset, load};
+use crate::data::{ImageData, Split, Subset};
 use crate::run::{RunDir, write_atomic};
 use crate::search::select::{self, Selection, draw};
 use crate::search::{RunConfig, oneshot};
@@ -157,8 +157,7 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
         .try_load_file(dir.join("logits.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;
     let data = super::data_dir(args.data.as_deref())?;
-    let mut train =
-        load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
+    let mut train = super::open_data(&data, Split::Train, saved.space.input_size)?;
     if let Some(m) = saved.search.max_images {
         train = train.train_subset(m, saved.search.seed);
     }

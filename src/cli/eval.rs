@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::data::{Split, load};
+use crate::data::Split;
 use crate::eval::evaluate;
 use crate::run::{RunDir, RunKind};
 use crate::train::{TrainRunConfig, load_weights};
@@ -65,8 +65,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     }
     let net = load_weights(&saved.arch, &path, device)?;
     let data = super::data_dir(args.data.as_deref())?;
-    let mut test =
-        load(&data, Split::Test).with_context(|| format!("reading data {}", data.display()))?;
+    let mut test = super::open_data(&data, Split::Test, saved.arch.input_size)?;
     if let Some(n) = args.max_test_images {
         test = test.test_subset(n);
     }

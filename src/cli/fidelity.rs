@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::benchmark::NasBenchMacro;
+use crate::data::ImageData;
 use crate::run::write_atomic;
 use crate::search::fidelity::fidelity;
 use crate::search::oneshot;
@@ -51,14 +52,15 @@ pub fn run(args: FidelityArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = super::score::open_search_run(&args.run, "fidelity")?;
     let bench = NasBenchMacro::load(&args.benchmark)
         .with_context(|| format!("reading benchmark {}", args.benchmark.display()))?;
+    let (cfg, net, progress, _) = oneshot::load_supernet(&run, device)?;
     let (calibration, test) = super::score::scoring_sets(
         args.data.as_deref(),
         args.calibration_images,
         args.max_test_images,
         args.batch_size,
         args.seed,
+        cfg.space.input_size,
     )?;
-    let (cfg, net, progress, _) = oneshot::load_supernet(&run, device)?;
     eprintln!(
         "{} (after {} of {} epochs): scoring {} networks, BN re-estimated on {} training images, top-1 on {} test images",
         args.run.display(),

@@ -98,6 +98,26 @@ fn data_dir(arg: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf>
     })
 }
 
+/// `split` of the data directory for networks of input `size` (`data::open`), saying on
+/// stderr when it streams from disk.
+fn open_data(
+    data: &std::path::Path,
+    split: crate::data::Split,
+    size: usize,
+) -> anyhow::Result<crate::data::Images> {
+    use anyhow::Context;
+    let images = crate::data::open(data, split, size)
+        .with_context(|| format!("reading data {}", data.display()))?;
+    if images.is_streamed() {
+        eprintln!(
+            "data: {} images of {} streamed from disk ({size}x{size}: shorter side resized, centre crop)",
+            crate::data::ImageData::len(&images),
+            data.display()
+        );
+    }
+    Ok(images)
+}
+
 /// Ctrl-C: checkpoint at the next step and stop (a second Ctrl-C quits at once).
 fn stop_on_ctrl_c() -> crate::run::StopToken {
     let token = crate::run::StopToken::new();

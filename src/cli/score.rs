@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{ImageSet, Split, load};
+use crate::data::{ImageData, Images, Split};
 use crate::run::{RunDir, RunKind};
 use crate::search::oneshot;
 
@@ -63,13 +63,13 @@ pub(super) fn scoring_sets(
     test: usize,
     batch_size: usize,
     seed: u64,
-) -> Result<(ImageSet, ImageSet)> {
+    size: usize,
+) -> Result<(Images, Images)> {
     if batch_size == 0 || test == 0 {
         bail!("--batch-size and --max-test-images must be positive");
     }
     let data = super::data_dir(data)?;
-    let read =
-        |split| load(&data, split).with_context(|| format!("reading data {}", data.display()));
+    let read = |split| super::open_data(&data, split, size);
     Ok((
         read(Split::Train)?.train_subset(calibration, seed),
         read(Split::Test)?.test_subset(test),
@@ -99,6 +99,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         args.max_test_images,
         args.batch_size,
         args.seed,
+        cfg.space.input_size,
     )?;
     if !args.json {
         println!(

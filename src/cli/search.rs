@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::data::{Split, load};
+use crate::data::{ImageData, Split};
 use crate::run::{Attach, RunDir};
 use crate::search::WeightStep;
 use crate::search::{LossMode, SearchConfig, Searcher};
@@ -140,8 +140,7 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
     };
     let (space, cfg) = (searcher.space().clone(), searcher.config().clone());
     let data = super::data_dir(args.data.as_deref())?;
-    let mut train =
-        load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
+    let mut train = super::open_data(&data, Split::Train, space.input_size)?;
     if let Some(n) = cfg.max_images {
         train = train.train_subset(n, cfg.seed);
     }

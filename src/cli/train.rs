@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{Split, load, split_sizes};
+use crate::data::{ImageData, Split, split_sizes};
 use crate::run::{Attach, RunDir};
 use crate::train::{TrainConfig, Trainer};
 
@@ -92,10 +92,8 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     let (arch, cfg) = (trainer.arch().clone(), trainer.config().clone());
     let layout = arch.layout()?;
     let data = super::data_dir(args.data.as_deref())?;
-    let mut train_set =
-        load(&data, Split::Train).with_context(|| format!("reading data {}", data.display()))?;
-    let mut test_set =
-        load(&data, Split::Test).with_context(|| format!("reading data {}", data.display()))?;
+    let mut train_set = super::open_data(&data, Split::Train, arch.input_size)?;
+    let mut test_set = super::open_data(&data, Split::Test, arch.input_size)?;
     if let Some(n) = cfg.max_images {
         train_set = train_set.train_subset(n, cfg.seed);
     }

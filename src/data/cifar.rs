@@ -39,7 +39,7 @@ pub fn read_binary_file(path: &Path, into: &mut ImageSet) -> Result<()> {
                 rec[0]
             )));
         }
-        into.labels.push(rec[0]);
+        into.labels.push(rec[0].into());
         into.pixels.extend_from_slice(&rec[1..]);
     }
     Ok(())
@@ -62,6 +62,11 @@ fn empty_set() -> ImageSet {
         transform: super::Transform::cifar10(),
         ..Default::default()
     }
+}
+
+/// Whether `root` is (or contains) a directory of the official binary files.
+pub fn is_binary(root: &Path) -> bool {
+    binary_dir(root).is_some()
 }
 
 /// The directory that holds the binary files, if `root` is (or contains) one.
@@ -111,63 +116,35 @@ pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
     )))
 }
 
-/// Read `root/<class>/*.{png,jpg,jpeg}`; classes are the sorted folder names, except
-/// that the ten CIFAR-10 names keep their label order.
+/// Read `root/<class>/*.{png,jpg,jpeg}` into memory ([`scan`](super::folder::scan)'s
+/// classes and order); every image must be square and of one size.
 pub fn load_image_folder(root: &Path) -> Result<ImageSet> {
-    let mut classes: Vec<String> = std::fs::read_dir(root)
-        .map_err(|e| Error::io(root, e))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    classes.sort();
-    if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
-        classes.sort_by_key(|c| CLASSES.iter().position(|k| k == c));
-    }
-    if classes.is_empty() {
-        return Err(Error::Other(format!(
-            "{}: no class folders",
-            root.display()
-        )));
-    }
+    let found = super::folder::scan(root)?;
     let mut set = ImageSet {
         channels: 3,
         size: 0,
-        classes: classes.clone(),
+        classes: found.classes.clone(),
         transform: super::Transform::cifar10(),
         ..Default::default()
     };
-    for (label, class) in classes.iter().enumerate() {
-        let dir = root.join(class);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(&dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                })
-            })
-            .collect();
-        files.sort();
-        for f in files {
-            let img = image::open(&f)
-                .map_err(|e| Error::Other(format!("{}: {e}", f.display())))?
-                .to_rgb8();
-            let (w, h) = img.dimensions();
-            if w != h || (set.size != 0 && set.size != w as usize) {
-                return Err(Error::Other(format!(
-                    "{}: image is {w}x{h}; all images must be square and of one size",
-                    f.display()
-                )));
-            }
-            set.size = w as usize;
-            let n = (w * h) as usize;
-            let raw = img.into_raw();
-            for c in 0..3 {
-                set.pixels.extend((0..n).map(|i| raw[i * 3 + c]));
-            }
-            set.labels.push(label as u8);
+    for (f, &label) in found.files.iter().zip(&found.labels) {
+        let img = image::open(f)
+            .map_err(|e| Error::Other(format!("{}: {e}", f.display())))?
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        if w != h || (set.size != 0 && set.size != w as usize) {
+            return Err(Error::Other(format!(
+                "{}: image is {w}x{h}; all images must be square and of one size",
+                f.display()
+            )));
         }
+        set.size = w as usize;
+        let n = (w * h) as usize;
+        let raw = img.into_raw();
+        for c in 0..3 {
+            set.pixels.extend((0..n).map(|i| raw[i * 3 + c]));
+        }
+        set.labels.push(label);
     }
     if set.is_empty() {
         return Err(Error::Other(format!("{}: no images found", root.display())));

@@ -50,7 +50,7 @@ pub struct ImageSet {
     /// `len · channels · size · size` bytes.
     pub pixels: Vec<u8>,
     /// Class index of every image.
-    pub labels: Vec<u8>,
+    pub labels: Vec<u32>,
     /// Class names in label order.
     pub classes: Vec<String>,
     /// Normalisation and augmentation.
@@ -75,25 +75,20 @@ impl ImageSet {
     /// assert!(ImageSet::new(1, 2, vec![0; 4], vec![2], vec!["a".into(), "b".into()]).is_err());
     /// # Ok::<(), dmasking::Error>(())
     /// ```
-    pub fn new(
+    pub fn new<L: Into<u32>>(
         channels: usize,
         size: usize,
         pixels: Vec<u8>,
-        labels: Vec<u8>,
+        labels: Vec<L>,
         classes: Vec<String>,
     ) -> Result<Self> {
+        let labels: Vec<u32> = labels.into_iter().map(Into::into).collect();
         let per = channels * size * size;
         if per == 0 || pixels.len() != labels.len() * per {
             return Err(Error::Data(format!(
                 "{} bytes of pixels are not {} images of {channels}x{size}x{size}",
                 pixels.len(),
                 labels.len()
-            )));
-        }
-        if classes.len() > 256 {
-            return Err(Error::Data(format!(
-                "{} classes; an image set holds at most 256",
-                classes.len()
             )));
         }
         if let Some(&l) = labels.iter().find(|&&l| l as usize >= classes.len()) {
@@ -163,21 +158,19 @@ impl ImageSet {
     /// The seeded training subset a run with `--max-images n` and `seed` uses (search,
     /// training and the example draw the same images for the same seed).
     pub fn train_subset(&self, n: usize, seed: u64) -> ImageSet {
-        self.random_subset(n, seed ^ 0x5EED)
+        self.subset(&super::loader::train_subset_indices(self.len(), n, seed))
     }
 
     /// The test subset of `--max-test-images n`, the same in `train` and `eval`, so that
     /// an evaluation reproduces the accuracy its training run logged.
     pub fn test_subset(&self, n: usize) -> ImageSet {
-        self.random_subset(n, 0x7E57)
+        self.subset(&super::loader::test_subset_indices(self.len(), n))
     }
 
     /// A seeded random subset of `n` images (all of them, shuffled, when `n` ≥ len):
     /// image folders are sorted by class, so a prefix would not do.
     pub fn random_subset(&self, n: usize, seed: u64) -> ImageSet {
-        let (keep, _) = super::split(self.len(), 1.0, seed);
-        let keep: Vec<usize> = keep.into_iter().take(n).collect();
-        self.subset(&keep)
+        self.subset(&super::random_indices(self.len(), n, seed))
     }
 
     /// The images at `idx`, in that order.

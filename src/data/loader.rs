@@ -25,6 +25,26 @@ pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     (idx, second)
 }
 
+/// `n` of the indices `0..len` in a seeded random order (all of them when `n` ≥ len):
+/// image folders are sorted by class, so a prefix would not do.
+pub fn random_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
+    let (mut keep, _) = split(len, 1.0, seed);
+    keep.truncate(n);
+    keep
+}
+
+/// The seeded training subset a run with `--max-images n` and `seed` uses, as indices
+/// (search, training and the examples draw the same images for the same seed).
+pub fn train_subset_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
+    random_indices(len, n, seed ^ 0x5EED)
+}
+
+/// The test subset of `--max-test-images n`, the same in `train` and `eval`, so that an
+/// evaluation reproduces the accuracy its training run logged.
+pub fn test_subset_indices(len: usize, n: usize) -> Vec<usize> {
+    random_indices(len, n, 0x7E57)
+}
+
 /// One batch on the host.
 pub struct Batch {
     /// Normalized pixels, flattened in [N, C, H, W] order.

@@ -4,13 +4,19 @@
 pub mod cifar;
 #[cfg(feature = "download")]
 pub mod download;
+pub mod folder;
 pub mod image_set;
+pub mod images;
 pub mod loader;
 pub mod source;
 
 pub use cifar::{CLASSES, Split, load};
 #[cfg(feature = "download")]
 pub use download::{DefaultData, default_data};
+pub use folder::ImageFolder;
 pub use image_set::{ImageSet, Transform};
-pub use loader::{Batch, epoch_batches, make_batch, next_batch, skip, split, split_sizes};
+pub use images::{Images, open};
+pub use loader::{
+    Batch, epoch_batches, make_batch, next_batch, random_indices, skip, split, split_sizes,
+};
 pub use source::{ImageData, Subset, check};

@@ -17,7 +17,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
@@ -127,53 +127,36 @@ macro_rules! with_activation {
     };
 }
 
-/// One plane's Σ (x − k) and Σ (x − k)², shifted by k (a value of the channel) against
-/// cancellation.
-#[inline(always)]
-fn plane_moments_body(xp: &[f32], k: f32) -> (f32, f32) {
-    let s1 = lane_sum(xp, xp, |x, _| x - k);
-    let s2 = lane_sum(xp, xp, |x, _| (x - k) * (x - k));
-    (s1, s2)
-}
-
 wide_simd! {
-    fn plane_moments(xp: &[f32], k: f32) -> (f32, f32) = plane_moments_body;
-}
-
-/// y = s · act(a x + b) over one plane.
-#[inline(always)]
-fn plane_forward_body<A: Activation>(yp: &mut [f32], xp: &[f32], a: f32, b: f32, s: f32, act: A) {
-    for (o, &v) in yp.iter_mut().zip(xp) {
-        *o = s * act.value(a * v + b);
+    /// One plane's Σ (x − k) and Σ (x − k)², shifted by k (a value of the channel) against
+    /// cancellation.
+    fn plane_moments(xp: &[f32], k: f32) -> (f32, f32) {
+        let s1 = lane_sum(xp, xp, |x, _| x - k);
+        let s2 = lane_sum(xp, xp, |x, _| (x - k) * (x - k));
+        (s1, s2)
     }
 }
 
 wide_simd! {
-    fn plane_forward<A: Activation>(yp: &mut [f32], xp: &[f32], a: f32, b: f32, s: f32, act: A) = plane_forward_body;
-}
-
-/// One plane's Σ g·act(z), Σ g_z and Σ g_z (x − μ), z = a x + b, g_z = g · s · act'(z)
-/// (three vectorised passes over a plane that stays in cache).
-#[inline(always)]
-fn plane_grad_sums_body<A: Activation>(
-    xp: &[f32],
-    gp: &[f32],
-    a: f32,
-    b: f32,
-    mu: f32,
-    s: f32,
-    act: A,
-) -> (f32, f32, f32) {
-    let gz = |x: f32, g: f32| g * s * act.slope(a * x + b);
-    (
-        lane_sum(xp, gp, |x, g| g * act.value(a * x + b)),
-        lane_sum(xp, gp, gz),
-        lane_sum(xp, gp, |x, g| gz(x, g) * (x - mu)),
-    )
+    /// y = s · act(a x + b) over one plane.
+    fn plane_forward<A: Activation>(yp: &mut [f32], xp: &[f32], a: f32, b: f32, s: f32, act: A) {
+        for (o, &v) in yp.iter_mut().zip(xp) {
+            *o = s * act.value(a * v + b);
+        }
+    }
 }
 
 wide_simd! {
-    fn plane_grad_sums<A: Activation>(xp: &[f32], gp: &[f32], a: f32, b: f32, mu: f32, s: f32, act: A) -> (f32, f32, f32) = plane_grad_sums_body;
+    /// One plane's Σ g·act(z), Σ g_z and Σ g_z (x − μ), z = a x + b, g_z = g · s · act'(z)
+    /// (three vectorised passes over a plane that stays in cache).
+    fn plane_grad_sums<A: Activation>(xp: &[f32], gp: &[f32], a: f32, b: f32, mu: f32, s: f32, act: A) -> (f32, f32, f32) {
+        let gz = |x: f32, g: f32| g * s * act.slope(a * x + b);
+        (
+            lane_sum(xp, gp, |x, g| g * act.value(a * x + b)),
+            lane_sum(xp, gp, gz),
+            lane_sum(xp, gp, |x, g| gz(x, g) * (x - mu)),
+        )
+    }
 }
 
 /// The coefficients of dx on one channel: dx = k (g_z − m_g) − q (x − μ).
@@ -188,17 +171,14 @@ struct DxCoef {
     mu: f32,
 }
 
-/// dx over one plane.
-#[inline(always)]
-fn plane_dx_body<A: Activation>(dp: &mut [f32], xp: &[f32], gp: &[f32], c: DxCoef, act: A) {
-    for ((d, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
-        let gz = gv * c.s * act.slope(c.a * xv + c.b);
-        *d = c.k * (gz - c.m_g) - c.q * (xv - c.mu);
-    }
-}
-
 wide_simd! {
-    fn plane_dx<A: Activation>(dp: &mut [f32], xp: &[f32], gp: &[f32], c: DxCoef, act: A) = plane_dx_body;
+    /// dx over one plane.
+    fn plane_dx<A: Activation>(dp: &mut [f32], xp: &[f32], gp: &[f32], c: DxCoef, act: A) {
+        for ((d, &xv), &gv) in dp.iter_mut().zip(xp).zip(gp) {
+            let gz = gv * c.s * act.slope(c.a * xv + c.b);
+            *d = c.k * (gz - c.m_g) - c.q * (xv - c.mu);
+        }
+    }
 }
 
 /// Per channel: μ_c, 1 / √(σ²_c + ε), and the affine map z = a_c x + b_c.
@@ -412,21 +392,19 @@ fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool)
     })
 }
 
+/// The backward pass of the op with parents x, γ, β (N = 3) or x, γ, β, s (N = 4).
 #[derive(Debug)]
-struct BatchNormActBackward;
+struct BatchNormActBackward<const N: usize>;
 
-impl Backward<Flex, 3> for BatchNormActBackward {
+impl<const N: usize> Backward<Flex, N> for BatchNormActBackward<N> {
     type State = State;
 
-    fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, cp: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
+    fn backward(self, ops: Ops<State, N>, grads: &mut Gradients, cp: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
-        let g = backward(ops.state, grad, cp, node_x.is_some());
-        for (node, value) in [
-            (node_x, g.x),
-            (node_gamma, Some(g.gamma)),
-            (node_beta, Some(g.beta)),
-        ] {
+        let need_x = ops.parents[0].is_some();
+        let g = backward(ops.state, grad, cp, need_x);
+        let values = [g.x, Some(g.gamma), Some(g.beta), g.scale];
+        for (node, value) in ops.parents.into_iter().zip(values) {
             if let (Some(node), Some(v)) = (node, value) {
                 grads.register::<Flex>(node.id, v);
             }
@@ -434,26 +412,54 @@ impl Backward<Flex, 3> for BatchNormActBackward {
     }
 }
 
-#[derive(Debug)]
-struct BatchNormActScaledBackward;
-
-impl Backward<Flex, 4> for BatchNormActScaledBackward {
-    type State = State;
-
-    fn backward(self, ops: Ops<State, 4>, grads: &mut Gradients, cp: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta, node_scale] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let g = backward(ops.state, grad, cp, node_x.is_some());
-        for (node, value) in [
-            (node_x, g.x),
-            (node_gamma, Some(g.gamma)),
-            (node_beta, Some(g.beta)),
-            (node_scale, g.scale),
-        ] {
-            if let (Some(node), Some(v)) = (node, value) {
-                grads.register::<Flex>(node.id, v);
-            }
+/// y = s · act(BN(x)) on Flex, recorded for autodiff where any parent needs a gradient
+/// (x, γ, β and s checkpointed for the backward pass).
+#[allow(clippy::too_many_arguments)]
+fn record<C: CheckpointStrategy, const N: usize>(
+    parents: [NodeGuard; N],
+    x: FloatTensor<Autodiff<Flex, C>>,
+    gamma: FloatTensor<Autodiff<Flex, C>>,
+    beta: FloatTensor<Autodiff<Flex, C>>,
+    scale: Option<FloatTensor<Autodiff<Flex, C>>>,
+    stats: FlexTensor,
+    epsilon: f64,
+    act: Act,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    BatchNormActBackward<N>: Backward<Flex, N, State = State>,
+{
+    let run = |x: FloatTensor<Autodiff<Flex, C>>,
+               gamma: FloatTensor<Autodiff<Flex, C>>,
+               beta: FloatTensor<Autodiff<Flex, C>>,
+               scale: Option<FloatTensor<Autodiff<Flex, C>>>| {
+        forward(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            scale.map(|s| s.into_primitive()),
+            stats.clone(),
+            epsilon,
+            act,
+        )
+    };
+    match BatchNormActBackward::<N>
+        .prepare::<C>(parents)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = State {
+                x: prep.checkpoint(&x),
+                gamma: prep.checkpoint(&gamma),
+                beta: prep.checkpoint(&beta),
+                scale: scale.as_ref().map(|s| prep.checkpoint(s)),
+                stats: stats.clone(),
+                epsilon,
+                act,
+            };
+            prep.finish(state, run(x, gamma, beta, scale))
         }
+        OpsKind::UnTracked(prep) => prep.finish(run(x, gamma, beta, scale)),
     }
 }
 
@@ -470,43 +476,9 @@ impl<C: CheckpointStrategy> BatchNormOps for Autodiff<Flex, C> {
         epsilon: f64,
         act: Act,
     ) -> FloatTensor<Self> {
+        let parents = [x.node(), gamma.node(), beta.node()];
         let stats = stats.into_primitive();
-        match BatchNormActBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = State {
-                    x: prep.checkpoint(&x),
-                    gamma: prep.checkpoint(&gamma),
-                    beta: prep.checkpoint(&beta),
-                    scale: None,
-                    stats: stats.clone(),
-                    epsilon,
-                    act,
-                };
-                let y = forward(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    None,
-                    stats,
-                    epsilon,
-                    act,
-                );
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                None,
-                stats,
-                epsilon,
-                act,
-            )),
-        }
+        record::<C, 3>(parents, x, gamma, beta, None, stats, epsilon, act)
     }
 
     fn batch_norm_act_scaled(
@@ -518,43 +490,9 @@ impl<C: CheckpointStrategy> BatchNormOps for Autodiff<Flex, C> {
         epsilon: f64,
         act: Act,
     ) -> FloatTensor<Self> {
+        let parents = [x.node(), gamma.node(), beta.node(), scale.node()];
         let stats = stats.into_primitive();
-        match BatchNormActScaledBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node(), scale.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = State {
-                    x: prep.checkpoint(&x),
-                    gamma: prep.checkpoint(&gamma),
-                    beta: prep.checkpoint(&beta),
-                    scale: Some(prep.checkpoint(&scale)),
-                    stats: stats.clone(),
-                    epsilon,
-                    act,
-                };
-                let y = forward(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    Some(scale.into_primitive()),
-                    stats,
-                    epsilon,
-                    act,
-                );
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                Some(scale.into_primitive()),
-                stats,
-                epsilon,
-                act,
-            )),
-        }
+        record::<C, 4>(parents, x, gamma, beta, Some(scale), stats, epsilon, act)
     }
 }
 

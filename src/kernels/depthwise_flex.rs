@@ -192,80 +192,68 @@ fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(gx, g.x_shape))
 }
 
-/// gx[iy, ix] += Σ_{i,j} w[i, j] · gy[oy, ox] over one plane, iy = oy·s − p + i,
-/// ix = ox·s − p + j (`cols[j]`: the output columns whose input column is inside).
-#[inline(always)]
-fn scatter_plane_body(
-    g: &Geom,
-    wk: &[f32],
-    gyp: &[f32],
-    cols: &[std::ops::Range<usize>],
-    gxp: &mut [f32],
-) {
-    for oy in 0..g.oh {
-        let gyr = &gyp[oy * g.ow..][..g.ow];
-        for i in 0..g.k {
-            let Some(iy) = g.row(oy, i) else { continue };
-            let gxr = &mut gxp[iy * g.w..][..g.w];
-            for (j, r) in cols.iter().enumerate() {
-                let wv = wk[i * g.k + j];
-                let first = r.start * g.s + j - g.p;
-                for (t, &v) in gyr[r.clone()].iter().enumerate() {
-                    gxr[first + t * g.s] += wv * v;
-                }
-            }
-        }
-    }
-}
-
 wide_simd! {
+    /// gx[iy, ix] += Σ_{i,j} w[i, j] · gy[oy, ox] over one plane, iy = oy·s − p + i,
+    /// ix = ox·s − p + j (`cols[j]`: the output columns whose input column is inside).
     fn scatter_plane(
         g: &Geom,
         wk: &[f32],
         gyp: &[f32],
         cols: &[std::ops::Range<usize>],
         gxp: &mut [f32],
-    ) = scatter_plane_body;
-}
-
-/// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · xp[oy·s + i, ox·s + j] over one zero-padded
-/// input plane `xp` (row length `pw`). For stride 1 the sum over ox runs in LANES-wide
-/// partial sums, reduced once per tap and plane.
-#[inline(always)]
-fn weight_taps_body(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
-    let full = g.ow / LANES * LANES;
-    for i in 0..g.k {
-        for j in 0..g.k {
-            let mut lanes = [0f32; LANES];
-            let mut tail = 0f32;
-            for oy in 0..g.oh {
-                let gyr = &gy[oy * g.ow..][..g.ow];
-                let xr = &xp[(oy * g.s + i) * pw + j..];
-                if g.s == 1 {
-                    for (a, b) in gyr[..full]
-                        .chunks_exact(LANES)
-                        .zip(xr[..full].chunks_exact(LANES))
-                    {
-                        for l in 0..LANES {
-                            lanes[l] += a[l] * b[l];
-                        }
-                    }
-                    for ox in full..g.ow {
-                        tail += gyr[ox] * xr[ox];
-                    }
-                } else {
-                    for (ox, &a) in gyr.iter().enumerate() {
-                        tail += a * xr[ox * g.s];
+    ) {
+        for oy in 0..g.oh {
+            let gyr = &gyp[oy * g.ow..][..g.ow];
+            for i in 0..g.k {
+                let Some(iy) = g.row(oy, i) else { continue };
+                let gxr = &mut gxp[iy * g.w..][..g.w];
+                for (j, r) in cols.iter().enumerate() {
+                    let wv = wk[i * g.k + j];
+                    let first = r.start * g.s + j - g.p;
+                    for (t, &v) in gyr[r.clone()].iter().enumerate() {
+                        gxr[first + t * g.s] += wv * v;
                     }
                 }
             }
-            acc[i * g.k + j] += (lanes.iter().sum::<f32>() + tail) as f64;
         }
     }
 }
 
 wide_simd! {
-    fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) = weight_taps_body;
+    /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · xp[oy·s + i, ox·s + j] over one zero-padded
+    /// input plane `xp` (row length `pw`). For stride 1 the sum over ox runs in LANES-wide
+    /// partial sums, reduced once per tap and plane.
+    fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
+        let full = g.ow / LANES * LANES;
+        for i in 0..g.k {
+            for j in 0..g.k {
+                let mut lanes = [0f32; LANES];
+                let mut tail = 0f32;
+                for oy in 0..g.oh {
+                    let gyr = &gy[oy * g.ow..][..g.ow];
+                    let xr = &xp[(oy * g.s + i) * pw + j..];
+                    if g.s == 1 {
+                        for (a, b) in gyr[..full]
+                            .chunks_exact(LANES)
+                            .zip(xr[..full].chunks_exact(LANES))
+                        {
+                            for l in 0..LANES {
+                                lanes[l] += a[l] * b[l];
+                            }
+                        }
+                        for ox in full..g.ow {
+                            tail += gyr[ox] * xr[ox];
+                        }
+                    } else {
+                        for (ox, &a) in gyr.iter().enumerate() {
+                            tail += a * xr[ox * g.s];
+                        }
+                    }
+                }
+                acc[i * g.k + j] += (lanes.iter().sum::<f32>() + tail) as f64;
+            }
+        }
+    }
 }
 
 /// dL/dw: per channel (one task each), every batch item's plane copied once into a

@@ -54,25 +54,27 @@ where
     }
 }
 
-/// Defines `fn $name` that runs `$body` (an `#[inline(always)]` fn with the same
-/// arguments) compiled for AVX2 + FMA where the CPU has them (checked at run time; the
-/// crate is built for baseline x86-64), else as built.
+/// Defines `fn $name` whose body runs compiled for AVX2 + FMA where the CPU has them
+/// (checked at run time; the crate is built for baseline x86-64), else as built: the
+/// body is an `#[inline(always)]` inner fn, called from a `#[target_feature]` copy.
 macro_rules! wide_simd {
-    ($(#[$m:meta])* fn $name:ident$(<$A:ident: $bound:path>)?($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
+    ($(#[$m:meta])* fn $name:ident$(<$A:ident: $bound:path>)?($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         fn $name$(<$A: $bound>)?($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body$(<$A: $bound>)?($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn wide$(<$A: $bound>)?($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
+                    body($($arg),*)
                 }
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the CPU has the features `wide` is compiled for.
                     return unsafe { wide($($arg),*) };
                 }
             }
-            $body($($arg),*)
+            body($($arg),*)
         }
     };
 }

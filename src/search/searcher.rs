@@ -17,6 +17,7 @@ use crate::arch::Arch;
 use crate::cost::count;
 use crate::data::{ImageData, Subset, check, epoch_batches, next_batch, skip, split};
 use crate::error::{Error, Result};
+use crate::eval::resample;
 use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed};
 use crate::space::Space;
 use crate::supernet::gumbel_values;
@@ -108,7 +109,8 @@ impl<'a> Searcher<'a> {
     /// Search on `train` (the training images: split into weight and architecture
     /// images by `weight_fraction`; cut to `max_images` first by the caller, as the CLI
     /// does with [`ImageSet::train_subset`](crate::data::ImageSet::train_subset)). Any
-    /// [`ImageData`] whose images have the space's input shape; it is cloned once into
+    /// [`ImageData`] of square images at least the space's input size (larger ones are
+    /// subsampled to it, as in retraining); it is cloned once into
     /// the data worker (share large data behind an `Arc`).
     pub fn run<D: ImageData + Clone + 'static>(mut self, train: &D) -> Result<SearchOutcome> {
         let (space, cfg) = (&self.space, &self.config);
@@ -116,10 +118,11 @@ impl<'a> Searcher<'a> {
         let start = Instant::now();
         check(train)?;
         let [c, h, w] = train.shape();
-        if [c, h, w] != [space.in_channels, space.input_size, space.input_size] {
+        let input = space.input_size;
+        if c != space.in_channels || h != w || h < input {
             return Err(Error::Data(format!(
-                "data has {c}x{h}x{w} images but the space expects {}x{}x{}",
-                space.in_channels, space.input_size, space.input_size
+                "data has {c}x{h}x{w} images but the space expects {}x{input}x{input} (square images, subsampled when larger)",
+                space.in_channels
             )));
         }
         let (w_idx, a_idx) = split(train.len(), cfg.weight_fraction, cfg.seed);
@@ -208,6 +211,7 @@ impl<'a> Searcher<'a> {
                 // same numbers as an uninterrupted one.
                 ad.seed(stream_seed(cfg.seed, prog.step, 4));
                 let (x, y) = batch.to_tensors(&ad);
+                let x = resample(x, input);
                 let values = gumbel_values(&mut rng, n_opts);
                 prog.noise_draws += 1;
                 // Full-width warm-up: a draw of its own per step, so resuming replays it.
@@ -241,6 +245,7 @@ impl<'a> Searcher<'a> {
                     };
                     prog.arch_used += 1;
                     let (x, y) = batch.to_tensors(&ad);
+                    let x = resample(x, input);
                     let noise =
                         Tensor::<1>::from_floats(gumbel_values(&mut rng, n_opts).as_slice(), &ad);
                     prog.noise_draws += 1;

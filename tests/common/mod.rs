@@ -17,3 +17,16 @@ pub fn plain_device() -> Device {
 pub fn on_flex() -> bool {
     matches!(name().as_str(), "cpu" | "flex")
 }
+
+/// Run the `dmasking` binary.
+pub fn dmasking(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dmasking"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A path in the repository.
+pub fn repo(p: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}

@@ -1,0 +1,206 @@
+//! Image folders (`root/<class>/*.{png,jpg,jpeg}`), scanned once and decoded on demand:
+//! memory holds the paths and labels, never the decoded images beyond a batch.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::imageops::FilterType;
+
+use super::cifar::CLASSES;
+use super::{ImageData, Transform};
+use crate::error::{Error, Result};
+
+/// The files of an image folder: classes (sorted folder names; the ten CIFAR-10 names
+/// keep their label order), and every image file with its label, sorted by class and name.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    /// Image files.
+    pub files: Vec<PathBuf>,
+    /// Class index of each file.
+    pub labels: Vec<u32>,
+}
+
+/// Scan `root/<class>/*.{png,jpg,jpeg}`.
+pub fn scan(root: &Path) -> Result<Scan> {
+    let mut classes: Vec<String> = std::fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
+        classes.sort_by_key(|c| CLASSES.iter().position(|k| k == c));
+    }
+    if classes.is_empty() {
+        return Err(Error::Data(format!("{}: no class folders", root.display())));
+    }
+    let (mut files, mut labels) = (Vec::new(), Vec::new());
+    for (label, class) in classes.iter().enumerate() {
+        let dir = root.join(class);
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                })
+            })
+            .collect();
+        found.sort();
+        labels.extend(std::iter::repeat_n(label as u32, found.len()));
+        files.extend(found);
+    }
+    if files.is_empty() {
+        return Err(Error::Data(format!("{}: no images found", root.display())));
+    }
+    Ok(Scan {
+        classes,
+        files,
+        labels,
+    })
+}
+
+impl Scan {
+    /// The side s of the images when every one is s × s (read from the file headers
+    /// only); `None` when their sizes differ or one is not square.
+    pub fn common_size(&self) -> Result<Option<usize>> {
+        let mut common = None;
+        for f in &self.files {
+            let (w, h) = image::image_dimensions(f)
+                .map_err(|e| Error::Data(format!("{}: {e}", f.display())))?;
+            if w != h || common.is_some_and(|c| c != w) {
+                return Ok(None);
+            }
+            common = Some(w);
+        }
+        Ok(common.map(|c| c as usize))
+    }
+}
+
+/// ImageNet's per-channel mean and std (torchvision's), the normalisation of a folder
+/// that is not CIFAR-10's.
+pub fn imagenet_transform(size: usize) -> Transform {
+    Transform {
+        mean: vec![0.485, 0.456, 0.406],
+        std: vec![0.229, 0.224, 0.225],
+        crop_padding: size / 8,
+        flip: true,
+    }
+}
+
+/// An image folder read from disk on demand: image `i` is decoded, converted to RGB, its
+/// shorter side resized to `size` (bilinear) and the centre `size` × `size` cropped
+/// (torchvision's evaluation transform); training adds the [`Transform`]'s crops and
+/// flips. A file that cannot be decoded is an error naming it.
+#[derive(Clone, Debug)]
+pub struct ImageFolder {
+    files: Arc<[PathBuf]>,
+    labels: Arc<[u32]>,
+    classes: Vec<String>,
+    size: usize,
+    transform: Transform,
+}
+
+impl ImageFolder {
+    /// The images of `root/<class>/*` at `size` × `size`, normalised with CIFAR-10's
+    /// statistics when the classes are CIFAR-10's, else ImageNet's.
+    pub fn open(root: &Path, size: usize) -> Result<Self> {
+        Self::from_scan(scan(root)?, size)
+    }
+
+    /// The images a [`scan`] found, at `size` × `size`.
+    pub fn from_scan(scan: Scan, size: usize) -> Result<Self> {
+        if size == 0 {
+            return Err(Error::Data("image size 0".into()));
+        }
+        let cifar = scan.classes.iter().all(|c| CLASSES.contains(&c.as_str()));
+        Ok(ImageFolder {
+            files: scan.files.into(),
+            labels: scan.labels.into(),
+            classes: scan.classes,
+            size,
+            transform: if cifar {
+                Transform::cifar10()
+            } else {
+                imagenet_transform(size)
+            },
+        })
+    }
+
+    /// The image files, in index order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The same images with another transform.
+    pub fn with_transform(mut self, transform: Transform) -> Self {
+        self.transform = transform;
+        self
+    }
+
+    /// The images at `idx`, in that order (paths and labels only).
+    pub fn subset(&self, idx: &[usize]) -> ImageFolder {
+        ImageFolder {
+            files: idx.iter().map(|&i| self.files[i].clone()).collect(),
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+            size: self.size,
+            transform: self.transform.clone(),
+        }
+    }
+}
+
+impl ImageData for ImageFolder {
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+    fn shape(&self) -> [usize; 3] {
+        [3, self.size, self.size]
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn label(&self, i: usize) -> usize {
+        self.labels[i] as usize
+    }
+    fn read(&self, i: usize, out: &mut [u8]) -> Result<()> {
+        let f = &self.files[i];
+        let img = image::open(f)
+            .map_err(|e| Error::Data(format!("{}: {e}", f.display())))?
+            .to_rgb8();
+        let s = self.size as u32;
+        let (w, h) = img.dimensions();
+        let img = if (w, h) == (s, s) {
+            img
+        } else {
+            // Shorter side to s, then the centre s × s.
+            let (nw, nh) = if w <= h {
+                (
+                    s,
+                    ((h as u64 * s as u64) / w.max(1) as u64).max(s as u64) as u32,
+                )
+            } else {
+                (
+                    ((w as u64 * s as u64) / h.max(1) as u64).max(s as u64) as u32,
+                    s,
+                )
+            };
+            let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
+            image::imageops::crop_imm(&resized, (nw - s) / 2, (nh - s) / 2, s, s).to_image()
+        };
+        let n = (s * s) as usize;
+        let raw = img.as_raw();
+        for c in 0..3 {
+            for (o, px) in out[c * n..][..n].iter_mut().zip(raw.chunks_exact(3)) {
+                *o = px[c];
+            }
+        }
+        Ok(())
+    }
+    fn transform(&self) -> &Transform {
+        &self.transform
+    }
+}

@@ -1,0 +1,91 @@
+//! [`Images`]: what `open` gives for a data directory — decoded into memory, or an image
+//! folder streamed from disk — with the subsets the command line cuts.
+
+use std::path::Path;
+
+use super::folder::{ImageFolder, scan};
+use super::{ImageData, ImageSet, Split, Transform, cifar};
+use crate::error::Result;
+
+/// A split of a data directory, in memory or streamed.
+#[derive(Clone, Debug)]
+pub enum Images {
+    /// Decoded into memory (the binary files, or a folder whose images all have the
+    /// requested size).
+    Memory(ImageSet),
+    /// An image folder decoded on demand.
+    Folder(ImageFolder),
+}
+
+/// Read `split` of `root` for networks of input `size`: the CIFAR-10 binary files into
+/// memory; an image folder (`root/train/<class>/*`, `root/test/<class>/*`) into memory
+/// when its images are all square and of one size, at least `size` (checked from the file
+/// headers; the loops subsample larger ones), else streamed from disk ([`ImageFolder`]:
+/// shorter side resized to `size`, centre crop).
+pub fn open(root: &Path, split: Split, size: usize) -> Result<Images> {
+    let sub = root.join(match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    });
+    if !root.is_dir() || cifar::is_binary(root) || !sub.is_dir() {
+        return cifar::load(root, split).map(Images::Memory);
+    }
+    let found = scan(&sub)?;
+    if found.common_size()?.is_some_and(|s| s >= size) {
+        return cifar::load_image_folder(&sub).map(Images::Memory);
+    }
+    ImageFolder::from_scan(found, size).map(Images::Folder)
+}
+
+impl Images {
+    fn data(&self) -> &dyn ImageData {
+        match self {
+            Images::Memory(s) => s,
+            Images::Folder(f) => f,
+        }
+    }
+
+    /// The images at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Images {
+        match self {
+            Images::Memory(s) => Images::Memory(s.subset(idx)),
+            Images::Folder(f) => Images::Folder(f.subset(idx)),
+        }
+    }
+
+    /// The seeded training subset of `--max-images n` (as [`ImageSet::train_subset`]).
+    pub fn train_subset(&self, n: usize, seed: u64) -> Images {
+        self.subset(&super::loader::train_subset_indices(self.len(), n, seed))
+    }
+
+    /// The test subset of `--max-test-images n` (as [`ImageSet::test_subset`]).
+    pub fn test_subset(&self, n: usize) -> Images {
+        self.subset(&super::loader::test_subset_indices(self.len(), n))
+    }
+
+    /// Whether the images stream from disk.
+    pub fn is_streamed(&self) -> bool {
+        matches!(self, Images::Folder(_))
+    }
+}
+
+impl ImageData for Images {
+    fn len(&self) -> usize {
+        self.data().len()
+    }
+    fn shape(&self) -> [usize; 3] {
+        self.data().shape()
+    }
+    fn classes(&self) -> &[String] {
+        self.data().classes()
+    }
+    fn label(&self, i: usize) -> usize {
+        self.data().label(i)
+    }
+    fn read(&self, i: usize, out: &mut [u8]) -> Result<()> {
+        self.data().read(i, out)
+    }
+    fn transform(&self) -> &Transform {
+        self.data().transform()
+    }
+}
