@@ -107,8 +107,8 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// y = s · act(BN(x)): [`batch_norm`] followed by the activation and a per-channel scale
-/// `s` [w] (a channel mask), fused into one pass forward and one backward on Flex in
-/// training; three ops elsewhere.
+/// `s` of shape `[w]` (a channel mask), fused into one pass forward and one backward on
+/// Flex in training; three ops elsewhere.
 pub fn batch_norm_act(
     bn: &BatchNorm,
     x: Tensor<4>,
