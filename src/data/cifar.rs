@@ -119,12 +119,15 @@ pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
 /// Read `root/<class>/*.{png,jpg,jpeg}` into memory ([`scan`](super::folder::scan)'s
 /// classes and order); every image must be square and of one size.
 pub fn load_image_folder(root: &Path) -> Result<ImageSet> {
-    let found = super::folder::scan(root)?;
+    read_scan(&super::folder::scan(root)?, root)
+}
+
+/// Decode the images a scan of `root` found into memory.
+pub(crate) fn read_scan(found: &super::folder::Scan, root: &Path) -> Result<ImageSet> {
     let mut set = ImageSet {
         channels: 3,
         size: 0,
         classes: found.classes.clone(),
-        transform: super::Transform::cifar10(),
         ..Default::default()
     };
     for (f, &label) in found.files.iter().zip(&found.labels) {
@@ -149,5 +152,6 @@ pub fn load_image_folder(root: &Path) -> Result<ImageSet> {
     if set.is_empty() {
         return Err(Error::Other(format!("{}: no images found", root.display())));
     }
+    set.transform = super::folder::default_transform(&set.classes, set.size);
     Ok(set)
 }

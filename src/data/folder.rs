@@ -80,9 +80,13 @@ impl Scan {
     }
 }
 
-/// ImageNet's per-channel mean and std (torchvision's), the normalisation of a folder
-/// that is not CIFAR-10's.
-pub fn imagenet_transform(size: usize) -> Transform {
+/// The transform of an image folder of `size` × `size` inputs: CIFAR-10's when its
+/// classes are CIFAR-10's, else ImageNet's per-channel mean and std (torchvision's) with
+/// crops padded by size / 8 and flips.
+pub fn default_transform(classes: &[String], size: usize) -> Transform {
+    if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
+        return Transform::cifar10();
+    }
     Transform {
         mean: vec![0.485, 0.456, 0.406],
         std: vec![0.229, 0.224, 0.225],
@@ -116,17 +120,12 @@ impl ImageFolder {
         if size == 0 {
             return Err(Error::Data("image size 0".into()));
         }
-        let cifar = scan.classes.iter().all(|c| CLASSES.contains(&c.as_str()));
         Ok(ImageFolder {
+            transform: default_transform(&scan.classes, size),
             files: scan.files.into(),
             labels: scan.labels.into(),
             classes: scan.classes,
             size,
-            transform: if cifar {
-                Transform::cifar10()
-            } else {
-                imagenet_transform(size)
-            },
         })
     }
 

@@ -32,7 +32,7 @@ pub fn open(root: &Path, split: Split, size: usize) -> Result<Images> {
     }
     let found = scan(&sub)?;
     if found.common_size()?.is_some_and(|s| s >= size) {
-        return cifar::load_image_folder(&sub).map(Images::Memory);
+        return cifar::read_scan(&found, &sub).map(Images::Memory);
     }
     ImageFolder::from_scan(found, size).map(Images::Folder)
 }
