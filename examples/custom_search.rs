@@ -40,7 +40,7 @@ fn images(n: usize, seed: u64) -> dmasking::Result<ImageSet> {
             let on = [y % 4 < 2, x % 4 < 2, (x / 2 + y / 2) % 2 == 0][class as usize];
             pixels.push(if on { 160 } else { 40 } + noise());
         }
-        labels.push(class);
+        labels.push(u32::from(class));
     }
     let classes = ["horizontal", "vertical", "checkers"]
         .map(String::from)

@@ -318,7 +318,7 @@ fn your_own_image_data_searches_and_trains_as_the_same_images_in_memory() {
     for (i, img) in pixels.chunks_mut(3 * 256).enumerate() {
         own.read(i, img).unwrap();
     }
-    let labels = (0..n).map(|i| (i % 3) as u8).collect();
+    let labels = (0..n).map(|i| (i % 3) as u32).collect();
     let in_memory = ImageSet::new(3, 16, pixels, labels, classes).unwrap();
     own.transform = in_memory.transform.clone();
     let cfg = SearchConfig {

@@ -75,14 +75,13 @@ impl ImageSet {
     /// assert!(ImageSet::new(1, 2, vec![0; 4], vec![2], vec!["a".into(), "b".into()]).is_err());
     /// # Ok::<(), dmasking::Error>(())
     /// ```
-    pub fn new<L: Into<u32>>(
+    pub fn new(
         channels: usize,
         size: usize,
         pixels: Vec<u8>,
-        labels: Vec<L>,
+        labels: Vec<u32>,
         classes: Vec<String>,
     ) -> Result<Self> {
-        let labels: Vec<u32> = labels.into_iter().map(Into::into).collect();
         let per = channels * size * size;
         if per == 0 || pixels.len() != labels.len() * per {
             return Err(Error::Data(format!(
