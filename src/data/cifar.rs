@@ -131,9 +131,7 @@ pub(crate) fn read_scan(found: &super::folder::Scan, root: &Path) -> Result<Imag
         ..Default::default()
     };
     for (f, &label) in found.files.iter().zip(&found.labels) {
-        let img = image::open(f)
-            .map_err(|e| Error::Other(format!("{}: {e}", f.display())))?
-            .to_rgb8();
+        let img = super::folder::decode(f)?;
         let (w, h) = img.dimensions();
         if w != h || (set.size != 0 && set.size != w as usize) {
             return Err(Error::Other(format!(
@@ -142,11 +140,9 @@ pub(crate) fn read_scan(found: &super::folder::Scan, root: &Path) -> Result<Imag
             )));
         }
         set.size = w as usize;
-        let n = (w * h) as usize;
-        let raw = img.into_raw();
-        for c in 0..3 {
-            set.pixels.extend((0..n).map(|i| raw[i * 3 + c]));
-        }
+        let start = set.pixels.len();
+        set.pixels.resize(start + 3 * (w * h) as usize, 0);
+        super::folder::write_chw(&img, &mut set.pixels[start..]);
         set.labels.push(label);
     }
     if set.is_empty() {

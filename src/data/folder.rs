@@ -80,6 +80,26 @@ impl Scan {
     }
 }
 
+/// Decode image file `f` to RGB; an error names the file.
+pub fn decode(f: &Path) -> Result<image::RgbImage> {
+    Ok(image::open(f)
+        .map_err(|e| Error::Data(format!("{}: {e}", f.display())))?
+        .to_rgb8())
+}
+
+/// Write an RGB image into `out` in CHW order (`3 · width · height` bytes).
+pub fn write_chw(img: &image::RgbImage, out: &mut [u8]) {
+    let n = (img.width() * img.height()) as usize;
+    for c in 0..3 {
+        for (o, px) in out[c * n..][..n]
+            .iter_mut()
+            .zip(img.as_raw().chunks_exact(3))
+        {
+            *o = px[c];
+        }
+    }
+}
+
 /// The transform of an image folder of `size` × `size` inputs: CIFAR-10's when its
 /// classes are CIFAR-10's, else ImageNet's per-channel mean and std (torchvision's) with
 /// crops padded by size / 8 and flips.
@@ -166,10 +186,7 @@ impl ImageData for ImageFolder {
         self.labels[i] as usize
     }
     fn read(&self, i: usize, out: &mut [u8]) -> Result<()> {
-        let f = &self.files[i];
-        let img = image::open(f)
-            .map_err(|e| Error::Data(format!("{}: {e}", f.display())))?
-            .to_rgb8();
+        let img = decode(&self.files[i])?;
         let s = self.size as u32;
         let (w, h) = img.dimensions();
         let img = if (w, h) == (s, s) {
@@ -190,13 +207,7 @@ impl ImageData for ImageFolder {
             let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
             image::imageops::crop_imm(&resized, (nw - s) / 2, (nh - s) / 2, s, s).to_image()
         };
-        let n = (s * s) as usize;
-        let raw = img.as_raw();
-        for c in 0..3 {
-            for (o, px) in out[c * n..][..n].iter_mut().zip(raw.chunks_exact(3)) {
-                *o = px[c];
-            }
-        }
+        write_chw(&img, out);
         Ok(())
     }
     fn transform(&self) -> &Transform {

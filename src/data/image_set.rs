@@ -6,8 +6,8 @@ use super::ImageData;
 use crate::error::{Error, Result};
 
 /// How an image becomes a network input: `(x / 255 − mean[c]) / std[c]` per channel
-/// (one mean and std per channel: `ImageSet::check_transform`, which the search and
-/// training check before they start), and
+/// (one mean and std per channel: [`check`](super::check), which the search, training
+/// and batching apply), and
 /// for training the augmentation: a random crop of the image zero-padded by
 /// `crop_padding` pixels on every side, and a horizontal flip with probability ½.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

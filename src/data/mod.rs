@@ -19,4 +19,4 @@ pub use images::{Images, open};
 pub use loader::{
     Batch, epoch_batches, make_batch, next_batch, random_indices, skip, split, split_sizes,
 };
-pub use source::{ImageData, Subset, check};
+pub use source::{ImageData, Subset, check, check_input};

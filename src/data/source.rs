@@ -85,6 +85,20 @@ pub fn check(data: &dyn ImageData) -> Result<()> {
     Ok(())
 }
 
+/// [`check`], and that `data` fits a network that takes `channels` × `input` × `input`
+/// inputs: square images with those channels, at least `input` pixels a side (the loops
+/// subsample larger ones). `what` names the data in the error.
+pub fn check_input(data: &dyn ImageData, what: &str, channels: usize, input: usize) -> Result<()> {
+    check(data)?;
+    let [c, h, w] = data.shape();
+    if c != channels || h != w || h < input {
+        return Err(Error::Data(format!(
+            "{what} has {c}x{h}x{w} images but the network expects {channels}x{input}x{input} (square images, subsampled when larger)"
+        )));
+    }
+    Ok(())
+}
+
 /// The images of `data` at `indices`, in that order, without copying them.
 #[derive(Clone, Copy)]
 pub struct Subset<'a> {

@@ -17,11 +17,11 @@ mod flex_support;
 mod pointwise_flex;
 
 use burn::nn::BatchNorm;
-
-use crate::arch::Act;
 use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+
+use crate::arch::Act;
 
 /// Depthwise 2-D convolution: `y[n,c] = x[n,c] ⋆ w[c,0]` with stride s and zero padding p on
 /// every side; `weight` is [C, 1, k, k], no bias.

@@ -15,7 +15,7 @@ use super::trainer::SupernetTrainer;
 use super::{Progress, RunConfig, SearchConfig, WeightStep, final_picks, fnv1a};
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{ImageData, Subset, check, epoch_batches, next_batch, skip, split};
+use crate::data::{ImageData, Subset, check_input, epoch_batches, next_batch, skip, split};
 use crate::error::{Error, Result};
 use crate::eval::resample;
 use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed};
@@ -116,15 +116,8 @@ impl<'a> Searcher<'a> {
         let (space, cfg) = (&self.space, &self.config);
         cfg.validate()?;
         let start = Instant::now();
-        check(train)?;
-        let [c, h, w] = train.shape();
         let input = space.input_size;
-        if c != space.in_channels || h != w || h < input {
-            return Err(Error::Data(format!(
-                "data has {c}x{h}x{w} images but the space expects {}x{input}x{input} (square images, subsampled when larger)",
-                space.in_channels
-            )));
-        }
+        check_input(train, "the data", space.in_channels, input)?;
         let (w_idx, a_idx) = split(train.len(), cfg.weight_fraction, cfg.seed);
         if w_idx.len() < cfg.batch_size || a_idx.len() < cfg.batch_size {
             return Err(Error::Data(format!(

@@ -26,7 +26,7 @@ pub use config::{TrainConfig, TrainRunConfig};
 pub use metrics::{TrainEpoch, TrainMetric, TrainStep};
 
 use crate::arch::Arch;
-use crate::data::{ImageData, Subset, check, epoch_batches, next_batch, skip, split};
+use crate::data::{ImageData, Subset, check_input, epoch_batches, next_batch, skip, split};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
@@ -246,16 +246,8 @@ impl<'a> Trainer<'a> {
         let start = Instant::now();
         let layout = arch.layout()?;
         let input = arch.input_size;
-        for (what, set) in [("training", train as &dyn ImageData), ("test", test)] {
-            check(set)?;
-            let [c, h, w] = set.shape();
-            if c != arch.in_channels || h != w || h < input {
-                return Err(Error::Data(format!(
-                    "{what} data has {c}x{h}x{w} images but the architecture expects {}x{input}x{input} (square images, subsampled when larger)",
-                    arch.in_channels
-                )));
-            }
-        }
+        check_input(train, "the training data", arch.in_channels, input)?;
+        check_input(test, "the test data", arch.in_channels, input)?;
         let (fit, val_idx) = Self::split_validation(train.len(), cfg);
         let validation = val_idx.as_ref().map(|v| Subset::new(train, v));
         if fit.len() < cfg.batch_size
