@@ -29,6 +29,8 @@ pub mod eval;
 pub mod json;
 pub mod kernels;
 pub mod nn;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 #[cfg(feature = "report")]
 pub mod plot;
 #[cfg(feature = "report")]

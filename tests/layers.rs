@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["space", "zoo"],
     &["kernels"],
     &["nn"],
-    &["cost"],
+    &["cost", "onnx"],
     &["eval"],
     &["supernet"],
     &["benchmark"],

@@ -241,6 +241,7 @@ fn run_directories_of_the_previous_version_resume_with_their_old_behaviour() {
     let mut v = serde_json::to_value(dmasking::train::TrainRunConfig {
         arch,
         train: TrainConfig::default(),
+        transform: None,
     })
     .unwrap();
     v["train"]

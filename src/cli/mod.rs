@@ -4,6 +4,7 @@ mod bench;
 mod console;
 mod derive;
 mod eval;
+mod export;
 mod fidelity;
 mod flops;
 mod lookup;
@@ -45,6 +46,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Test-set accuracy, per class and confusion matrix, of a training run.
     Eval(eval::EvalArgs),
+    /// Write a fixed network as an ONNX file (for ONNX Runtime, TensorRT, mobile runtimes).
+    Export(export::ExportArgs),
     /// Plots and an HTML/Markdown page of a search or training run.
     Report(report::ReportArgs),
     /// One-shot accuracy of architectures with a search run's inherited supernet weights.
@@ -145,6 +148,7 @@ pub fn main() -> ExitCode {
             Command::Random(args) => random::run(args),
             Command::Train(args) => train::run(args, &device),
             Command::Eval(args) => eval::run(args, &device),
+            Command::Export(args) => export::run(args, &device),
             Command::Report(args) => report::run(args),
             Command::Score(args) => score::run(args, &device),
             Command::Lookup(args) => lookup::run(args),

@@ -1,6 +1,7 @@
 //! The fixed network an architecture file describes.
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::tensor::{Device, Tensor};
 
 use super::conv_bn::{ConvBnAct, ConvBnActConfig};
@@ -95,9 +96,8 @@ impl FixedNet {
         FixedNet { stem, blocks, head }
     }
 
-    /// Set the running-statistics momentum of every BN layer (BN re-estimation averages
-    /// batch k with 1 / (k + 1)).
-    pub fn set_bn_momentum(&mut self, momentum: f64) {
+    /// Every BN layer, stem to head.
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
         let mut bns = vec![&mut self.stem.bn];
         for b in &mut self.blocks {
             match b {
@@ -115,7 +115,13 @@ impl FixedNet {
         if let Some(pw) = &mut self.head.pw {
             bns.push(&mut pw.bn);
         }
-        for bn in bns {
+        bns
+    }
+
+    /// Set the running-statistics momentum of every BN layer (BN re-estimation averages
+    /// batch k with 1 / (k + 1)).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        for bn in self.batch_norms_mut() {
             bn.momentum = momentum;
         }
     }

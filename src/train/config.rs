@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
+use crate::data::Transform;
 use crate::error::{Error, Result};
 use crate::run::RunDir;
 
@@ -112,6 +113,10 @@ pub struct TrainRunConfig {
     pub arch: Arch,
     /// The recipe.
     pub train: TrainConfig,
+    /// How the training data became network inputs (what an export normalises with);
+    /// absent in runs written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<Transform>,
 }
 
 impl TrainRunConfig {

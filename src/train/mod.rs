@@ -293,6 +293,7 @@ impl<'a> Trainer<'a> {
             r.write_config(&TrainRunConfig {
                 arch: arch.clone(),
                 train: cfg.clone(),
+                transform: Some(train.transform().clone()),
             })?;
             r.write_atomic("arch.json", &arch.to_json())
         })?;
