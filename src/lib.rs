@@ -33,6 +33,8 @@ pub mod nn;
 pub mod onnx;
 #[cfg(feature = "report")]
 pub mod plot;
+#[cfg(feature = "pytorch")]
+pub mod pretrained;
 #[cfg(feature = "report")]
 pub mod report;
 pub mod run;

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["space", "zoo"],
     &["kernels"],
     &["nn"],
-    &["cost", "onnx"],
+    &["cost", "onnx", "pretrained"],
     &["eval"],
     &["supernet"],
     &["benchmark"],

@@ -4,32 +4,35 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::data::Split;
 use crate::eval::evaluate;
 use crate::run::{RunDir, RunKind};
-use crate::train::{TrainRunConfig, load_weights};
-
-/// Which saved weights to evaluate.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Weights {
-    Best,
-    Last,
-}
+use crate::train::TrainRunConfig;
 
 /// Arguments of `dmasking eval`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("network").required(true).args(["run", "arch", "zoo"])))]
 pub struct EvalArgs {
     /// A training run directory (from `dmasking train`).
     #[arg(long)]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
+    /// An architecture file (dmasking-arch/1), with --weights FILE.
+    #[arg(long, requires = "weights")]
+    pub arch: Option<PathBuf>,
+    /// A built-in model (fbnetv2_f1..f4, l1, l2), with --weights FILE.
+    #[arg(long, requires = "weights")]
+    pub zoo: Option<String>,
+    /// With --run: `best` (default) or `last`. With --arch or --zoo: a weights file, a
+    /// training run's .bpk or a PyTorch state dict (.pth/.pt) named as mobile-vision's
+    /// FBNetV2 models name their parameters.
+    #[arg(long)]
+    pub weights: Option<String>,
     /// CIFAR-10 binary files, or an image folder with train/ and test/ (default: the
     /// official archive, downloaded once into the cache; offline, an embedded demo subset).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "best")]
-    pub weights: Weights,
     /// Evaluate a seeded random subset of N test images.
     #[arg(long)]
     pub max_test_images: Option<usize>,
@@ -41,39 +44,55 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
-    let run = RunDir::open(&args.run)?;
-    if run.kind()? != RunKind::Train {
-        bail!(
-            "{} is a search run; eval needs a training run (dmasking train --arch ...)",
-            args.run.display()
-        );
-    }
     if args.batch_size == 0 {
         bail!("--batch-size must be positive");
     }
-    let saved: TrainRunConfig = run.read_json("config.json")?;
-    let file = match args.weights {
-        Weights::Best => "best.bpk",
-        Weights::Last => "last.bpk",
+    // The network, its weights (named for the output) and the run to write eval.json into.
+    let (arch, path, run) = match &args.run {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            if run.kind()? != RunKind::Train {
+                bail!(
+                    "{} is a search run; eval needs a training run (dmasking train --arch ...)",
+                    dir.display()
+                );
+            }
+            let saved: TrainRunConfig = run.read_json("config.json")?;
+            let file = match args.weights.as_deref().unwrap_or("best") {
+                "best" => "best.bpk",
+                "last" => "last.bpk",
+                other => bail!("--weights with --run is `best` or `last`, not `{other}`"),
+            };
+            let path = run.path.join(file);
+            if !path.exists() {
+                bail!(
+                    "{}: no weights yet (the run has not finished an epoch)",
+                    path.display()
+                );
+            }
+            (saved.arch, path, Some(run))
+        }
+        None => {
+            let arch = super::arch_arg(args.arch.as_deref(), args.zoo.as_deref())?;
+            let path = PathBuf::from(args.weights.as_deref().expect("clap requires --weights"));
+            (arch, path, None)
+        }
     };
-    let path = run.path.join(file);
-    if !path.exists() {
-        bail!(
-            "{}: no weights yet (the run has not finished an epoch)",
-            path.display()
-        );
-    }
-    let net = load_weights(&saved.arch, &path, device)?;
+    let net = super::load_net(&arch, &path, device)?;
     let data = super::data_dir(args.data.as_deref())?;
-    let mut test = super::open_data(&data, Split::Test, saved.arch.input_size)?;
+    let mut test = super::open_data(&data, Split::Test, arch.input_size)?;
     if let Some(n) = args.max_test_images {
         test = test.test_subset(n);
     }
-    let ev = evaluate(&net, &test, args.batch_size, saved.arch.input_size)?;
-    let text = serde_json::to_string_pretty(&serde_json::json!({
-        "weights": file, "evaluation": &ev,
-    }))?;
-    run.write_atomic("eval.json", &text)?;
+    let ev = evaluate(&net, &test, args.batch_size, arch.input_size)?;
+    let file = path.display().to_string();
+    if let Some(run) = &run {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "weights": name, "evaluation": &ev,
+        }))?;
+        run.write_atomic("eval.json", &text)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&ev)?);
         return Ok(());
@@ -100,6 +119,8 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         }
         println!();
     }
-    println!("\nwritten to {}", run.path.join("eval.json").display());
+    if let Some(run) = &run {
+        println!("\nwritten to {}", run.path.join("eval.json").display());
+    }
     Ok(())
 }

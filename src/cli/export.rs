@@ -3,15 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::arch::Arch;
 use crate::nn::FixedNet;
 use crate::onnx::{Normalization, to_onnx};
 use crate::run::{RunDir, RunKind, write_atomic};
-use crate::train::{TrainRunConfig, load_weights};
-use crate::zoo;
+use crate::train::TrainRunConfig;
 
 /// Arguments of `dmasking export`.
 #[derive(Args, Debug)]
@@ -26,8 +24,9 @@ pub struct ExportArgs {
     /// A training run: its architecture, its best.bpk and its data's normalisation.
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Weights of the network: a training run's best.bpk or last.bpk (default with --arch
-    /// or --zoo: random, seeded by --seed).
+    /// Weights of the network: a training run's best.bpk or last.bpk, or a PyTorch state
+    /// dict (.pth/.pt) named as mobile-vision's FBNetV2 models name their parameters
+    /// (default with --arch or --zoo: random, seeded by --seed).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Per-channel mean of the input normalisation, comma-separated (default: the
@@ -67,15 +66,12 @@ pub fn run(args: ExportArgs, device: &burn::tensor::Device) -> Result<()> {
         None => None,
     };
     let arch = match (&args.arch, &args.zoo, &saved) {
-        (Some(path), _, _) => {
-            Arch::load(path).with_context(|| format!("reading architecture {}", path.display()))?
-        }
-        (_, Some(name), _) => zoo::get(name)?,
-        (_, _, Some(saved)) => saved.arch.clone(),
-        _ => bail!(
+        (None, None, Some(saved)) => saved.arch.clone(),
+        (None, None, None) => bail!(
             "{}: not a training run (no config.json of `dmasking train`)",
             args.run.as_deref().unwrap_or(Path::new("?")).display()
         ),
+        _ => super::arch_arg(args.arch.as_deref(), args.zoo.as_deref())?,
     };
     let (norm, from) = match (
         args.mean,
@@ -87,12 +83,7 @@ pub fn run(args: ExportArgs, device: &burn::tensor::Device) -> Result<()> {
         _ => (Normalization::imagenet(), "ImageNet's"),
     };
     let net = match &weights {
-        Some(path) => {
-            if !path.exists() {
-                bail!("{}: no such weights file", path.display());
-            }
-            load_weights(&arch, path, device)?
-        }
+        Some(path) => super::load_net(&arch, path, device)?,
         None => {
             device.seed(args.seed);
             FixedNet::new(&arch, device)?

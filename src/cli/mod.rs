@@ -121,6 +121,45 @@ fn open_data(
     Ok(images)
 }
 
+/// The architecture of `--arch FILE` or `--zoo NAME` (one of them is given).
+fn arch_arg(
+    arch: Option<&std::path::Path>,
+    zoo: Option<&str>,
+) -> anyhow::Result<crate::arch::Arch> {
+    use anyhow::Context;
+    Ok(match (arch, zoo) {
+        (Some(path), _) => crate::arch::Arch::load(path)
+            .with_context(|| format!("reading architecture {}", path.display()))?,
+        (None, Some(name)) => crate::zoo::get(name)?,
+        (None, None) => anyhow::bail!("give --arch FILE or --zoo NAME"),
+    })
+}
+
+/// The network of `arch` with the weights in `path`: a PyTorch state dict (.pth / .pt,
+/// mobile-vision's FBNetV2 names) or a Burn record (a training run's .bpk).
+fn load_net(
+    arch: &crate::arch::Arch,
+    path: &std::path::Path,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<crate::nn::FixedNet> {
+    if !path.exists() {
+        anyhow::bail!("{}: no such weights file", path.display());
+    }
+    let torch = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("pth" | "pt")
+    );
+    Ok(if torch {
+        crate::pretrained::load_mobile_vision(
+            crate::nn::FixedNet::new(arch, device)?,
+            path,
+            device,
+        )?
+    } else {
+        crate::train::load_weights(arch, path, device)?
+    })
+}
+
 /// Ctrl-C: checkpoint at the next step and stop (a second Ctrl-C quits at once).
 fn stop_on_ctrl_c() -> crate::run::StopToken {
     let token = crate::run::StopToken::new();
