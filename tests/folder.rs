@@ -134,3 +134,92 @@ fn search_and_train_run_on_a_streamed_folder_and_a_bad_file_is_named() {
     assert!(err.contains("0007.jpg"), "{err}");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// ImageNet's layout: `train/<class>/*` with the test split as `val/`, either in class
+/// folders or flat with a label file; the flat images get the labels the file gives them,
+/// in the training split's class order; label files that do not fit are named errors.
+#[test]
+fn imagenet_layouts_with_val_in_class_folders_or_flat_with_a_label_file() {
+    let root = temp("imagenet");
+    write_folder(&root, 8, None);
+    std::fs::rename(root.join("test"), root.join("val")).unwrap();
+    let nested = open(&root, Split::Test, 16).unwrap();
+    assert_eq!(nested.len(), 6);
+    // Flatten val/ (renaming files so the names say nothing of the class) and write the
+    // labels in both accepted formats.
+    let flat = root.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    let mut lines = Vec::new();
+    let mut expect = Vec::new();
+    let classes = ["airplane", "automobile", "bird"];
+    for (label, class) in classes.iter().enumerate().rev() {
+        let mut files: Vec<_> = std::fs::read_dir(root.join("val").join(class))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            let ext = f.extension().unwrap().to_str().unwrap().to_string();
+            let name = format!("val_{:05}", 100 - lines.len());
+            std::fs::rename(&f, flat.join(format!("{name}.{ext}"))).unwrap();
+            lines.push((name, class.to_string()));
+            expect.push((format!("val_{:05}", 100 - expect.len()), label));
+        }
+    }
+    std::fs::remove_dir_all(root.join("val")).unwrap();
+    std::fs::rename(&flat, root.join("val")).unwrap();
+    let err = open(&root, Split::Test, 16).unwrap_err().to_string();
+    assert!(
+        err.contains("no class folders") && err.contains("val_labels.txt"),
+        "{err}"
+    );
+    let labels_txt: String = lines
+        .iter()
+        .map(|(n, c)| format!("{n}.jpg {c}\n"))
+        .collect();
+    let kaggle: String = std::iter::once("ImageId,PredictionString\n".to_string())
+        .chain(lines.iter().map(|(n, c)| format!("{n},{c} 1 2 3 4\n")))
+        .collect();
+    for (file, text) in [
+        ("val_labels.txt", &labels_txt),
+        ("LOC_val_solution.csv", &kaggle),
+    ] {
+        std::fs::write(root.join(file), text).unwrap();
+        let test = open(&root, Split::Test, 16).unwrap();
+        assert_eq!(test.len(), 6, "{file}");
+        assert_eq!(test.classes(), classes, "{file}");
+        let Images::Folder(f) = &test else {
+            panic!("mixed sizes stream")
+        };
+        for (i, path) in f.files().iter().enumerate() {
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            let want = expect.iter().find(|(n, _)| n == stem).unwrap().1;
+            assert_eq!(test.label(i), want, "{file}: {stem}");
+        }
+        std::fs::remove_file(root.join(file)).unwrap();
+    }
+    let bad = [
+        (
+            format!("{}val_99999 bird\n", labels_txt),
+            "`val_99999` is not an image",
+        ),
+        (
+            labels_txt.replacen("bird", "zebra", 1),
+            "unknown class `zebra`",
+        ),
+        (
+            labels_txt
+                .lines()
+                .skip(1)
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            "no label in",
+        ),
+    ];
+    for (text, message) in bad {
+        std::fs::write(root.join("val_labels.txt"), text).unwrap();
+        let err = open(&root, Split::Test, 16).unwrap_err().to_string();
+        assert!(err.contains(message), "{message}: {err}");
+    }
+    std::fs::remove_dir_all(root).ok();
+}

@@ -22,8 +22,26 @@ pub struct Scan {
     pub labels: Vec<u32>,
 }
 
-/// Scan `root/<class>/*.{png,jpg,jpeg}`.
-pub fn scan(root: &Path) -> Result<Scan> {
+/// Whether `p` has an image extension (png, jpg, jpeg, any case).
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// The image files directly in `dir`, sorted.
+fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_image(p))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The class folders of `root`, sorted (the ten CIFAR-10 names in their label order).
+pub fn class_folders(root: &Path) -> Result<Vec<String>> {
     let mut classes: Vec<String> = std::fs::read_dir(root)
         .map_err(|e| Error::io(root, e))?
         .filter_map(|e| e.ok())
@@ -31,25 +49,21 @@ pub fn scan(root: &Path) -> Result<Scan> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     classes.sort();
-    if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
+    if !classes.is_empty() && classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
         classes.sort_by_key(|c| CLASSES.iter().position(|k| k == c));
     }
+    Ok(classes)
+}
+
+/// Scan `root/<class>/*.{png,jpg,jpeg}`.
+pub fn scan(root: &Path) -> Result<Scan> {
+    let classes = class_folders(root)?;
     if classes.is_empty() {
         return Err(Error::Data(format!("{}: no class folders", root.display())));
     }
     let (mut files, mut labels) = (Vec::new(), Vec::new());
     for (label, class) in classes.iter().enumerate() {
-        let dir = root.join(class);
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(&dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                })
-            })
-            .collect();
-        found.sort();
+        let found = images_in(&root.join(class))?;
         labels.extend(std::iter::repeat_n(label as u32, found.len()));
         files.extend(found);
     }
@@ -60,6 +74,87 @@ pub fn scan(root: &Path) -> Result<Scan> {
         classes,
         files,
         labels,
+    })
+}
+
+/// Scan a flat folder of images (`dir/*.{png,jpg,jpeg}`, as ImageNet's `val/` is
+/// distributed) labelled by the text file `labels`: one `<file> <class>` per line,
+/// separated by whitespace or a comma, the file named with or without its extension. A
+/// header `ImageId,PredictionString` (Kaggle's `LOC_val_solution.csv`) is skipped, and there
+/// the class is the first word of the second field. Classes are `classes` (the training
+/// split's class folders) when given, else the label file's class names, sorted. Every
+/// image needs a label and every label an image, of a known class.
+pub fn scan_labelled(dir: &Path, labels: &Path, classes: Option<Vec<String>>) -> Result<Scan> {
+    let text = std::fs::read_to_string(labels).map_err(|e| Error::io(labels, e))?;
+    let bad = |line: usize, why: String| Error::Data(format!("{}:{line}: {why}", labels.display()));
+    let mut by_name = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (i == 0 && line.starts_with("ImageId,")) {
+            continue;
+        }
+        let mut parts = line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty());
+        let (Some(file), Some(class)) = (parts.next(), parts.next()) else {
+            return Err(bad(i + 1, format!("`{line}` is not `<file> <class>`")));
+        };
+        let stem = Path::new(file)
+            .file_stem()
+            .map_or(file.into(), |s| s.to_string_lossy());
+        if by_name
+            .insert(stem.into_owned(), (class.to_string(), i + 1))
+            .is_some()
+        {
+            return Err(bad(i + 1, format!("`{file}` is labelled twice")));
+        }
+    }
+    let classes = classes.unwrap_or_else(|| {
+        let mut c: Vec<String> = by_name.values().map(|(c, _)| c.clone()).collect();
+        c.sort();
+        c.dedup();
+        c
+    });
+    let index: std::collections::HashMap<&str, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+    let files = images_in(dir)?;
+    if files.is_empty() {
+        return Err(Error::Data(format!("{}: no images found", dir.display())));
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for f in &files {
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some((class, line)) = by_name.remove(&stem) else {
+            return Err(Error::Data(format!(
+                "{}: no label in {}",
+                f.display(),
+                labels.display()
+            )));
+        };
+        let Some(&label) = index.get(class.as_str()) else {
+            return Err(bad(
+                line,
+                format!("unknown class `{class}` (not a class folder of the training split)"),
+            ));
+        };
+        out.push(label);
+    }
+    if let Some((name, (_, line))) = by_name.into_iter().min_by_key(|(_, (_, l))| *l) {
+        return Err(bad(
+            line,
+            format!("`{name}` is not an image in {}", dir.display()),
+        ));
+    }
+    Ok(Scan {
+        classes,
+        files,
+        labels: out,
     })
 }
 

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::folder::{ImageFolder, scan};
+use super::folder::{ImageFolder, class_folders, scan, scan_labelled};
 use super::{ImageData, ImageSet, Split, Transform, cifar};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A split of a data directory, in memory or streamed.
 #[derive(Clone, Debug)]
@@ -18,19 +18,51 @@ pub enum Images {
 }
 
 /// Read `split` of `root` for networks of input `size`: the CIFAR-10 binary files into
-/// memory; an image folder (`root/train/<class>/*`, `root/test/<class>/*`) into memory
-/// when its images are all square and of one size, at least `size` (checked from the file
-/// headers; the loops subsample larger ones), else streamed from disk ([`ImageFolder`]:
-/// shorter side resized to `size`, centre crop).
+/// memory; an image folder into memory when its images are all square and of one size, at
+/// least `size` (checked from the file headers; the loops subsample larger ones), else
+/// streamed from disk ([`ImageFolder`]: shorter side resized to `size`, centre crop).
+///
+/// An image folder is `root/train/<class>/*` and `root/test/<class>/*` (or `root/val/`, as
+/// ImageNet's). The test split may also be a flat folder of images with a label file
+/// `root/test_labels.txt` / `root/val_labels.txt` (lines `<file> <class>`) or Kaggle's
+/// `root/LOC_val_solution.csv` ([`scan_labelled`](super::folder::scan_labelled)); its
+/// classes are then the training split's class folders.
 pub fn open(root: &Path, split: Split, size: usize) -> Result<Images> {
-    let sub = root.join(match split {
-        Split::Train => "train",
-        Split::Test => "test",
-    });
-    if !root.is_dir() || cifar::is_binary(root) || !sub.is_dir() {
+    let names: &[&str] = match split {
+        Split::Train => &["train"],
+        Split::Test => &["test", "val"],
+    };
+    let sub = names.iter().map(|n| root.join(n)).find(|d| d.is_dir());
+    let Some(sub) = sub.filter(|_| root.is_dir() && !cifar::is_binary(root)) else {
         return cifar::load(root, split).map(Images::Memory);
-    }
-    let found = scan(&sub)?;
+    };
+    let found = if class_folders(&sub)?.is_empty() {
+        let name = sub
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let candidates = [
+            root.join(format!("{name}_labels.txt")),
+            root.join("LOC_val_solution.csv"),
+        ];
+        let Some(labels) = candidates.iter().find(|p| p.is_file()) else {
+            return Err(Error::Data(format!(
+                "{}: no class folders; a flat folder of images needs a label file {} (lines `<file> <class>`) or {}",
+                sub.display(),
+                candidates[0].display(),
+                candidates[1].display()
+            )));
+        };
+        let train = root.join("train");
+        let classes = if train.is_dir() {
+            Some(class_folders(&train)?)
+        } else {
+            None
+        };
+        scan_labelled(&sub, labels, classes)?
+    } else {
+        scan(&sub)?
+    };
     if found.common_size()?.is_some_and(|s| s >= size) {
         return cifar::read_scan(&found, &sub).map(Images::Memory);
     }
