@@ -145,3 +145,57 @@ pub fn bench(
         uniform_expected_mflops: tr.uniform_flops / 1e6,
     })
 }
+
+/// Throughput of the data loader alone (`dmasking bench --data`).
+#[derive(Serialize, Clone, Debug)]
+pub struct LoaderReport {
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Batches timed in each mode.
+    pub batches: usize,
+    /// Threads that decode a batch.
+    pub decode_threads: usize,
+    /// Input side the images are made at.
+    pub input_size: usize,
+    /// Training batches (shuffled, augmented), images per second.
+    pub train_images_per_s: f64,
+    /// Evaluation batches (in order, no augmentation), images per second.
+    pub eval_images_per_s: f64,
+    /// Growth of the process's peak resident set while loading, in MiB.
+    pub rss_growth_mib: f64,
+}
+
+/// Time `batches` batches of `batch` images of `data` read by the loop's loader
+/// ([`epoch_batches`](crate::data::epoch_batches), the same worker and queue a search or
+/// training run reads through), with and without augmentation; nothing else runs.
+pub fn bench_loader(
+    data: std::sync::Arc<dyn crate::data::ImageData>,
+    batch: usize,
+    batches: usize,
+    input_size: usize,
+) -> Result<LoaderReport> {
+    use crate::data::{epoch_batches, next_batch};
+    let rss0 = peak_rss_kib();
+    let n = (batch * batches).min(data.len());
+    let rate = |augment: bool| -> Result<f64> {
+        let idx: Vec<usize> = (0..n).collect();
+        let start = Instant::now();
+        let rx = epoch_batches(data.clone(), idx, batch, 7, augment);
+        let mut images = 0;
+        while let Some(b) = next_batch(&rx)? {
+            images += b.labels.len();
+        }
+        Ok(images as f64 / start.elapsed().as_secs_f64())
+    };
+    let train_images_per_s = rate(true)?;
+    let eval_images_per_s = rate(false)?;
+    Ok(LoaderReport {
+        batch_size: batch,
+        batches: n / batch.max(1),
+        decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        input_size,
+        train_images_per_s,
+        eval_images_per_s,
+        rss_growth_mib: peak_rss_kib().saturating_sub(rss0) as f64 / 1024.0,
+    })
+}

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{dmasking, repo};
-use dmasking::data::{ImageData, Images, Split, open};
+use dmasking::data::{ImageData, Images, Split, make_batch, open};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn temp(name: &str) -> PathBuf {
@@ -63,6 +63,20 @@ fn a_folder_of_mixed_sizes_streams_and_one_of_the_input_size_is_read_into_memory
     train.read(7, &mut img).unwrap();
     // A resized photo, not a constant or empty buffer.
     assert!(img.iter().max() > img.iter().min());
+    // Training batches take RandomResizedCrops of the originals: reproducible with the
+    // seed (whichever decoding thread reads which image), new with another seed, and not
+    // the evaluation view.
+    assert!(train.transform().resized_crop.is_some());
+    let idx: Vec<usize> = (0..24).collect();
+    let batch = |seed: Option<u64>| {
+        let mut rng = seed.map(StdRng::seed_from_u64);
+        make_batch(&train, &idx, rng.as_mut()).unwrap().images
+    };
+    let (a, b, other, plain) = (batch(Some(1)), batch(Some(1)), batch(Some(2)), batch(None));
+    assert_eq!(a, b);
+    assert_ne!(a, other);
+    assert_ne!(a, plain);
+    assert_eq!(a.len(), 24 * 3 * 16 * 16);
     let same = temp("same");
     write_folder(&same, 10, Some(16));
     assert!(matches!(

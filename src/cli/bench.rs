@@ -1,4 +1,5 @@
-//! `dmasking bench --space FILE [--batch-size N] [--steps N] [--json]`.
+//! `dmasking bench --space FILE [--batch-size N] [--steps N] [--json]`: the supernet's
+//! steps; `dmasking bench --data DIR --input-size N`: the data loader alone.
 
 use std::path::PathBuf;
 
@@ -11,10 +12,18 @@ use crate::supernet::OpSharing;
 
 /// Arguments of `dmasking bench`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["space", "data"])))]
 pub struct BenchArgs {
-    /// Search-space file (dmasking-space/1).
+    /// Search-space file (dmasking-space/1): time its supernet's steps on random data.
     #[arg(long)]
-    pub space: PathBuf,
+    pub space: Option<PathBuf>,
+    /// A data directory: time the data loader alone on its training split (images/s of
+    /// training and of evaluation batches at --input-size).
+    #[arg(long, conflicts_with = "space")]
+    pub data: Option<PathBuf>,
+    /// With --data: the network input side the images are made at.
+    #[arg(long, default_value_t = 224)]
+    pub input_size: usize,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Timed steps of each kind (after one untimed warm-up step).
@@ -33,11 +42,17 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
-    let space = Space::load(&args.space)
-        .with_context(|| format!("reading space {}", args.space.display()))?;
     if args.batch_size == 0 || args.steps == 0 {
         anyhow::bail!("--batch-size and --steps must be positive");
     }
+    if let Some(dir) = &args.data {
+        return loader(dir, &args);
+    }
+    let path = args
+        .space
+        .as_ref()
+        .expect("clap requires --space or --data");
+    let space = Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
     let r = crate::bench::bench(
         &space,
         args.op_sharing,
@@ -65,6 +80,36 @@ pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
             );
         }
         println!("  model + optimizers: {:.1} MiB", r.model_mib);
+    }
+    Ok(())
+}
+
+/// `--data`: the loader alone, `--steps` batches of each kind.
+fn loader(dir: &std::path::Path, args: &BenchArgs) -> Result<()> {
+    if args.input_size == 0 {
+        anyhow::bail!("--input-size must be positive");
+    }
+    let data = super::open_data(dir, crate::data::Split::Train, args.input_size)?;
+    let r = crate::bench::bench_loader(
+        std::sync::Arc::new(data),
+        args.batch_size,
+        args.steps,
+        args.input_size,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "loader: {} batches of {} at {}x{} ({} decoding threads): training {:.1} images/s, evaluation {:.1} images/s, peak RSS +{:.1} MiB",
+            r.batches,
+            r.batch_size,
+            r.input_size,
+            r.input_size,
+            r.decode_threads,
+            r.train_images_per_s,
+            r.eval_images_per_s,
+            r.rss_growth_mib
+        );
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ fn open_data(
         .with_context(|| format!("reading data {}", data.display()))?;
     if images.is_streamed() {
         eprintln!(
-            "data: {} images of {} streamed from disk ({size}x{size}: shorter side resized, centre crop)",
+            "data: {} images of {} streamed from disk at {size}x{size} (training: random resized crops and flips; evaluation: shorter side resized, centre crop)",
             crate::data::ImageData::len(&images),
             data.display()
         );

@@ -148,6 +148,6 @@ pub(crate) fn read_scan(found: &super::folder::Scan, root: &Path) -> Result<Imag
     if set.is_empty() {
         return Err(Error::Other(format!("{}: no images found", root.display())));
     }
-    set.transform = super::folder::default_transform(&set.classes, set.size);
+    set.transform = super::folder::default_transform(&set.classes, set.size, false);
     Ok(set)
 }

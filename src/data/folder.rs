@@ -7,7 +7,8 @@ use std::sync::Arc;
 use image::imageops::FilterType;
 
 use super::cifar::CLASSES;
-use super::{ImageData, Transform};
+use super::crop::crop_resize;
+use super::{CropDraws, ImageData, ResizedCrop, Transform};
 use crate::error::{Error, Result};
 
 /// The files of an image folder: classes (sorted folder names; the ten CIFAR-10 names
@@ -195,25 +196,34 @@ pub fn write_chw(img: &image::RgbImage, out: &mut [u8]) {
     }
 }
 
-/// The transform of an image folder of `size` × `size` inputs: CIFAR-10's when its
-/// classes are CIFAR-10's, else ImageNet's per-channel mean and std (torchvision's) with
-/// crops padded by size / 8 and flips.
-pub fn default_transform(classes: &[String], size: usize) -> Transform {
-    if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
-        return Transform::cifar10();
+/// The transform of an image folder: CIFAR-10's mean and std when its classes are
+/// CIFAR-10's, else ImageNet's (torchvision's), with flips; for images decoded from their
+/// originals on disk (`streamed`) torchvision's RandomResizedCrop, for images held in
+/// memory at the input size `size` the padded crop (CIFAR-10's 4 pixels, else size / 8).
+pub fn default_transform(classes: &[String], size: usize, streamed: bool) -> Transform {
+    let mut t = if classes.iter().all(|c| CLASSES.contains(&c.as_str())) {
+        Transform::cifar10()
+    } else {
+        Transform {
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+            crop_padding: size / 8,
+            flip: true,
+            resized_crop: None,
+        }
+    };
+    if streamed {
+        t.crop_padding = 0;
+        t.resized_crop = Some(ResizedCrop::imagenet());
     }
-    Transform {
-        mean: vec![0.485, 0.456, 0.406],
-        std: vec![0.229, 0.224, 0.225],
-        crop_padding: size / 8,
-        flip: true,
-    }
+    t
 }
 
 /// An image folder read from disk on demand: image `i` is decoded, converted to RGB, its
 /// shorter side resized to `size` (bilinear) and the centre `size` × `size` cropped
-/// (torchvision's evaluation transform); training adds the [`Transform`]'s crops and
-/// flips. A file that cannot be decoded is an error naming it.
+/// (torchvision's evaluation transform); training takes the [`Transform`]'s crops of the
+/// original (RandomResizedCrop by default) and flips. A file that cannot be decoded is an
+/// error naming it.
 #[derive(Clone, Debug)]
 pub struct ImageFolder {
     files: Arc<[PathBuf]>,
@@ -236,7 +246,7 @@ impl ImageFolder {
             return Err(Error::Data("image size 0".into()));
         }
         Ok(ImageFolder {
-            transform: default_transform(&scan.classes, size),
+            transform: default_transform(&scan.classes, size, true),
             files: scan.files.into(),
             labels: scan.labels.into(),
             classes: scan.classes,
@@ -303,6 +313,19 @@ impl ImageData for ImageFolder {
             image::imageops::crop_imm(&resized, (nw - s) / 2, (nh - s) / 2, s, s).to_image()
         };
         write_chw(&img, out);
+        Ok(())
+    }
+    fn read_resized_crop(
+        &self,
+        i: usize,
+        crop: &ResizedCrop,
+        draws: &CropDraws,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let img = decode(&self.files[i])?;
+        let (w, h) = img.dimensions();
+        let s = self.size as u32;
+        write_chw(&crop_resize(&img, crop.crop_box(w, h, draws), (s, s)), out);
         Ok(())
     }
     fn transform(&self) -> &Transform {

@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 /// (one mean and std per channel: [`check`](super::check), which the search, training
 /// and batching apply), and
 /// for training the augmentation: a random crop of the image zero-padded by
-/// `crop_padding` pixels on every side, and a horizontal flip with probability ½.
+/// `crop_padding` pixels on every side (or, with `resized_crop`, torchvision's
+/// RandomResizedCrop of the original image instead), and a horizontal flip with
+/// probability ½.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Transform {
     /// Per-channel mean of the scaled pixels (one value per channel).
@@ -20,6 +22,9 @@ pub struct Transform {
     pub crop_padding: usize,
     /// Random horizontal flips.
     pub flip: bool,
+    /// Training crops by RandomResizedCrop instead of the padded crop (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resized_crop: Option<super::ResizedCrop>,
 }
 
 impl Transform {
@@ -30,6 +35,7 @@ impl Transform {
             std: vec![0.2470, 0.2435, 0.2616],
             crop_padding: 4,
             flip: true,
+            resized_crop: None,
         }
     }
 }

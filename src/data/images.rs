@@ -117,6 +117,15 @@ impl ImageData for Images {
     fn read(&self, i: usize, out: &mut [u8]) -> Result<()> {
         self.data().read(i, out)
     }
+    fn read_resized_crop(
+        &self,
+        i: usize,
+        crop: &super::ResizedCrop,
+        draws: &super::CropDraws,
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.data().read_resized_crop(i, crop, draws, out)
+    }
     fn transform(&self) -> &Transform {
         self.data().transform()
     }

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::ImageData;
+use super::{CropDraws, ImageData};
 use crate::error::{Error, Result};
 
 /// Sizes of the two parts [`split`] cuts `n` images into at `fraction`.
@@ -66,28 +66,61 @@ impl Batch {
     }
 }
 
+/// How one training image is augmented, drawn before it is read.
+enum Augment {
+    /// The padded crop's offset and the flip.
+    Shift { dx: isize, dy: isize, flip: bool },
+    /// RandomResizedCrop's numbers and the flip.
+    Resized { draws: CropDraws, flip: bool },
+}
+
+impl Augment {
+    /// The augmentation of the next image under `t`, drawn from `rng`.
+    fn draw(t: &super::Transform, rng: &mut StdRng) -> Self {
+        if t.resized_crop.is_some() {
+            let draws = CropDraws::draw(rng);
+            return Augment::Resized {
+                draws,
+                flip: t.flip && rng.random_bool(0.5),
+            };
+        }
+        let pad = t.crop_padding as i64;
+        Augment::Shift {
+            dx: rng.random_range(-pad..=pad) as isize,
+            dy: rng.random_range(-pad..=pad) as isize,
+            flip: t.flip && rng.random_bool(0.5),
+        }
+    }
+}
+
 /// Normalized, optionally augmented (the data's [`Transform`](super::Transform)) copy of
-/// image `i` appended to `out`; `buf` holds its bytes.
-fn push_image(
+/// image `i` written to `out`; `buf` holds its bytes.
+fn write_image(
     data: &dyn ImageData,
     i: usize,
-    augment: Option<&mut StdRng>,
+    augment: Option<&Augment>,
     buf: &mut [u8],
-    out: &mut Vec<f32>,
+    out: &mut [f32],
 ) -> Result<()> {
     let [channels, h, w] = data.shape();
-    data.read(i, buf)?;
     let t = data.transform();
-    let pad = t.crop_padding as i64;
     let (dx, dy, flip) = match augment {
-        Some(rng) => (
-            rng.random_range(-pad..=pad) as isize,
-            rng.random_range(-pad..=pad) as isize,
-            t.flip && rng.random_bool(0.5),
-        ),
-        None => (0, 0, false),
+        Some(Augment::Resized { draws, flip }) => {
+            let crop = t.resized_crop.as_ref().expect("drawn for a resized crop");
+            data.read_resized_crop(i, crop, draws, buf)?;
+            (0, 0, *flip)
+        }
+        Some(&Augment::Shift { dx, dy, flip }) => {
+            data.read(i, buf)?;
+            (dx, dy, flip)
+        }
+        None => {
+            data.read(i, buf)?;
+            (0, 0, false)
+        }
     };
     let (hi, wi) = (h as isize, w as isize);
+    let mut o = out.iter_mut();
     for c in 0..channels {
         let plane = &buf[c * h * w..][..h * w];
         let (m, sd) = (t.mean[c], t.std[c]);
@@ -100,27 +133,59 @@ fn push_image(
                 } else {
                     0.0 // zero padding, before normalization as torchvision pads
                 };
-                out.push((v - m) / sd);
+                *o.next().expect("out holds one image") = (v - m) / sd;
             }
         }
     }
     Ok(())
 }
 
+/// Threads that read and decode a batch's images (the cores the machine has).
+fn decode_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Assemble the batch of images `idx` of `data` (an error where [`check`](super::check)
-/// rejects the data or an image cannot be read).
+/// rejects the data or an image cannot be read). The augmentation of every image is drawn
+/// from `augment` in order first; the images are then read and decoded on several threads,
+/// so the batch is the same whichever thread reads which image.
 pub fn make_batch(
     data: &dyn ImageData,
     idx: &[usize],
-    mut augment: Option<&mut StdRng>,
+    augment: Option<&mut StdRng>,
 ) -> Result<Batch> {
     super::check(data)?;
     let [c, h, w] = data.shape();
-    let mut buf = vec![0u8; c * h * w];
-    let mut images = Vec::with_capacity(idx.len() * c * h * w);
-    for &i in idx {
-        push_image(data, i, augment.as_deref_mut(), &mut buf, &mut images)?;
-    }
+    let per = c * h * w;
+    let augs: Option<Vec<Augment>> = augment.map(|rng| {
+        let t = data.transform();
+        idx.iter().map(|_| Augment::draw(t, rng)).collect()
+    });
+    let mut images = vec![0f32; idx.len() * per];
+    let threads = decode_threads().min(idx.len()).max(1);
+    let per_thread = idx.len().div_ceil(threads).max(1);
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = images
+            .chunks_mut(per_thread * per)
+            .enumerate()
+            .map(|(t, out)| {
+                let augs = augs.as_deref();
+                s.spawn(move || {
+                    let mut buf = vec![0u8; per];
+                    for (k, o) in out.chunks_exact_mut(per).enumerate() {
+                        let j = t * per_thread + k;
+                        write_image(data, idx[j], augs.map(|a| &a[j]), &mut buf, o)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a decoding thread panicked"))
+            .collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>>>()?;
     Ok(Batch {
         images,
         labels: idx.iter().map(|&i| data.label(i) as i64).collect(),

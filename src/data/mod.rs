@@ -2,6 +2,7 @@
 //! readers, split, augmentation and batching.
 
 pub mod cifar;
+pub mod crop;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod folder;
@@ -11,6 +12,7 @@ pub mod loader;
 pub mod source;
 
 pub use cifar::{CLASSES, Split, load};
+pub use crop::{CropDraws, ResizedCrop};
 #[cfg(feature = "download")]
 pub use download::{DefaultData, default_data};
 pub use folder::ImageFolder;

@@ -1,7 +1,8 @@
 //! [`ImageData`], the data trait the search, training and evaluation loops read, and
 //! [`Subset`], a view of some of a data set's images.
 
-use super::Transform;
+use super::crop::crop_resize;
+use super::{CropDraws, ResizedCrop, Transform};
 use crate::error::{Error, Result};
 
 /// A labelled set of images, as the loops read it: implement it for your own data (held
@@ -32,7 +33,7 @@ use crate::error::{Error, Result};
 /// }
 ///
 /// let data = Shades {
-///     transform: Transform { mean: vec![0.5], std: vec![0.35], crop_padding: 0, flip: false },
+///     transform: Transform { mean: vec![0.5], std: vec![0.35], crop_padding: 0, flip: false, resized_crop: None },
 ///     classes: vec!["dark".into(), "bright".into()],
 /// };
 /// dmasking::data::check(&data)?;
@@ -50,6 +51,28 @@ pub trait ImageData: Send + Sync {
     /// Write image `i` into `out` (`channels · height · width` bytes, CHW). An image that
     /// cannot be read is an error naming it, not a panic.
     fn read(&self, i: usize, out: &mut [u8]) -> Result<()>;
+    /// Write image `i` cut by a RandomResizedCrop (`crop` with the random numbers `draws`)
+    /// and resized to [`shape`](Self::shape) into `out`. The default crops the image as
+    /// [`read`](Self::read) gives it; a source that holds larger originals (an image folder)
+    /// crops those.
+    fn read_resized_crop(
+        &self,
+        i: usize,
+        crop: &ResizedCrop,
+        draws: &CropDraws,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let [c, h, w] = self.shape();
+        let mut full = vec![0u8; c * h * w];
+        self.read(i, &mut full)?;
+        let cut = crop.crop_box(w as u32, h as u32, draws);
+        for (plane, o) in full.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)) {
+            let img = image::GrayImage::from_raw(w as u32, h as u32, plane.to_vec())
+                .expect("a plane of w · h bytes");
+            o.copy_from_slice(crop_resize(&img, cut, (w as u32, h as u32)).as_raw());
+        }
+        Ok(())
+    }
     /// How the bytes become a network input: `(x / 255 − mean[c]) / std[c]`, and for
     /// training random crops and flips.
     fn transform(&self) -> &Transform;
@@ -128,6 +151,16 @@ impl ImageData for Subset<'_> {
     }
     fn read(&self, i: usize, out: &mut [u8]) -> Result<()> {
         self.data.read(self.indices[i], out)
+    }
+    fn read_resized_crop(
+        &self,
+        i: usize,
+        crop: &ResizedCrop,
+        draws: &CropDraws,
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.data
+            .read_resized_crop(self.indices[i], crop, draws, out)
     }
     fn transform(&self) -> &Transform {
         self.data.transform()
