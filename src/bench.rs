@@ -180,7 +180,7 @@ pub fn bench_loader(
     let rate = |augment: bool| -> Result<f64> {
         let idx: Vec<usize> = (0..n).collect();
         let start = Instant::now();
-        let rx = epoch_batches(data.clone(), idx, batch, 7, augment);
+        let rx = epoch_batches(data.clone(), idx, batch, 7, augment, 0);
         let mut images = 0;
         while let Some(b) = next_batch(&rx)? {
             images += b.labels.len();

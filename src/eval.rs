@@ -5,7 +5,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ImageData, check, make_batch};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::FixedNet;
 
 /// The result of [`evaluate`].
@@ -50,10 +50,14 @@ pub fn evaluate(
     let device = net.stem.conv.weight.device();
     let device = &device;
     let labels: Vec<usize> = (0..set.len()).map(|i| set.label(i)).collect();
-    let k = set
-        .classes()
-        .len()
-        .max(1 + labels.iter().copied().max().unwrap_or(0));
+    let outputs = net.head.classifier.weight.dims()[1];
+    let k = set.classes().len();
+    if let Some(&l) = labels.iter().find(|&&l| l >= k.min(outputs)) {
+        return Err(Error::Data(format!(
+            "label {l}, but the data has {k} classes and the network {outputs} outputs"
+        )));
+    }
+    let k = k.max(outputs);
     let mut confusion = vec![vec![0u64; k]; k];
     let mut loss_sum = 0.0f64;
     let idx: Vec<usize> = (0..set.len()).collect();

@@ -373,3 +373,24 @@ fn your_own_image_data_searches_and_trains_as_the_same_images_in_memory() {
         "{err}"
     );
 }
+
+/// Evaluating a network with fewer outputs than the data has classes is an error naming
+/// both, not a panic.
+#[test]
+fn evaluation_rejects_labels_the_network_cannot_output() {
+    let arch = Arch::from_json(
+        &std::fs::read_to_string(repo("tests/fixtures/fbnet_small/arch.json"))
+            .unwrap()
+            .replace(r#""num_classes": 10"#, r#""num_classes": 2"#),
+    )
+    .unwrap();
+    let net = dmasking::nn::FixedNet::new(&arch, &Device::default()).unwrap();
+    let test = load(&repo("data/cifar10-mini"), Split::Test).unwrap();
+    let err = dmasking::eval::evaluate(&net, &test, 100, arch.input_size)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the data has 10 classes and the network 2 outputs"),
+        "{err}"
+    );
+}

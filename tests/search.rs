@@ -470,36 +470,55 @@ fn single_path_search_is_reproducible() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--full-width-warmup must be"));
 }
 
-/// SIGKILL mid-epoch, then --resume: the same arch.json as an uninterrupted run.
+/// Where a run's newest checkpoint stands: (epoch, batches done in it), once readable.
+fn checkpoint_position(run: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(run.join("checkpoint/progress.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some((v["epoch"].as_u64()?, v["batch"].as_u64()?))
+}
+
+/// SIGKILL between mid-epoch checkpoints (every 3 steps), then --resume from the last
+/// one: the same arch.json as an uninterrupted run with the same settings.
 #[test]
 fn killed_search_resumes_to_the_same_architecture() {
+    let with_checkpoints = |out: &Path| {
+        let mut args = search_args(out);
+        args.extend(["--checkpoint-steps".to_string(), "3".to_string()]);
+        args
+    };
     let whole = temp("whole");
     let o = Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(search_args(&whole))
+        .args(with_checkpoints(&whole))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let killed = temp("killed");
+    let args = with_checkpoints(&killed);
     let mut child = Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(search_args(&killed))
+        .args(&args)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the first epoch's checkpoint, then a little into the next epoch.
-    let progress = killed.join("checkpoint/progress.json");
+    // Wait for a mid-epoch checkpoint of the second epoch (architecture steps running),
+    // then kill.
     let t0 = std::time::Instant::now();
-    while !progress.exists() {
-        assert!(t0.elapsed().as_secs() < 300, "no checkpoint appeared");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    while !checkpoint_position(&killed).is_some_and(|(e, b)| e >= 1 && b > 0) {
+        assert!(
+            t0.elapsed().as_secs() < 300,
+            "no mid-epoch checkpoint appeared"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::thread::sleep(std::time::Duration::from_millis(2500));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
         !killed.join("arch.json").exists(),
         "the run finished before it was killed"
     );
+    let (_, batch) = checkpoint_position(&killed).unwrap();
+    assert!(batch > 0, "the resume starts mid-epoch");
 
     let o = dmasking(&[
         "search",

@@ -251,7 +251,8 @@ fn short_training_beats_chance_and_eval_agrees_with_the_run() {
     assert!(cmp.join("accuracy_vs_mflops.png").exists());
 }
 
-/// A run killed mid-epoch and resumed ends with the metrics of one never stopped.
+/// A run killed between mid-epoch checkpoints (every 2 steps) and resumed from the last
+/// one ends with the metrics of one never stopped.
 #[test]
 fn killed_training_resumes_to_the_same_result() {
     let dir = temp("train-resume");
@@ -261,23 +262,32 @@ fn killed_training_resumes_to_the_same_result() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let cut = dir.join("cut");
+    let mut args = train_args(&arch, cut.to_str().unwrap(), "2");
+    args.extend(["--checkpoint-steps", "2"]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(train_args(&arch, cut.to_str().unwrap(), "2"))
+        .args(args)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill once the first epoch's checkpoint exists (the second epoch is under way).
+    // Kill once a mid-epoch checkpoint of the second epoch exists.
+    let position = || {
+        let text = std::fs::read_to_string(cut.join("checkpoint/progress.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        Some((v["epoch"].as_u64()?, v["batch"].as_u64()?))
+    };
     let t0 = std::time::Instant::now();
-    while !cut.join("checkpoint/progress.json").exists() {
-        assert!(t0.elapsed().as_secs() < 600, "no checkpoint written");
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    while !position().is_some_and(|(e, b)| e >= 1 && b > 0) {
+        assert!(
+            t0.elapsed().as_secs() < 600,
+            "no mid-epoch checkpoint written"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let _ = child.kill();
     let _ = child.wait();
+    let (epoch, batch) = position().unwrap();
+    assert!(epoch == 1 && batch > 0, "the resume starts mid-epoch");
     let o = dmasking(&[
         "train",
         "--resume",

@@ -31,6 +31,12 @@ pub struct SearchArgs {
     pub batch_size: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also checkpoint mid-epoch every N steps (default: by time only).
+    #[arg(long)]
+    pub checkpoint_steps: Option<usize>,
+    /// Also checkpoint mid-epoch every M minutes (default 30; 0: at epoch ends only).
+    #[arg(long)]
+    pub checkpoint_minutes: Option<f64>,
     /// fbnet | additive | budget
     #[arg(long)]
     pub loss: Option<LossMode>,
@@ -89,6 +95,10 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     set(&mut cfg.batch_size, args.batch_size);
     set(&mut cfg.warmup_epochs, args.warmup_epochs);
     set(&mut cfg.arch_every, args.arch_every);
+    set(&mut cfg.checkpoint_steps, args.checkpoint_steps);
+    if let Some(v) = args.checkpoint_minutes {
+        cfg.checkpoint_minutes = v;
+    }
     if let Some(v) = args.seed {
         cfg.seed = v;
     }

@@ -40,6 +40,12 @@ pub struct TrainArgs {
     /// Test on a seeded random subset of N test images.
     #[arg(long)]
     pub max_test_images: Option<usize>,
+    /// Also checkpoint mid-epoch every N steps (default: by time only).
+    #[arg(long)]
+    pub checkpoint_steps: Option<usize>,
+    /// Also checkpoint mid-epoch every M minutes (default 30; 0: at epoch ends only).
+    #[arg(long)]
+    pub checkpoint_minutes: Option<f64>,
     /// A JSON file of training settings (any subset of TrainConfig's fields).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -70,6 +76,12 @@ fn settings(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if args.max_test_images.is_some() {
         cfg.max_test_images = args.max_test_images;
+    }
+    if let Some(v) = args.checkpoint_steps {
+        cfg.checkpoint_steps = v;
+    }
+    if let Some(v) = args.checkpoint_minutes {
+        cfg.checkpoint_minutes = v;
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         bail!("--lr must be a positive number");

@@ -108,7 +108,8 @@ pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
         Split::Test => "test",
     });
     if sub.is_dir() {
-        return load_image_folder(&sub);
+        let found = super::folder::scan_classes(&sub, super::folder::split_classes(root, &sub)?)?;
+        return read_scan(&found, &sub);
     }
     Err(Error::Other(format!(
         "{}: no CIFAR-10 data found (expected data_batch_1.bin .. test_batch.bin, or train/ and test/ image folders)",

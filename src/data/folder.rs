@@ -58,13 +58,39 @@ pub fn class_folders(root: &Path) -> Result<Vec<String>> {
 
 /// Scan `root/<class>/*.{png,jpg,jpeg}`.
 pub fn scan(root: &Path) -> Result<Scan> {
-    let classes = class_folders(root)?;
+    scan_classes(root, class_folders(root)?)
+}
+
+/// The classes every split of the data directory `root` is labelled with: the training
+/// split's class folders where `root/train` exists, else `split`'s own (a test split that
+/// lacks a class keeps the labels of the others).
+pub fn split_classes(root: &Path, split: &Path) -> Result<Vec<String>> {
+    let train = root.join("train");
+    class_folders(if train.is_dir() { &train } else { split })
+}
+
+/// Scan `root/<class>/*.{png,jpg,jpeg}` labelled by their folder's position in `classes`;
+/// a class folder not among `classes` is an error naming it.
+pub fn scan_classes(root: &Path, classes: Vec<String>) -> Result<Scan> {
     if classes.is_empty() {
         return Err(Error::Data(format!("{}: no class folders", root.display())));
     }
+    if let Some(extra) = class_folders(root)?
+        .into_iter()
+        .find(|c| !classes.contains(c))
+    {
+        return Err(Error::Data(format!(
+            "{}: class folder `{extra}` is not a class of the training split",
+            root.join(&extra).display()
+        )));
+    }
     let (mut files, mut labels) = (Vec::new(), Vec::new());
     for (label, class) in classes.iter().enumerate() {
-        let found = images_in(&root.join(class))?;
+        let dir = root.join(class);
+        if !dir.is_dir() {
+            continue;
+        }
+        let found = images_in(&dir)?;
         labels.extend(std::iter::repeat_n(label as u32, found.len()));
         files.extend(found);
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::folder::{ImageFolder, class_folders, scan, scan_labelled};
+use super::folder::{ImageFolder, class_folders, scan_classes, scan_labelled, split_classes};
 use super::{ImageData, ImageSet, Split, Transform, cifar};
 use crate::error::{Error, Result};
 
@@ -61,7 +61,7 @@ pub fn open(root: &Path, split: Split, size: usize) -> Result<Images> {
         };
         scan_labelled(&sub, labels, classes)?
     } else {
-        scan(&sub)?
+        scan_classes(&sub, split_classes(root, &sub)?)?
     };
     if found.common_size()?.is_some_and(|s| s >= size) {
         return cifar::read_scan(&found, &sub).map(Images::Memory);

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::{CropDraws, ImageData};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Sizes of the two parts [`split`] cuts `n` images into at `fraction`.
 pub fn split_sizes(n: usize, fraction: f64) -> (usize, usize) {
@@ -154,13 +154,21 @@ pub fn make_batch(
     idx: &[usize],
     augment: Option<&mut StdRng>,
 ) -> Result<Batch> {
+    let augs = augment.map(|rng| draw_augments(data, idx.len(), rng));
+    fill_batch(data, idx, augs.as_deref())
+}
+
+/// The augmentations of `n` images, in order.
+fn draw_augments(data: &dyn ImageData, n: usize, rng: &mut StdRng) -> Vec<Augment> {
+    let t = data.transform();
+    (0..n).map(|_| Augment::draw(t, rng)).collect()
+}
+
+/// The batch of images `idx` with the augmentations `augs` (one per image).
+fn fill_batch(data: &dyn ImageData, idx: &[usize], augs: Option<&[Augment]>) -> Result<Batch> {
     super::check(data)?;
     let [c, h, w] = data.shape();
     let per = c * h * w;
-    let augs: Option<Vec<Augment>> = augment.map(|rng| {
-        let t = data.transform();
-        idx.iter().map(|_| Augment::draw(t, rng)).collect()
-    });
     let mut images = vec![0f32; idx.len() * per];
     let threads = decode_threads().min(idx.len()).max(1);
     let per_thread = idx.len().div_ceil(threads).max(1);
@@ -169,7 +177,6 @@ pub fn make_batch(
             .chunks_mut(per_thread * per)
             .enumerate()
             .map(|(t, out)| {
-                let augs = augs.as_deref();
                 s.spawn(move || {
                     let mut buf = vec![0u8; per];
                     for (k, o) in out.chunks_exact_mut(per).enumerate() {
@@ -194,24 +201,31 @@ pub fn make_batch(
 }
 
 /// The batches of one epoch over `indices` of `data`, shuffled and augmented with RNGs
-/// seeded by `seed`, produced on a worker thread a few batches ahead. An image that
-/// cannot be read ends the epoch with its error.
+/// seeded by `seed`, produced on a worker thread a few batches ahead (a bounded queue of
+/// four). The first `start` batches are skipped without reading their images (a resumed
+/// epoch's batches already done): their augmentations are drawn, so the rest are those of
+/// an uninterrupted epoch. An image that cannot be read ends the epoch with its error.
 pub fn epoch_batches(
     data: Arc<dyn ImageData>,
     mut indices: Vec<usize>,
     batch_size: usize,
     seed: u64,
     augment: bool,
+    start: usize,
 ) -> Receiver<Result<Batch>> {
     let (tx, rx) = sync_channel(4);
     std::thread::spawn(move || {
         let mut rng = StdRng::seed_from_u64(seed);
         indices.shuffle(&mut rng);
-        for chunk in indices.chunks(batch_size) {
+        for (k, chunk) in indices.chunks(batch_size).enumerate() {
             if chunk.len() < batch_size && indices.len() >= batch_size {
                 break; // drop the last partial batch so every step sees one batch size
             }
-            let batch = make_batch(&*data, chunk, augment.then_some(&mut rng));
+            let augs = augment.then(|| draw_augments(&*data, chunk.len(), &mut rng));
+            if k < start {
+                continue;
+            }
+            let batch = fill_batch(&*data, chunk, augs.as_deref());
             let failed = batch.is_err();
             if tx.send(batch).is_err() || failed {
                 break;
@@ -221,14 +235,6 @@ pub fn epoch_batches(
     rx
 }
 
-/// Drop the first `n` batches of `rx` (a resumed epoch's batches already done).
-pub fn skip(rx: &Receiver<Result<Batch>>, n: usize) -> Result<()> {
-    for _ in 0..n {
-        next(rx)?;
-    }
-    Ok(())
-}
-
 /// The next batch of `rx`; `None` at the end of the epoch, an error where an image could
 /// not be read.
 pub fn next_batch(rx: &Receiver<Result<Batch>>) -> Result<Option<Batch>> {
@@ -236,8 +242,4 @@ pub fn next_batch(rx: &Receiver<Result<Batch>>) -> Result<Option<Batch>> {
         Ok(b) => b.map(Some),
         Err(_) => Ok(None),
     }
-}
-
-fn next(rx: &Receiver<Result<Batch>>) -> Result<Batch> {
-    next_batch(rx)?.ok_or_else(|| Error::Other("data worker stopped while resuming".into()))
 }

@@ -19,6 +19,6 @@ pub use folder::ImageFolder;
 pub use image_set::{ImageSet, Transform};
 pub use images::{Images, open};
 pub use loader::{
-    Batch, epoch_batches, make_batch, next_batch, random_indices, skip, split, split_sizes,
+    Batch, epoch_batches, make_batch, next_batch, random_indices, split, split_sizes,
 };
 pub use source::{ImageData, Subset, check, check_input};

@@ -2,12 +2,14 @@
 //! atomic writes, checkpoints and resume points, running sums, seeds of random streams,
 //! the stop token and the observer callbacks.
 
+pub mod cadence;
 pub mod dir;
 pub mod observer;
 pub mod seed;
 pub mod stop;
 pub mod sums;
 
+pub use cadence::Cadence;
 pub use dir::{Position, RunDir, RunKind, write_atomic};
 pub use observer::{Observer, Silent};
 pub use seed::stream_seed;

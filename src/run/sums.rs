@@ -73,6 +73,20 @@ impl Running {
         self.base
     }
 
+    /// The sums so far, read without folding them into the base (a checkpoint reads them
+    /// so, leaving the run's own summation order, and so its metrics, as they were).
+    pub fn peek(&self) -> Sums {
+        let mut s = self.base;
+        if let Some(l) = &self.loss {
+            s.loss += l.clone().into_scalar::<f32>() as f64;
+        }
+        if let Some(c) = &self.correct {
+            s.correct += c.clone().into_scalar::<i64>() as f64;
+        }
+        s.seen += self.seen;
+        s
+    }
+
     /// The sums so far, starting again from zero.
     pub fn take(&mut self) -> Sums {
         let s = self.sums();

@@ -164,6 +164,11 @@ pub struct SearchConfig {
     pub select_images: usize,
     /// Weight-split images over which each candidate's BN statistics are re-estimated.
     pub select_calibration_images: usize,
+    /// Also checkpoint mid-epoch every this many steps (0: not by steps).
+    pub checkpoint_steps: usize,
+    /// Also checkpoint mid-epoch once this many minutes have passed since the last
+    /// checkpoint (0: not by time).
+    pub checkpoint_minutes: f64,
 }
 
 impl Default for SearchConfig {
@@ -200,6 +205,8 @@ impl Default for SearchConfig {
             select_candidates: 16,
             select_images: 2000,
             select_calibration_images: 512,
+            checkpoint_steps: 0,
+            checkpoint_minutes: 30.0,
         }
     }
 }
@@ -242,6 +249,12 @@ impl SearchConfig {
             if !positive(v) {
                 return bad(format!("{name} must be positive, got {v}"));
             }
+        }
+        if !(self.checkpoint_minutes.is_finite() && self.checkpoint_minutes >= 0.0) {
+            return bad(format!(
+                "checkpoint_minutes must be a number >= 0, got {}",
+                self.checkpoint_minutes
+            ));
         }
         if let Some(end) = self.temperature_end
             && !positive(end)

@@ -15,10 +15,10 @@ use super::trainer::SupernetTrainer;
 use super::{Progress, RunConfig, SearchConfig, WeightStep, final_picks, fnv1a};
 use crate::arch::Arch;
 use crate::cost::count;
-use crate::data::{ImageData, Subset, check_input, epoch_batches, next_batch, skip, split};
+use crate::data::{ImageData, Subset, check_input, epoch_batches, next_batch, split};
 use crate::error::{Error, Result};
 use crate::eval::resample;
-use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed};
+use crate::run::{Attach, Attachments, Cadence, RunDir, Running, Started, Sums, stream_seed};
 use crate::space::Space;
 use crate::supernet::gumbel_values;
 
@@ -152,6 +152,7 @@ impl<'a> Searcher<'a> {
         let steps_per_epoch = w_idx.len() / cfg.batch_size;
         let total_steps = steps_per_epoch * cfg.epochs;
         let n_opts = tr.logits.num_options();
+        let mut cadence = Cadence::new(cfg.checkpoint_steps, cfg.checkpoint_minutes, prog.step);
         while prog.epoch < cfg.epochs {
             let epoch = prog.epoch;
             let temperature = cfg.temperature(epoch);
@@ -166,38 +167,45 @@ impl<'a> Searcher<'a> {
                 cfg.batch_size,
                 stream_seed(cfg.seed, epoch, 2),
                 true,
+                prog.batch,
             );
-            skip(&w_batches, prog.batch)?;
-            let new_a = |round: u64| {
+            let new_a = |round: u64, start: usize| {
                 epoch_batches(
                     set.clone(),
                     a_idx.clone(),
                     cfg.batch_size,
                     stream_seed(cfg.seed, epoch, 3 + (round << 8)),
                     true,
+                    start,
                 )
             };
-            let mut a_batches = new_a(prog.arch_round);
-            skip(&a_batches, prog.arch_used)?;
+            let mut a_batches = new_a(prog.arch_round, prog.arch_used);
             log.observer()
                 .on_epoch_start(epoch, cfg.epochs, steps_per_epoch, prog.batch);
             let mut epoch_w = Running::new(prog.epoch_weight);
             let mut log_w = Running::new(prog.log_weight);
             let mut log_a = Running::new(prog.log_arch);
             while let Some(batch) = next_batch(&w_batches)? {
-                if stop.is_stopped() {
+                // A stop request, or a mid-epoch checkpoint due: the checkpoint holds the
+                // epoch's batches and noise draws so far and its running sums.
+                let stopping = stop.is_stopped();
+                if stopping && run.is_none() {
                     log.observer().on_stop();
-                    let Some(run) = run else {
-                        return Err(Error::Stopped);
-                    };
-                    prog.epoch_weight = epoch_w.sums();
-                    prog.log_weight = log_w.sums();
-                    prog.log_arch = log_a.sums();
-                    prog.budget_mu = tr.mu;
-                    prog.metrics_lines = log.lines;
-                    prog.seconds += start.elapsed().as_secs_f64();
-                    run.checkpoint(&prog, |d| tr.save(d))?;
-                    return Err(Error::Interrupted(run.path.join("checkpoint")));
+                    return Err(Error::Stopped);
+                }
+                if let Some(run) = run.filter(|_| stopping || cadence.due(prog.step)) {
+                    let mut saved = prog.clone();
+                    saved.epoch_weight = epoch_w.peek();
+                    saved.log_weight = log_w.peek();
+                    saved.log_arch = log_a.peek();
+                    saved.budget_mu = tr.mu;
+                    saved.metrics_lines = log.lines;
+                    saved.seconds += start.elapsed().as_secs_f64();
+                    run.checkpoint(&saved, |d| tr.save(d))?;
+                    if stopping {
+                        log.observer().on_stop();
+                        return Err(Error::Interrupted(run.path.join("checkpoint")));
+                    }
                 }
                 let lr = cfg.weight_lr_at(prog.step, total_steps);
                 // The backend RNG (dropout) is reseeded per step, so a resumed run draws the
@@ -231,7 +239,7 @@ impl<'a> Searcher<'a> {
                         None => {
                             prog.arch_round += 1;
                             prog.arch_used = 0;
-                            a_batches = new_a(prog.arch_round);
+                            a_batches = new_a(prog.arch_round, 0);
                             next_batch(&a_batches)?
                                 .ok_or_else(|| Error::Other("data worker stopped".into()))?
                         }
@@ -317,6 +325,7 @@ impl<'a> Searcher<'a> {
                 let mut saved = prog.clone();
                 saved.seconds += start.elapsed().as_secs_f64();
                 run.checkpoint(&saved, |d| tr.save(d))?;
+                cadence.written(prog.step);
             }
         }
         let (projected, argmax) = final_picks(&plan, &tr.logits, cfg)?;

@@ -46,6 +46,11 @@ pub struct TrainConfig {
     /// epoch with the best validation top-1 (0: no validation, `best.bpk` is the last
     /// epoch). The test set is only reported, never used to choose.
     pub validation_fraction: f64,
+    /// Also checkpoint mid-epoch every this many steps (0: not by steps).
+    pub checkpoint_steps: usize,
+    /// Also checkpoint mid-epoch once this many minutes have passed since the last
+    /// checkpoint (0: not by time).
+    pub checkpoint_minutes: f64,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +70,8 @@ impl Default for TrainConfig {
             augment: true,
             log_every: 50,
             validation_fraction: 0.1,
+            checkpoint_steps: 0,
+            checkpoint_minutes: 30.0,
         }
     }
 }
@@ -83,6 +90,12 @@ impl TrainConfig {
             return bad(format!(
                 "validation_fraction must be in [0, 1), got {}",
                 self.validation_fraction
+            ));
+        }
+        if !(self.checkpoint_minutes.is_finite() && self.checkpoint_minutes >= 0.0) {
+            return bad(format!(
+                "checkpoint_minutes must be a number >= 0, got {}",
+                self.checkpoint_minutes
             ));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {

@@ -26,11 +26,13 @@ pub use config::{TrainConfig, TrainRunConfig};
 pub use metrics::{TrainEpoch, TrainMetric, TrainStep};
 
 use crate::arch::Arch;
-use crate::data::{ImageData, Subset, check_input, epoch_batches, next_batch, skip, split};
+use crate::data::{ImageData, Subset, check_input, epoch_batches, next_batch, split};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
-use crate::run::{Attach, Attachments, RunDir, Running, Started, Sums, stream_seed, write_atomic};
+use crate::run::{
+    Attach, Attachments, Cadence, RunDir, Running, Started, Sums, stream_seed, write_atomic,
+};
 
 /// Where a training run stands, saved with every checkpoint.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -311,6 +313,7 @@ impl<'a> Trainer<'a> {
         let eval_batch = cfg.batch_size.max(200);
         let mut last = None;
         let mut best_net = None;
+        let mut cadence = Cadence::new(cfg.checkpoint_steps, cfg.checkpoint_minutes, prog.step);
         while prog.epoch < cfg.epochs {
             let epoch = prog.epoch;
             let batches = epoch_batches(
@@ -319,25 +322,32 @@ impl<'a> Trainer<'a> {
                 cfg.batch_size,
                 stream_seed(cfg.seed, epoch, 2),
                 cfg.augment,
+                prog.batch,
             );
-            skip(&batches, prog.batch)?;
             log.observer()
                 .on_epoch_start(epoch, cfg.epochs, steps_per_epoch, prog.batch);
             let mut epoch_sums = Running::new(prog.epoch_sums);
             let mut log_sums = Running::new(prog.log_sums);
             let mut lr = cfg.lr_at(prog.step, total, warmup);
             while let Some(batch) = next_batch(&batches)? {
-                if stop.is_stopped() {
+                // A stop request, or a mid-epoch checkpoint due: the checkpoint holds the
+                // epoch's batches done so far and its running sums.
+                let stopping = stop.is_stopped();
+                if stopping && run.is_none() {
                     log.observer().on_stop();
-                    let Some(run) = run else {
-                        return Err(Error::Stopped);
-                    };
-                    prog.epoch_sums = epoch_sums.sums();
-                    prog.log_sums = log_sums.sums();
-                    prog.metrics_lines = log.lines;
-                    prog.seconds += start.elapsed().as_secs_f64();
-                    run.checkpoint(&prog, |d| m.save(d))?;
-                    return Err(Error::Interrupted(run.path.join("checkpoint")));
+                    return Err(Error::Stopped);
+                }
+                if let Some(run) = run.filter(|_| stopping || cadence.due(prog.step)) {
+                    let mut saved = prog.clone();
+                    saved.epoch_sums = epoch_sums.peek();
+                    saved.log_sums = log_sums.peek();
+                    saved.metrics_lines = log.lines;
+                    saved.seconds += start.elapsed().as_secs_f64();
+                    run.checkpoint(&saved, |d| m.save(d))?;
+                    if stopping {
+                        log.observer().on_stop();
+                        return Err(Error::Interrupted(run.path.join("checkpoint")));
+                    }
                 }
                 lr = cfg.lr_at(prog.step, total, warmup);
                 // Dropout draws from the backend RNG: reseeded per step for exact resumes.
@@ -420,6 +430,7 @@ impl<'a> Trainer<'a> {
                 let mut saved = prog.clone();
                 saved.seconds += start.elapsed().as_secs_f64();
                 run.checkpoint(&saved, |d| m.save(d))?;
+                cadence.written(prog.step);
             }
             last = Some(ev);
         }
