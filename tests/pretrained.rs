@@ -74,8 +74,7 @@ fn mismatched_state_dicts_name_the_problem() {
     let load = |arch: &Arch, path: &Path| {
         let net = FixedNet::new(arch, &device).unwrap();
         load_mobile_vision(net, path, &device)
-            .err()
-            .expect("loading fails")
+            .expect_err("loading fails")
             .to_string()
     };
     let f1 = dmasking::zoo::get("f1").unwrap();
