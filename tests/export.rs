@@ -131,18 +131,38 @@ fn randomise_batch_norms(net: &mut FixedNet) {
     }
 }
 
+/// The rest of what the format allows: MobileNetV2's `conv` head, a stem without bias or
+/// activation, a stride-2 projection, SE in a relu block.
+const CONV_HEAD: &str = r#"{
+  "format": "dmasking-arch/1",
+  "name": "conv-head",
+  "input_size": 24,
+  "num_classes": 7,
+  "stem": {"out": 16, "kernel": 5, "stride": 2, "act": "none", "bias": false},
+  "blocks": [
+    {"op": "ir", "out": 16, "stride": 1, "kernel": 7, "expansion": 2, "se": true},
+    {"op": "skip", "out": 24, "stride": 2},
+    {"op": "ir", "out": 24, "stride": 1, "kernel": 3, "mid": 40, "act": "hswish"}
+  ],
+  "head": {"op": "conv", "out": 96, "act": "relu"}
+}"#;
+
 /// The six FBNetV2 zoo models (random weights, hswish, SE, skip projections, the
-/// `ir_pool` head) run in ONNX Runtime to dmasking's logits; the file itself is written
-/// by the library, as `dmasking export` writes it.
+/// `ir_pool` head) and a network with the `conv` head run in ONNX Runtime to dmasking's
+/// logits; the file itself is written by the library, as `dmasking export` writes it.
 #[test]
 fn zoo_models_run_in_onnx_runtime_to_the_same_logits() {
     let dir = temp("zoo");
     let device = common::plain_device();
     let mut cases = Vec::new();
     let mut sizes = Vec::new();
-    for (name, _) in dmasking::zoo::MODELS {
+    let mut archs: Vec<(String, Arch)> = dmasking::zoo::MODELS
+        .iter()
+        .map(|(name, _)| (name.to_string(), dmasking::zoo::get(name).unwrap()))
+        .collect();
+    archs.push(("conv-head".into(), Arch::from_json(CONV_HEAD).unwrap()));
+    for (name, arch) in archs {
         device.seed(11);
-        let arch = dmasking::zoo::get(name).unwrap();
         let mut net = FixedNet::new(&arch, &device).unwrap();
         randomise_batch_norms(&mut net);
         let norm = Normalization::imagenet();
@@ -152,14 +172,14 @@ fn zoo_models_run_in_onnx_runtime_to_the_same_logits() {
         let s = arch.input_size;
         let x = Tensor::<4>::random([2, 3, s, s], Distribution::Uniform(0.0, 1.0), &device);
         let logits = net.forward(normalise(x.clone(), &norm));
-        cases.push((name.to_string(), model, x, logits));
+        cases.push((name, model, x, logits));
         sizes.push((arch.num_classes, s));
     }
     if !onnxruntime() {
         return;
     }
     let results = run_onnxruntime(&dir, &cases);
-    assert_eq!(results.len(), 6);
+    assert_eq!(results.len(), 7);
     for (r, (classes, size)) in results.iter().zip(sizes) {
         assert_matches(r, classes, size);
     }
