@@ -1,4 +1,9 @@
-//! Depthwise convolution on Flex: Flex's own depthwise forward, and our backward.
+//! Depthwise convolution on Flex, forward and backward.
+//!
+//! The forward holds each output row's LANES-wide chunk in registers across all k × k
+//! taps, reading a zero-padded copy of the input plane split into s column phases (so a
+//! stride-s tap is a contiguous load); Flex's own depthwise path instead adds every tap
+//! into the output plane in memory, k² read-modify-write passes.
 //!
 //! Burn's generic backward (burn-backend `conv2d_x_backward` / `conv2d_weight_backward`,
 //! which Flex does not override) computes the input gradient as a grouped transposed
@@ -6,8 +11,8 @@
 //! NCHW planes directly:
 //!
 //! - dL/dx[n,c,iy,ix] = Σ_{i,j} w[c,i,j] · g[n,c,oy,ox] with iy = oy·s − p + i,
-//!   ix = ox·s − p + j: for stride 1 a correlation of g with the flipped kernel (Flex's
-//!   depthwise forward), else a scatter per (n, c) plane, parallel over planes;
+//!   ix = ox·s − p + j: for stride 1 a correlation of g with the flipped kernel (the
+//!   forward above), else a scatter per (n, c) plane, parallel over planes;
 //! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j]:
 //!   per tap a vectorised sum over a zero-padded plane, parallel over channels, planes
 //!   summed in f64.
@@ -18,10 +23,9 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -39,10 +43,6 @@ pub trait DepthwiseOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn options(c: usize, stride: usize, padding: usize) -> ConvOptions<2> {
-    ConvOptions::new([stride, stride], [padding, padding], [1, 1], c)
-}
-
 impl DepthwiseOps for Flex {
     fn depthwise_conv2d(
         x: FlexTensor,
@@ -50,9 +50,8 @@ impl DepthwiseOps for Flex {
         stride: usize,
         padding: usize,
     ) -> FlexTensor {
-        let c = dims4(&weight)[0];
-        // Flex's forward already has a depthwise path that walks NCHW planes.
-        <Flex as ModuleOps<Flex>>::conv2d(x, weight, None, options(c, stride, padding))
+        let g = Geom::new(dims4(&x), dims4(&weight), stride, padding);
+        forward(&g, &x, &weight)
     }
 }
 
@@ -166,18 +165,103 @@ impl Geom {
     }
 }
 
+/// y[n,c,oy,ox] = Σ_{i,j} w[c,i,j] · x[n,c,oy·s − p + i, ox·s − p + j]: one (n, c) plane
+/// per task, copied into a zero-padded buffer whose columns are split into s phases
+/// (padded column t goes to phase t mod s, position t / s), then [`conv_rows`].
+fn forward(g: &Geom, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
+    let (xs, ws) = (f32s(&xc), f32s(&wc));
+    let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let n = g.x_shape[0];
+    let pad = Padded {
+        rows: (g.oh - 1) * g.s + g.k,
+        len: g.ow.div_ceil(LANES) * LANES + (g.k - 1) / g.s,
+    };
+    // Offset of tap (i, j) in the buffer from the first read of output (oy, ox) = (0, 0).
+    let taps: Vec<usize> = (0..kk)
+        .map(|t| {
+            let (i, j) = (t / g.k, t % g.k);
+            ((j % g.s) * pad.rows + i) * pad.len + j / g.s
+        })
+        .collect();
+    // Input column col lands in phase (col + p) mod s at (col + p) / s: phase q takes the
+    // columns first(q), first(q) + s, ... from position (first(q) + p) / s on.
+    let phases: Vec<(usize, usize)> = (0..g.s)
+        .map(|q| {
+            let first = (q + g.s - g.p % g.s) % g.s;
+            (first, (first + g.p) / g.s)
+        })
+        .collect();
+    let mut y = vec![0f32; n * g.c * ohw];
+    y.par_chunks_mut(ohw).enumerate().for_each_init(
+        // Only data positions are written, the same for every plane: the padding stays 0.
+        || vec![0f32; g.s * pad.rows * pad.len],
+        |buf, (nc, yp)| {
+            let xp = &xs[nc * hw..][..hw];
+            for (r, row) in xp
+                .chunks_exact(g.w)
+                .enumerate()
+                .take(pad.rows - g.p.min(pad.rows))
+            {
+                for (q, &(first, at)) in phases.iter().enumerate() {
+                    let dst = &mut buf[(q * pad.rows + r + g.p) * pad.len..][..pad.len];
+                    let dst = &mut dst[at.min(pad.len)..];
+                    if g.s == 1 {
+                        let m = dst.len().min(row.len());
+                        dst[..m].copy_from_slice(&row[..m]);
+                    } else {
+                        for (d, &v) in dst.iter_mut().zip(row.iter().skip(first).step_by(g.s)) {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+            conv_rows(g, pad, buf, &taps, &ws[(nc % g.c) * kk..][..kk], yp);
+        },
+    );
+    FlexTensor::from_data(TensorData::new(y, [n, g.c, g.oh, g.ow]))
+}
+
+/// A zero-padded input plane split into column phases: `rows` rows of `len` per phase.
+#[derive(Clone, Copy, Debug)]
+struct Padded {
+    rows: usize,
+    len: usize,
+}
+
+wide_simd! {
+    /// y[oy, ox] = Σ_{i,j} w[i, j] · xp[oy·s + i, ox·s + j] over the phase-split padded
+    /// plane `buf` (`taps`: each tap's offset in it), LANES outputs of a row at a time,
+    /// held in registers over all taps.
+    fn conv_rows(g: &Geom, pad: Padded, buf: &[f32], taps: &[usize], wk: &[f32], yp: &mut [f32]) {
+        for oy in 0..g.oh {
+            let out = &mut yp[oy * g.ow..][..g.ow];
+            let row = oy * g.s * pad.len;
+            for ox in (0..g.ow).step_by(LANES) {
+                let mut acc = [0f32; LANES];
+                for (&off, &wv) in taps.iter().zip(wk) {
+                    let start = row + ox + off;
+                    let xr: &[f32; LANES] =
+                        buf[start..start + LANES].try_into().expect("LANES values");
+                    for l in 0..LANES {
+                        acc[l] += wv * xr[l];
+                    }
+                }
+                let m = LANES.min(g.ow - ox);
+                out[ox..ox + m].copy_from_slice(&acc[..m]);
+            }
+        }
+    }
+}
+
 /// dL/dx. For stride 1 it is the depthwise correlation of the output gradient with the
 /// flipped kernel and padding k − 1 − p (Flex's forward path); for other strides a scatter
 /// of each output gradient into its k × k input window, one (n, c) plane per task.
 fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     if g.s == 1 && g.p < g.k {
         let flipped = Flex::float_flip(weight.clone(), &[2, 3]);
-        return <Flex as ModuleOps<Flex>>::conv2d(
-            grad.clone(),
-            flipped,
-            None,
-            options(g.c, 1, g.k - 1 - g.p),
-        );
+        let back = Geom::new(dims4(grad), dims4(&flipped), 1, g.k - 1 - g.p);
+        return forward(&back, grad, &flipped);
     }
     let (wc, gc) = (weight.to_contiguous(), grad.to_contiguous());
     let (ws, gs) = (f32s(&wc), f32s(&gc));
