@@ -25,7 +25,7 @@ pub enum Images {
 /// An image folder is `root/train/<class>/*` and `root/test/<class>/*` (or `root/val/`, as
 /// ImageNet's). The test split may also be a flat folder of images with a label file
 /// `root/test_labels.txt` / `root/val_labels.txt` (lines `<file> <class>`) or Kaggle's
-/// `root/LOC_val_solution.csv` ([`scan_labelled`](super::folder::scan_labelled)); its
+/// `root/LOC_val_solution.csv` ([`scan_labelled`]); its
 /// classes are then the training split's class folders.
 pub fn open(root: &Path, split: Split, size: usize) -> Result<Images> {
     let names: &[&str] = match split {
