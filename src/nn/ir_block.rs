@@ -105,11 +105,23 @@ pub fn fit_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
     }
 }
 
-/// `h · keep + fit(x) · (1 − keep)`: a layer present with probability `keep`, else the
-/// identity (zero-padded or cut to h's channels).
-pub fn mix_identity(h: Tensor<4>, x: Tensor<4>, keep: &Tensor<4>) -> Tensor<4> {
-    let c = h.dims()[1];
-    h * keep.clone() + fit_channels(x, c) * keep.clone().neg().add_scalar(1.0)
+/// `keep · layer(x) + fit(x) · (1 − keep)`: a conv-BN-act layer (output channel mask `s`)
+/// present with probability `keep` ([1, 1, 1, 1]), else the identity (zero-padded or cut
+/// to the layer's channels). `keep` joins the layer's output scale, which the fused batch
+/// norm applies for free, so only the identity side costs a multiply of the map.
+pub fn keep_or_identity(
+    layer: &ConvBnAct,
+    x: Tensor<4>,
+    s: Option<&Tensor<4>>,
+    keep: &Tensor<4>,
+) -> Tensor<4> {
+    let c = layer.bn.gamma.dims()[0];
+    let scale = match s {
+        Some(s) => s.clone() * keep.clone(),
+        None => keep.clone().repeat_dim(1, c),
+    };
+    let h = layer.forward_masked(x.clone(), None, Some(&scale));
+    h + fit_channels(x, c) * keep.clone().neg().add_scalar(1.0)
 }
 
 impl IrBlock {
@@ -121,24 +133,24 @@ impl IrBlock {
     /// h = M_e·pw(x); h = M_e·dw(h; W ⊙ M_k); h = SE(h; M_s); y = M_o·pwl(h) [+ x].
     pub fn forward_masked(&self, x: Tensor<4>, masks: Option<&IrMasks>) -> Tensor<4> {
         let expand = masks.and_then(|m| m.expand.as_ref());
-        let h = match &self.pw {
-            Some(pw) => {
-                let h = pw.forward_masked(x.clone(), None, expand);
-                match masks.and_then(|m| m.pw_keep.as_ref()) {
-                    Some(keep) => mix_identity(h, x.clone(), keep),
-                    None => h,
-                }
-            }
-            None => x.clone(),
+        let h = match (&self.pw, masks.and_then(|m| m.pw_keep.as_ref())) {
+            (Some(pw), Some(keep)) => keep_or_identity(pw, x.clone(), expand, keep),
+            (Some(pw), None) => pw.forward_masked(x.clone(), None, expand),
+            (None, _) => x.clone(),
         };
         let kernel = masks.and_then(|m| m.kernel.as_ref());
         let h = self.dw.forward_masked(h, kernel, expand);
         let h = match &self.se {
             Some(se) => {
-                let s = se.forward(h.clone(), masks.and_then(|m| m.se.as_ref()));
+                let hidden = masks.and_then(|m| m.se.as_ref());
                 match masks.and_then(|m| m.se_keep.as_ref()) {
-                    Some(keep) => mix_identity(s, h, keep),
-                    None => s,
+                    // keep · h·gate + (1 − keep) · h = h · (keep · gate + 1 − keep): one
+                    // multiply of the map, the mixing on the [N, C, 1, 1] gate.
+                    Some(keep) => {
+                        let gate = se.gate(h.clone(), hidden);
+                        h * (gate * keep.clone() - keep.clone()).add_scalar(1.0)
+                    }
+                    None => se.forward(h, hidden),
                 }
             }
             None => h,

@@ -10,6 +10,6 @@ pub mod se;
 pub use act::Act;
 pub use conv_bn::{ConvBnAct, ConvBnActConfig};
 pub use head::{Head, HeadConfig};
-pub use ir_block::{IrBlock, IrBlockConfig, IrMasks, fit_channels, mix_identity};
+pub use ir_block::{IrBlock, IrBlockConfig, IrMasks, fit_channels, keep_or_identity};
 pub use net::{FixedBlock, FixedNet};
 pub use se::{SqueezeExcite, SqueezeExciteConfig, global_pool};

@@ -49,16 +49,20 @@ pub fn global_pool(x: Tensor<4>) -> Tensor<4> {
 }
 
 impl SqueezeExcite {
-    /// `hidden_mask` ([1, hidden, 1, 1]) zeroes the squeezed channels beyond a searched width.
+    /// x · gate(x); `hidden_mask` ([1, hidden, 1, 1]) zeroes the squeezed channels beyond a
+    /// searched width.
     pub fn forward(&self, x: Tensor<4>, hidden_mask: Option<&Tensor<4>>) -> Tensor<4> {
-        let s = self
-            .act
-            .forward(self.reduce.forward(global_pool(x.clone())));
+        x.clone() * self.gate(x, hidden_mask)
+    }
+
+    /// The gate [N, C, 1, 1]: hsigmoid(W₂ (M ⊙ act(W₁ pool(x) + b₁)) + b₂).
+    pub fn gate(&self, x: Tensor<4>, hidden_mask: Option<&Tensor<4>>) -> Tensor<4> {
+        let s = self.act.forward(self.reduce.forward(global_pool(x)));
         let s = match hidden_mask {
             Some(m) => s * m.clone(),
             None => s,
         };
-        x * hard_sigmoid(self.expand.forward(s))
+        hard_sigmoid(self.expand.forward(s))
     }
 
     /// SE cut to x's channels and the first `hidden` squeezed channels (a supernet path):

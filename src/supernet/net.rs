@@ -11,7 +11,7 @@ use super::lattice::Lattice;
 use super::mask::{channel_mask, prefix_matrix};
 use super::plan::Plan;
 use crate::cost::{self, Convention, Cost, HeadShape};
-use crate::nn::{ConvBnAct, ConvBnActConfig, Head, HeadConfig, global_pool, mix_identity};
+use crate::nn::{ConvBnAct, ConvBnActConfig, Head, HeadConfig, global_pool, keep_or_identity};
 use crate::space::Space;
 
 /// A DMaskingNAS supernet.
@@ -152,13 +152,12 @@ impl Supernet {
         };
         let g_last = option_weights(&self.plan.head.mid, g, &self.one);
         let mask = self.head_prefix.as_ref().map(|p| channel_mask(g_last, p));
-        let h = pw.forward_masked(x.clone(), None, mask.as_ref());
         match &self.head_pw_absent {
             Some(a) => {
                 let absent = (g_last.clone() * a.clone()).sum().reshape([1, 1, 1, 1]);
-                mix_identity(h, x, &absent.neg().add_scalar(1.0))
+                keep_or_identity(pw, x, mask.as_ref(), &absent.neg().add_scalar(1.0))
             }
-            None => h,
+            None => pw.forward_masked(x, None, mask.as_ref()),
         }
     }
 
