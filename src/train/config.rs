@@ -37,8 +37,9 @@ pub struct TrainConfig {
     pub warmup_epochs: f64,
     /// Label smoothing of the cross-entropy (0: none).
     pub label_smoothing: f64,
-    /// Augment the training images as the data's `Transform` says (random crop of
-    /// the zero-padded image, horizontal flip).
+    /// Augment the training images as the data's `Transform` says (a random crop of the
+    /// zero-padded image, or RandomResizedCrop of a streamed folder's originals;
+    /// horizontal flips).
     pub augment: bool,
     /// Log a metrics line every this many steps (0: per epoch only).
     pub log_every: usize,
