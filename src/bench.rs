@@ -192,7 +192,7 @@ pub fn bench_loader(
     Ok(LoaderReport {
         batch_size: batch,
         batches: n / batch.max(1),
-        decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        decode_threads: crate::data::loader::decode_threads(),
         input_size,
         train_images_per_s,
         eval_images_per_s,

@@ -6,11 +6,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use crate::arch::Arch;
 use crate::cost::{Convention, count_in};
 use crate::space::Space;
 use crate::supernet::Plan;
-use crate::zoo;
 
 /// Arguments of `dmasking flops`.
 #[derive(Args, Debug)]
@@ -44,13 +42,7 @@ pub fn run(args: FlopsArgs) -> Result<()> {
             Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
         return run_space(&space, args.convention, args.json);
     }
-    let arch = match (&args.arch, &args.zoo) {
-        (Some(path), _) => {
-            Arch::load(path).with_context(|| format!("reading architecture {}", path.display()))?
-        }
-        (_, Some(name)) => zoo::get(name)?,
-        _ => unreachable!("clap requires one source"),
-    };
+    let arch = super::arch_arg(args.arch.as_deref(), args.zoo.as_deref())?;
     let size = args.input_size.unwrap_or(arch.input_size);
     let c = count_in(&arch.layout()?, size, args.convention);
     if args.json {

@@ -8,6 +8,7 @@ use image::imageops::FilterType;
 
 use super::cifar::CLASSES;
 use super::crop::crop_resize;
+use super::image_set::{IMAGENET_MEAN, IMAGENET_STD};
 use super::{CropDraws, ImageData, ResizedCrop, Transform};
 use crate::error::{Error, Result};
 
@@ -231,8 +232,8 @@ pub fn default_transform(classes: &[String], size: usize, streamed: bool) -> Tra
         Transform::cifar10()
     } else {
         Transform {
-            mean: vec![0.485, 0.456, 0.406],
-            std: vec![0.229, 0.224, 0.225],
+            mean: IMAGENET_MEAN.to_vec(),
+            std: IMAGENET_STD.to_vec(),
             crop_padding: size / 8,
             flip: true,
             resized_crop: None,

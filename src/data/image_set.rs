@@ -27,6 +27,11 @@ pub struct Transform {
     pub resized_crop: Option<super::ResizedCrop>,
 }
 
+/// ImageNet's per-channel mean of RGB scaled to [0, 1] (torchvision's).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet's per-channel standard deviation (torchvision's).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
 impl Transform {
     /// CIFAR-10's: its training images' mean and std, 4-pixel crops and flips.
     pub fn cifar10() -> Self {

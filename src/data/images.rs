@@ -53,13 +53,10 @@ pub fn open(root: &Path, split: Split, size: usize) -> Result<Images> {
                 candidates[1].display()
             )));
         };
-        let train = root.join("train");
-        let classes = if train.is_dir() {
-            Some(class_folders(&train)?)
-        } else {
-            None
-        };
-        scan_labelled(&sub, labels, classes)?
+        // Without a training split the flat folder has no class folders of its own: the
+        // label file then names the classes.
+        let classes = split_classes(root, &sub)?;
+        scan_labelled(&sub, labels, (!classes.is_empty()).then_some(classes))?
     } else {
         scan_classes(&sub, split_classes(root, &sub)?)?
     };

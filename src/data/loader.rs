@@ -141,7 +141,7 @@ fn write_image(
 }
 
 /// Threads that read and decode a batch's images (the cores the machine has).
-fn decode_threads() -> usize {
+pub fn decode_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -16,7 +16,7 @@ pub use crop::{CropDraws, ResizedCrop};
 #[cfg(feature = "download")]
 pub use download::{DefaultData, default_data};
 pub use folder::ImageFolder;
-pub use image_set::{ImageSet, Transform};
+pub use image_set::{IMAGENET_MEAN, IMAGENET_STD, ImageSet, Transform};
 pub use images::{Images, open};
 pub use loader::{
     Batch, epoch_batches, make_batch, next_batch, random_indices, split, split_sizes,

@@ -13,7 +13,7 @@ mod proto;
 use prost::Message;
 
 use crate::arch::Arch;
-use crate::data::Transform;
+use crate::data::{IMAGENET_MEAN, IMAGENET_STD, Transform};
 use crate::error::{Error, Result};
 use crate::nn::FixedNet;
 
@@ -33,8 +33,8 @@ impl Normalization {
     /// ImageNet's (torchvision's) mean and std, what the zoo models expect.
     pub fn imagenet() -> Self {
         Normalization {
-            mean: vec![0.485, 0.456, 0.406],
-            std: vec![0.229, 0.224, 0.225],
+            mean: IMAGENET_MEAN.to_vec(),
+            std: IMAGENET_STD.to_vec(),
         }
     }
 }

@@ -63,13 +63,8 @@ impl Running {
 
     /// Fold the device sums into the host base and return it.
     pub fn sums(&mut self) -> Sums {
-        if let Some(l) = self.loss.take() {
-            self.base.loss += l.into_scalar::<f32>() as f64;
-        }
-        if let Some(c) = self.correct.take() {
-            self.base.correct += c.into_scalar::<i64>() as f64;
-        }
-        self.base.seen += std::mem::take(&mut self.seen);
+        self.base = self.peek();
+        (self.loss, self.correct, self.seen) = (None, None, 0);
         self.base
     }
 
