@@ -1,9 +1,14 @@
-//! Pointwise (1×1, stride 1) convolution on Flex: Flex's forward, and a backward as two
-//! batched matrix products on the NCHW data seen as [N, C, H·W].
+//! Pointwise (1×1, stride 1) convolution on Flex, forward and backward, as matrix
+//! products on the NCHW data seen as [N, C, H·W], through the `gemm` crate Flex uses.
 //!
 //! With X[n] = x[n] as [C_in, HW], G[n] = dL/dy[n] as [C_out, HW] and W as [C_out, C_in]:
-//! dL/dX[n] = Wᵀ G[n], dL/dW = Σ_n G[n] X[n]ᵀ. Burn's generic backward goes through a
-//! transposed convolution and a re-laid-out convolution instead.
+//! Y[n] = W X[n], dL/dX[n] = Wᵀ G[n], dL/dW = Σ_n G[n] X[n]ᵀ. Each product writes straight
+//! into the result's buffer (Flex's matmul zero-fills a fresh buffer and copies it to
+//! realign it first), and dL/dW sums over n in one [C_out, C_in] accumulator per thread
+//! rather than a [N, C_out, C_in] batch reduced afterwards. Burn's generic backward goes
+//! through a transposed convolution and a re-laid-out convolution instead.
+
+use std::mem::MaybeUninit;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -11,13 +16,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, Shape, backend_extension};
-use burn::tensor::Tensor;
-use burn::tensor::ops::ConvOptions;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+use gemm::Parallelism;
+use rayon::prelude::*;
 
-use super::flex_support::{dims4, on_flex_f32, record_binary};
+use super::flex_support::{dims4, f32s, on_flex_f32, record_binary};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -28,9 +33,122 @@ pub trait PointwiseOps: Backend {
 
 impl PointwiseOps for Flex {
     fn pointwise_conv2d(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
-        let opts = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-        <Flex as ModuleOps<Flex>>::conv2d(x, weight, None, opts)
+        let [n, c_in, h, w] = dims4(&x);
+        let c_out = dims4(&weight)[0];
+        let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
+        let (xs, ws) = (f32s(&xc), f32s(&wc));
+        let hw = h * w;
+        // Y[n] = W X[n]: [C_out, C_in] · [C_in, HW].
+        let y = per_item(n, c_out * hw, |b, out, par| {
+            let wm = Mat::row_major(ws, c_in);
+            let xm = Mat::row_major(&xs[b * c_in * hw..], hw);
+            product(c_out, hw, c_in, out, false, wm, xm, par)
+        });
+        FlexTensor::from_data(TensorData::new(y, [n, c_out, h, w]))
     }
+}
+
+/// A strided read-only matrix: element (r, c) at `data[r·rs + c·cs]`.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    fn row_major(data: &'a [f32], cols: usize) -> Self {
+        Mat { data, rs: cols, cs: 1 }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Mat { data, rs: 1, cs: cols }
+    }
+
+    /// Whether an (m × k) view fits inside `data`.
+    fn fits(&self, m: usize, k: usize) -> bool {
+        m == 0 || k == 0 || (m - 1) * self.rs + (k - 1) * self.cs < self.data.len()
+    }
+}
+
+/// out (m × n, row-major) = a (m × k) · b (k × n), or out += a · b when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [MaybeUninit<f32>],
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    par: Parallelism,
+) {
+    assert!(out.len() >= m * n && a.fits(m, k) && b.fits(k, n), "pointwise product shapes");
+    if k == 0 {
+        if !accumulate {
+            out[..m * n].fill(MaybeUninit::new(0.0));
+        }
+        return;
+    }
+    // SAFETY: the bounds are checked above; with `accumulate` false gemm only writes `out`
+    // (read_dst = false), and every out element is written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr().cast::<f32>(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// A buffer of `items` × `len` values, item b's `len` values written by `fill(b, chunk,
+/// parallelism)`: items in parallel, or one after another each on every thread when there
+/// are fewer items than threads.
+fn per_item(
+    items: usize,
+    len: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>], Parallelism) + Sync,
+) -> Vec<f32> {
+    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(items * len);
+    // SAFETY: MaybeUninit needs no initialisation.
+    unsafe { out.set_len(items * len) };
+    if len > 0 {
+        if items >= rayon::current_num_threads() {
+            out.par_chunks_mut(len)
+                .enumerate()
+                .for_each(|(b, chunk)| fill(b, chunk, Parallelism::None));
+        } else {
+            for (b, chunk) in out.chunks_mut(len).enumerate() {
+                fill(b, chunk, Parallelism::Rayon(0));
+            }
+        }
+    }
+    assume_init(out)
+}
+
+/// A fully written buffer as values.
+fn assume_init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: every element was written (`product` writes all of its m × n outputs);
+    // MaybeUninit<f32> has f32's layout, and the allocation is handed over whole.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), v.len(), v.capacity()) }
 }
 
 #[derive(Debug)]
@@ -48,24 +166,40 @@ impl Backward<Flex, 2> for PointwiseBackward {
         let w: FlexTensor = cp.retrieve_node_output(w_id);
         let [n, c_in, h, wd] = dims4(&x);
         let c_out = dims4(&w)[0];
-        let g = Flex::float_reshape(grad, Shape::new([n, c_out, h * wd]));
+        let hw = h * wd;
+        let (gc, xc, wc) = (grad.to_contiguous(), x.to_contiguous(), w.to_contiguous());
+        let (gs, xs, ws) = (f32s(&gc), f32s(&xc), f32s(&wc));
         if let Some(node) = node_x {
-            let wt =
-                Flex::float_swap_dims(Flex::float_reshape(w, Shape::new([1, c_out, c_in])), 1, 2);
-            let gx = Flex::float_matmul(wt, g.clone());
-            grads.register::<Flex>(
-                node.id,
-                Flex::float_reshape(gx, Shape::new([n, c_in, h, wd])),
-            );
+            // dL/dX[n] = Wᵀ G[n]: [C_in, C_out] · [C_out, HW].
+            let gx = per_item(n, c_in * hw, |b, out, par| {
+                let wt = Mat::transposed(ws, c_in);
+                let gm = Mat::row_major(&gs[b * c_out * hw..], hw);
+                product(c_in, hw, c_out, out, false, wt, gm, par)
+            });
+            let gx = FlexTensor::from_data(TensorData::new(gx, [n, c_in, h, wd]));
+            grads.register::<Flex>(node.id, gx);
         }
         if let Some(node) = node_w {
-            let xt =
-                Flex::float_swap_dims(Flex::float_reshape(x, Shape::new([n, c_in, h * wd])), 1, 2);
-            let gw = Flex::float_sum_dim(Flex::float_matmul(g, xt), 0);
-            grads.register::<Flex>(
-                node.id,
-                Flex::float_reshape(gw, Shape::new([c_out, c_in, 1, 1])),
-            );
+            // dL/dW = Σ_n G[n] X[n]ᵀ: [C_out, HW] · [HW, C_in], summed over a contiguous
+            // range of n per thread, then over the threads.
+            let parts = rayon::current_num_threads().clamp(1, n.max(1));
+            let sums = per_item(parts, c_out * c_in, |t, out, par| {
+                let range = (t * n / parts)..((t + 1) * n / parts);
+                if range.is_empty() {
+                    out.fill(MaybeUninit::new(0.0));
+                }
+                for (i, b) in range.enumerate() {
+                    let gm = Mat::row_major(&gs[b * c_out * hw..], hw);
+                    let xt = Mat::transposed(&xs[b * c_in * hw..], hw);
+                    product(c_out, c_in, hw, out, i > 0, gm, xt, par);
+                }
+            });
+            let mut gw = sums[..c_out * c_in].to_vec();
+            for part in sums.chunks_exact(c_out * c_in).skip(1) {
+                gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            }
+            let gw = FlexTensor::from_data(TensorData::new(gw, [c_out, c_in, 1, 1]));
+            grads.register::<Flex>(node.id, gw);
         }
     }
 }
