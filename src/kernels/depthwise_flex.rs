@@ -303,65 +303,138 @@ wide_simd! {
     }
 }
 
-wide_simd! {
-    /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · xp[oy·s + i, ox·s + j] over one zero-padded
-    /// input plane `xp` (row length `pw`). For stride 1 the sum over ox runs in LANES-wide
-    /// partial sums, reduced once per tap and plane.
-    fn weight_taps(g: &Geom, xp: &[f32], pw: usize, gy: &[f32], acc: &mut [f64]) {
-        let full = g.ow / LANES * LANES;
-        for i in 0..g.k {
-            for j in 0..g.k {
-                let mut lanes = [0f32; LANES];
-                let mut tail = 0f32;
-                for oy in 0..g.oh {
-                    let gyr = &gy[oy * g.ow..][..g.ow];
-                    let xr = &xp[(oy * g.s + i) * pw + j..];
+/// One (n, c) input plane laid out for its k × k taps: for each column tap j and row phase
+/// q < s, `rows` rows of S_{j,q}[r, ox] = x[r·s + q − p, ox·s + j − p] (0 outside the
+/// image), ow wide. Tap (i, j) of output (oy, ox) reads S_{j, i mod s}[oy + ⌊i / s⌋, ox], so
+/// one tap's inputs for the whole output plane are a single contiguous run of oh·ow values
+/// in the plane's own order, whatever the stride and however narrow the plane.
+#[derive(Clone, Copy, Debug)]
+struct TapPlanes {
+    rows: usize,
+    ow: usize,
+}
+
+impl TapPlanes {
+    fn new(g: &Geom) -> Self {
+        TapPlanes {
+            rows: g.oh + (g.k - 1) / g.s,
+            ow: g.ow,
+        }
+    }
+
+    /// Values in the buffer of one plane.
+    fn len(&self, g: &Geom) -> usize {
+        g.k * g.s * self.rows * self.ow
+    }
+
+    /// Where S_{j,q} starts.
+    fn start(&self, g: &Geom, j: usize, q: usize) -> usize {
+        (j * g.s + q) * self.rows * self.ow
+    }
+
+    /// Writes plane `xp`'s values where they go in `buf`. The zeros are the same for every
+    /// plane, so a buffer that starts zeroed is reused as is.
+    fn fill(&self, g: &Geom, cols: &[std::ops::Range<usize>], xp: &[f32], buf: &mut [f32]) {
+        for (j, c) in cols.iter().enumerate() {
+            let first = (c.start * g.s + j).wrapping_sub(g.p);
+            for q in 0..g.s {
+                let at = self.start(g, j, q);
+                for r in 0..self.rows {
+                    let Some(iy) = (r * g.s + q).checked_sub(g.p).filter(|&y| y < g.h) else {
+                        continue;
+                    };
+                    let src = &xp[iy * g.w..][..g.w];
+                    let dst = &mut buf[at + r * self.ow..][c.clone()];
                     if g.s == 1 {
-                        for (a, b) in gyr[..full]
-                            .chunks_exact(LANES)
-                            .zip(xr[..full].chunks_exact(LANES))
-                        {
-                            for l in 0..LANES {
-                                lanes[l] += a[l] * b[l];
-                            }
-                        }
-                        for ox in full..g.ow {
-                            tail += gyr[ox] * xr[ox];
-                        }
+                        dst.copy_from_slice(&src[first..][..dst.len()]);
                     } else {
-                        for (ox, &a) in gyr.iter().enumerate() {
-                            tail += a * xr[ox * g.s];
+                        for (d, &v) in dst.iter_mut().zip(src[first..].iter().step_by(g.s)) {
+                            *d = v;
                         }
                     }
                 }
-                acc[i * g.k + j] += (lanes.iter().sum::<f32>() + tail) as f64;
             }
         }
     }
 }
 
-/// dL/dw: per channel (one task each), every batch item's plane copied once into a
-/// zero-padded buffer, then [`weight_taps`].
+/// [Σ_t a[t] · b[m·step + t] for m < M]: M dot products of `a` with runs of `b` `step`
+/// apart, in 2 × M independent LANES-wide partial sums (each `a` chunk loaded once).
+#[inline(always)]
+fn dots<const M: usize>(a: &[f32], b: &[f32], step: usize) -> [f32; M] {
+    let l = a.len();
+    assert!(M == 0 || (M - 1) * step + l <= b.len(), "runs inside b");
+    let mut acc = [[[0f32; LANES]; 2]; M];
+    let pairs = l / (2 * LANES) * 2 * LANES;
+    let mut t = 0;
+    while t < pairs {
+        let x: &[f32; 2 * LANES] = a[t..t + 2 * LANES].try_into().expect("two chunks");
+        for (m, acc) in acc.iter_mut().enumerate() {
+            let y: &[f32; 2 * LANES] = b[m * step + t..][..2 * LANES]
+                .try_into()
+                .expect("two chunks");
+            for u in 0..2 {
+                for l in 0..LANES {
+                    acc[u][l] += x[u * LANES + l] * y[u * LANES + l];
+                }
+            }
+        }
+        t += 2 * LANES;
+    }
+    let mut out = [0f32; M];
+    for (m, o) in out.iter_mut().enumerate() {
+        let y = &b[m * step..];
+        let mut tail = 0f32;
+        for t in t..l {
+            tail += a[t] * y[t];
+        }
+        let lanes: f32 = (0..LANES).map(|l| acc[m][0][l] + acc[m][1][l]).sum();
+        *o = lanes + tail;
+    }
+    out
+}
+
+wide_simd! {
+    /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · x[oy·s − p + i, ox·s − p + j] over one plane
+    /// laid out as [`TapPlanes`] in `buf`: per (j, q) the taps i ≡ q (mod s) share each
+    /// load of gy.
+    fn tap_sums(g: &Geom, tp: TapPlanes, buf: &[f32], gy: &[f32], acc: &mut [f64]) {
+        for j in 0..g.k {
+            for q in 0..g.s.min(g.k) {
+                let run = &buf[tp.start(g, j, q)..][..tp.rows * tp.ow];
+                let taps = (g.k - q).div_ceil(g.s);
+                let mut add = |m: usize, v: f32| acc[(q + m * g.s) * g.k + j] += v as f64;
+                macro_rules! by {
+                    ($($m:literal)*) => {
+                        match taps {
+                            $($m => dots::<$m>(gy, run, tp.ow).into_iter().enumerate().for_each(|(m, v)| add(m, v)),)*
+                            _ => (0..taps).for_each(|m| add(m, dots::<1>(gy, &run[m * tp.ow..], 0)[0])),
+                        }
+                    };
+                }
+                by!(1 2 3 4 5 6 7);
+            }
+        }
+    }
+}
+
+/// dL/dw: per channel (one task each), every batch item's plane laid out once as
+/// [`TapPlanes`], then [`tap_sums`]; planes summed in f64.
 fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let (xc, gc) = (x.to_contiguous(), grad.to_contiguous());
     let (xs, gs) = (f32s(&xc), f32s(&gc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];
-    // The padded plane covers every input row and column a tap reads.
-    let ph = (g.oh - 1) * g.s + g.k;
-    let pw = ((g.ow - 1) * g.s + g.k).max(g.w + g.p);
-    let ph = ph.max(g.h + g.p);
+    let tp = TapPlanes::new(g);
+    let cols: Vec<_> = (0..g.k).map(|j| g.cols(j)).collect();
     let mut gw = vec![0f32; g.c * kk];
     gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
         let mut acc = vec![0f64; kk];
-        let mut pad = vec![0f32; ph * pw];
+        let mut buf = vec![0f32; tp.len(g)];
         for b in 0..n {
             let nc = b * g.c + ch;
-            let xp = &xs[nc * hw..][..hw];
-            for (r, row) in xp.chunks_exact(g.w).enumerate() {
-                pad[(r + g.p) * pw + g.p..][..g.w].copy_from_slice(row);
-            }
-            weight_taps(g, &pad, pw, &gs[nc * ohw..][..ohw], &mut acc);
+            tp.fill(g, &cols, &xs[nc * hw..][..hw], &mut buf);
+            tap_sums(g, tp, &buf, &gs[nc * ohw..][..ohw], &mut acc);
         }
         for (d, a) in gwk.iter_mut().zip(acc) {
             *d = a as f32;
