@@ -92,6 +92,26 @@ fn cases() -> Vec<Case> {
             stride: 1,
             padding: 3,
         },
+        // stride 3, and a padding as wide as the kernel (input-gradient phases whose
+        // taps all fall outside the output)
+        Case {
+            n: 2,
+            c: 3,
+            h: 10,
+            w: 8,
+            k: 3,
+            stride: 3,
+            padding: 1,
+        },
+        Case {
+            n: 1,
+            c: 2,
+            h: 5,
+            w: 6,
+            k: 3,
+            stride: 2,
+            padding: 3,
+        },
     ];
     for _ in 0..12 {
         let k: usize = [3, 5, 7][rng.random_range(0..3)];

@@ -12,10 +12,11 @@
 //!
 //! - dL/dx[n,c,iy,ix] = Σ_{i,j} w[c,i,j] · g[n,c,oy,ox] with iy = oy·s − p + i,
 //!   ix = ox·s − p + j: for stride 1 a correlation of g with the flipped kernel (the
-//!   forward above), else a scatter per (n, c) plane, parallel over planes;
+//!   forward above), else computed per input phase (iy mod s, ix mod s) as a stride-1
+//!   correlation with the taps of that phase (`PhasePlanes`), parallel over planes;
 //! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j]:
-//!   per tap a vectorised sum over a zero-padded plane, parallel over channels, planes
-//!   summed in f64.
+//!   per tap one contiguous dot product over a plane laid out by taps (`TapPlanes`),
+//!   parallel over channels, planes summed in f64.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -156,13 +157,6 @@ impl Geom {
             .min(self.ow);
         lo..hi.max(lo)
     }
-
-    /// The input row of output row oy and tap i, if inside the image.
-    fn row(&self, oy: usize, i: usize) -> Option<usize> {
-        (oy * self.s + i)
-            .checked_sub(self.p)
-            .filter(|&r| r < self.h)
-    }
 }
 
 /// y[n,c,oy,ox] = Σ_{i,j} w[c,i,j] · x[n,c,oy·s − p + i, ox·s − p + j]: one (n, c) plane
@@ -255,8 +249,8 @@ wide_simd! {
 }
 
 /// dL/dx. For stride 1 it is the depthwise correlation of the output gradient with the
-/// flipped kernel and padding k − 1 − p (Flex's forward path); for other strides a scatter
-/// of each output gradient into its k × k input window, one (n, c) plane per task.
+/// flipped kernel and padding k − 1 − p (the forward above); for other strides the input
+/// plane is computed phase by phase ([`PhasePlanes`]), one (n, c) plane per task.
 fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     if g.s == 1 && g.p < g.k {
         let flipped = Flex::float_flip(weight.clone(), &[2, 3]);
@@ -267,38 +261,151 @@ fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let (ws, gs) = (f32s(&wc), f32s(&gc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];
+    let pp = PhasePlanes::new(g);
     let mut gx = vec![0f32; n * g.c * hw];
-    let cols: Vec<_> = (0..g.k).map(|j| g.cols(j)).collect();
-    gx.par_chunks_mut(hw).enumerate().for_each(|(nc, gxp)| {
-        let wk = &ws[(nc % g.c) * kk..][..kk];
-        scatter_plane(g, wk, &gs[nc * ohw..][..ohw], &cols, gxp);
-    });
+    gx.par_chunks_mut(hw).enumerate().for_each_init(
+        || (vec![0f32; pp.len()], vec![0f32; pp.most()]),
+        |(buf, phase), (nc, gxp)| {
+            pp.fill(g, &gs[nc * ohw..][..ohw], buf);
+            pp.input_plane(g, &ws[(nc % g.c) * kk..][..kk], buf, phase, gxp);
+        },
+    );
     FlexTensor::from_data(TensorData::new(gx, g.x_shape))
 }
 
-wide_simd! {
-    /// gx[iy, ix] += Σ_{i,j} w[i, j] · gy[oy, ox] over one plane, iy = oy·s − p + i,
-    /// ix = ox·s − p + j (`cols[j]`: the output columns whose input column is inside).
-    fn scatter_plane(
-        g: &Geom,
-        wk: &[f32],
-        gyp: &[f32],
-        cols: &[std::ops::Range<usize>],
-        gxp: &mut [f32],
-    ) {
-        for oy in 0..g.oh {
-            let gyr = &gyp[oy * g.ow..][..g.ow];
-            for i in 0..g.k {
-                let Some(iy) = g.row(oy, i) else { continue };
-                let gxr = &mut gxp[iy * g.w..][..g.w];
-                for (j, r) in cols.iter().enumerate() {
-                    let wv = wk[i * g.k + j];
-                    let first = r.start * g.s + j - g.p;
-                    for (t, &v) in gyr[r.clone()].iter().enumerate() {
-                        gxr[first + t * g.s] += wv * v;
+/// One (n, c) output-gradient plane laid out for the input gradient of a stride-s
+/// convolution. Input phase (a, b) is gx[u·s + a, v·s + b] (U_a × V_b values): it takes the
+/// taps i = i₀ + s·m, j = j₀ + s·n with i₀ ≡ a + p, j₀ ≡ b + p (mod s), and
+/// gx[u·s + a, v·s + b] = Σ_{m,n} w[i, j] · gy[u + d_a − m, v + d_b − n], d = ⌊(phase + p) / s⌋.
+/// Per column phase b and column tap n the buffer holds G_{b,n}[r, v] = gy[r − P, v + d_b − n]
+/// (0 outside the plane, P = ⌊(k − 1) / s⌋ rows above), V_b wide, so that each tap of a
+/// phase reads one contiguous run of U_a·V_b values.
+struct PhasePlanes {
+    s: usize,
+    /// Rows of G above gy's first row (P).
+    top: usize,
+    /// Rows of each G_{b,n}.
+    rows: usize,
+    /// Column taps per column phase: at most ⌈k / s⌉.
+    taps: usize,
+    /// V_b.
+    widths: Vec<usize>,
+    /// Where G_{b,n} starts, at b·taps + n; the buffer's length last.
+    starts: Vec<usize>,
+}
+
+impl PhasePlanes {
+    fn new(g: &Geom) -> Self {
+        let s = g.s;
+        let top = (g.k - 1) / s;
+        // Indices below len in phase a: ⌈(len − a) / s⌉, 0 when a ≥ len.
+        let phases = |len: usize| (0..s).map(move |a| (len + s - 1 - a.min(len)) / s);
+        let most_rows = phases(g.h).max().unwrap_or(0);
+        // Every phase's runs, and every row of gy placed `top` rows down.
+        let rows = (most_rows + (s - 1 + g.p) / s + top).max(g.oh + top);
+        let taps = g.k.div_ceil(s);
+        let widths: Vec<usize> = phases(g.w).collect();
+        let mut starts = Vec::with_capacity(s * taps + 1);
+        let mut at = 0;
+        for &v in &widths {
+            for _ in 0..taps {
+                starts.push(at);
+                at += rows * v;
+            }
+        }
+        starts.push(at);
+        PhasePlanes {
+            s,
+            top,
+            rows,
+            taps,
+            widths,
+            starts,
+        }
+    }
+
+    /// Values in the buffer of one plane.
+    fn len(&self) -> usize {
+        self.starts[self.s * self.taps]
+    }
+
+    /// Values in the largest phase.
+    fn most(&self) -> usize {
+        self.rows * self.widths.iter().max().copied().unwrap_or(0)
+    }
+
+    /// Writes gy's values where they go in `buf`; the zeros are the same for every plane.
+    fn fill(&self, g: &Geom, gy: &[f32], buf: &mut [f32]) {
+        for (b, &vb) in self.widths.iter().enumerate() {
+            let db = (b + g.p) / self.s;
+            for n in 0..self.taps {
+                // Columns v with 0 ≤ v + d_b − n < ow.
+                let lo = n.saturating_sub(db).min(vb);
+                let hi = (g.ow + n).saturating_sub(db).min(vb);
+                if hi <= lo {
+                    continue;
+                }
+                let src0 = lo + db - n;
+                let at = self.starts[b * self.taps + n];
+                for oy in 0..g.oh {
+                    let dst = &mut buf[at + (oy + self.top) * vb..][lo..hi];
+                    dst.copy_from_slice(&gy[oy * g.ow + src0..][..hi - lo]);
+                }
+            }
+        }
+    }
+
+    /// gx over one plane from `buf` (see [`PhasePlanes::fill`]), phase by phase through
+    /// `scratch`.
+    fn input_plane(&self, g: &Geom, wk: &[f32], buf: &[f32], scratch: &mut [f32], gx: &mut [f32]) {
+        let s = self.s;
+        let mut runs = Vec::with_capacity(self.taps * self.taps);
+        for a in 0..s.min(g.h) {
+            let (i0, da) = ((a + g.p) % s, (a + g.p) / s);
+            let ua = (g.h - a).div_ceil(s);
+            for (b, &vb) in self.widths.iter().enumerate().take(g.w) {
+                let j0 = (b + g.p) % s;
+                runs.clear();
+                for m in (0..).take_while(|m| i0 + s * m < g.k) {
+                    for n in (0..).take_while(|n| j0 + s * n < g.k) {
+                        let row = da + self.top - m;
+                        let at = self.starts[b * self.taps + n] + row * vb;
+                        runs.push((at, wk[(i0 + s * m) * g.k + j0 + s * n]));
+                    }
+                }
+                let out = &mut scratch[..ua * vb];
+                tap_runs(buf, &runs, out);
+                for (u, row) in out.chunks_exact(vb).enumerate() {
+                    let dst = &mut gx[(u * s + a) * g.w..][..g.w];
+                    for (d, &v) in dst[b..].iter_mut().step_by(s).zip(row) {
+                        *d = v;
                     }
                 }
             }
+        }
+    }
+}
+
+wide_simd! {
+    /// out[t] = Σ_r w_r · buf[o_r + t] over `runs` (o_r, w_r), 2 × LANES outputs at a time
+    /// held in registers over all runs.
+    fn tap_runs(buf: &[f32], runs: &[(usize, f32)], out: &mut [f32]) {
+        const W: usize = 2 * LANES;
+        let l = out.len();
+        let mut t = 0;
+        while t + W <= l {
+            let mut acc = [0f32; W];
+            for &(o, wv) in runs {
+                let x: &[f32; W] = buf[o + t..][..W].try_into().expect("two chunks");
+                for u in 0..W {
+                    acc[u] += wv * x[u];
+                }
+            }
+            out[t..t + W].copy_from_slice(&acc);
+            t += W;
+        }
+        for t in t..l {
+            out[t] = runs.iter().map(|&(o, wv)| wv * buf[o + t]).sum();
         }
     }
 }
