@@ -25,7 +25,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::flex_support::{dims4, f32s, lane_sum, on_flex_f32, wide_simd};
+use super::flex_support::{dims4, f32s, lane_sum, on_flex_f32, par_planes, wide_simd};
 use crate::arch::Act;
 
 /// The extension: batch statistics (not differentiated) and the normalisation with them,
@@ -226,15 +226,11 @@ fn forward(
     let s: Option<&[f32]> = sc.as_ref().map(f32s);
     let xs = f32s(&xc);
     let hw = h * w;
-    let mut y = vec![0f32; xs.len()];
-    with_activation!(act, |act| {
-        y.par_chunks_mut(hw)
-            .zip(xs.par_chunks(hw))
-            .enumerate()
-            .for_each(|(nc, (yp, xp))| {
-                let ch = nc % c;
-                plane_forward(yp, xp, f.a[ch], f.b[ch], s.map_or(1.0, |s| s[ch]), act);
-            })
+    let y = with_activation!(act, |act| {
+        par_planes(xs.len(), hw, |nc, yp| {
+            let (ch, xp) = (nc % c, &xs[nc * hw..][..hw]);
+            plane_forward(yp, xp, f.a[ch], f.b[ch], s.map_or(1.0, |s| s[ch]), act);
+        })
     });
     FlexTensor::from_data(TensorData::new(y, shape))
 }
@@ -362,8 +358,7 @@ fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool)
                 .map(|ch| (k[ch] as f64 * gamma_grad[ch] as f64 * f.inv[ch] as f64 / m) as f32)
                 .collect();
             let gmean: Vec<f32> = beta_grad.iter().map(|&v| (v as f64 / m) as f32).collect();
-            let mut dx = vec![0f32; xs.len()];
-            dx.par_chunks_mut(hw).enumerate().for_each(|(nc, dp)| {
+            let dx = par_planes(xs.len(), hw, |nc, dp| {
                 let ch = nc % c;
                 let (xp, gp) = (&xs[nc * hw..][..hw], &gs[nc * hw..][..hw]);
                 let coef = DxCoef {

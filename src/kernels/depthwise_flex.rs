@@ -30,7 +30,9 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::flex_support::{LANES, dims4, f32s, on_flex_f32, record_binary, wide_simd};
+use super::flex_support::{
+    LANES, dims4, f32s, on_flex_f32, par_planes_init, record_binary, wide_simd,
+};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -186,11 +188,12 @@ fn forward(g: &Geom, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
             (first, (first + g.p) / g.s)
         })
         .collect();
-    let mut y = vec![0f32; n * g.c * ohw];
-    y.par_chunks_mut(ohw).enumerate().for_each_init(
+    let y = par_planes_init(
+        n * g.c * ohw,
+        ohw,
         // Only data positions are written, the same for every plane: the padding stays 0.
         || vec![0f32; g.s * pad.rows * pad.len],
-        |buf, (nc, yp)| {
+        |buf, nc, yp| {
             let xp = &xs[nc * hw..][..hw];
             for (r, row) in xp
                 .chunks_exact(g.w)
@@ -262,10 +265,11 @@ fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];
     let pp = PhasePlanes::new(g);
-    let mut gx = vec![0f32; n * g.c * hw];
-    gx.par_chunks_mut(hw).enumerate().for_each_init(
+    let gx = par_planes_init(
+        n * g.c * hw,
+        hw,
         || (vec![0f32; pp.len()], vec![0f32; pp.most()]),
-        |(buf, phase), (nc, gxp)| {
+        |(buf, phase), nc, gxp| {
             pp.fill(g, &gs[nc * ohw..][..ohw], buf);
             pp.input_plane(g, &ws[(nc % g.c) * kk..][..kk], buf, phase, gxp);
         },

@@ -104,3 +104,43 @@ pub fn lane_sum(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     }
     total
 }
+
+/// A buffer of `len` values (a whole number of `plane`-sized planes) whose plane i is
+/// written by `fill(i, plane)`, planes in parallel. Each plane is zeroed by the thread that
+/// fills it, just before, while it is in cache: no serial pass over the whole buffer as
+/// `vec![0.0; len]` makes on the calling thread.
+pub fn par_planes(len: usize, plane: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    par_planes_init(len, plane, || (), |_, i, p| fill(i, p))
+}
+
+/// [`par_planes`] with a scratch value per worker made by `init` (rayon's `for_each_init`).
+pub fn par_planes_init<T>(
+    len: usize,
+    plane: usize,
+    init: impl Fn() -> T + Sync + Send,
+    fill: impl Fn(&mut T, usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    if len == 0 || plane == 0 {
+        return vec![0.0; len];
+    }
+    assert!(len % plane == 0, "whole planes");
+    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
+    // SAFETY: MaybeUninit needs no initialisation.
+    unsafe { out.set_len(len) };
+    out.par_chunks_mut(plane)
+        .enumerate()
+        .for_each_init(init, |state, (i, chunk)| {
+            for v in chunk.iter_mut() {
+                v.write(0.0);
+            }
+            // SAFETY: every element of the chunk was just written.
+            let values = unsafe { &mut *(chunk as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            fill(state, i, values);
+        });
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: every element was written (zeroed above); MaybeUninit<f32> has f32's layout,
+    // and the allocation is handed over whole.
+    unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity()) }
+}
