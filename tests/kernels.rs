@@ -1,7 +1,8 @@
-//! Our kernels (depthwise and pointwise convolution, training-mode batch norm) against
-//! Burn's standard ops: values and every gradient within 1e-4 of the reference, relative
-//! to the reference tensor's largest magnitude, on random shapes (odd sizes, batch 1,
-//! stride 2 on odd inputs, kernels 3/5/7, padding k/2 and 0). On another backend
+//! Our kernels (depthwise and pointwise convolution, training-mode batch norm, channel
+//! zero-padding) against Burn's standard ops: values and every gradient within 1e-4 of the
+//! reference, relative to the reference tensor's largest magnitude, on random shapes (odd
+//! sizes, batch 1, strides 2 and 3 on odd inputs, kernels 3/5/7, padding k/2, 0 and k;
+//! channel padding exactly). On another backend
 //! (`DMASKING_TEST_DEVICE`) the same tests check the fallbacks.
 
 mod common;
@@ -12,8 +13,9 @@ use burn::tensor::{Device, Distribution, Tensor};
 use common::{on_flex, plain_device};
 use dmasking::arch::Act;
 use dmasking::kernels::{
-    batch_norm, batch_norm_act, depthwise_conv2d, pointwise_conv2d, reference_depthwise_conv2d,
-    reference_pointwise_conv2d, uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
+    batch_norm, batch_norm_act, depthwise_conv2d, pad_channels, pointwise_conv2d,
+    reference_depthwise_conv2d, reference_pad_channels, reference_pointwise_conv2d,
+    uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -258,6 +260,46 @@ fn pointwise_matches_burn() {
                 let e = rel_err(a, b);
                 assert!(e < 1e-4, "case {case}: weight gradient {e}");
             }
+        }
+    }
+}
+
+/// Zero-padding channels against `zeros` + `cat`: the padded map, and x's gradient through
+/// a random weighting of every output (so that a gradient leaking into the padding, or a
+/// plane taken from the wrong channel, shows).
+#[test]
+fn pad_channels_matches_burn() {
+    let mut rng = StdRng::seed_from_u64(5);
+    for dev in [plain_device(), plain_device().autodiff()] {
+        for case in 0..8 {
+            let (n, c_x) = (rng.random_range(1..4), rng.random_range(1..9));
+            let c = c_x + rng.random_range(0..6);
+            let (h, w) = (rng.random_range(1..9), rng.random_range(1..9));
+            let x = Tensor::<4>::random([n, c_x, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let x = if dev.is_autodiff() {
+                x.require_grad()
+            } else {
+                x
+            };
+            let y = pad_channels(x.clone(), c);
+            let y_ref = reference_pad_channels(x.clone(), c);
+            assert_eq!(y.dims(), [n, c, h, w], "case {case}");
+            assert_eq!(
+                y.clone().into_data(),
+                y_ref.clone().into_data(),
+                "case {case}: padded map"
+            );
+            if !dev.is_autodiff() {
+                continue;
+            }
+            let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
+            let g = (y * r.clone()).sum().backward();
+            let g_ref = (y_ref * r).sum().backward();
+            let (a, b) = (
+                x.grad(&g).expect("x's gradient"),
+                x.grad(&g_ref).expect("reference"),
+            );
+            assert_eq!(a.into_data(), b.into_data(), "case {case}: gradient");
         }
     }
 }

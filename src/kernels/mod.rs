@@ -10,6 +10,8 @@
 #[cfg(feature = "flex")]
 mod batch_norm_flex;
 #[cfg(feature = "flex")]
+mod channels_flex;
+#[cfg(feature = "flex")]
 mod depthwise_flex;
 #[cfg(feature = "flex")]
 mod flex_support;
@@ -53,6 +55,22 @@ pub fn reference_depthwise_conv2d(
         None,
         ConvOptions::new([stride, stride], [padding, padding], [1, 1], c),
     )
+}
+
+/// x [N, C_x, H, W] zero-padded on the channel dimension to [N, c, H, W] (c ≥ C_x).
+pub fn pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if channels_flex::supports(&x) {
+        return channels_flex::pad_channels(x, c);
+    }
+    reference_pad_channels(x, c)
+}
+
+/// The same through Burn's `zeros` and `cat`.
+pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
+    let [n, c_x, h, w] = x.dims();
+    let pad = Tensor::zeros([n, c - c_x, h, w], &x.device());
+    Tensor::cat(vec![x, pad], 1)
 }
 
 /// Pointwise convolution: `y[n,o] = Σ_i w[o,i] · x[n,i]` (1×1, stride 1, no bias);

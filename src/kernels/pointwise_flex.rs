@@ -58,12 +58,20 @@ struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     fn row_major(data: &'a [f32], cols: usize) -> Self {
-        Mat { data, rs: cols, cs: 1 }
+        Mat {
+            data,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     /// The transpose of a row-major matrix with `cols` columns.
     fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Mat { data, rs: 1, cs: cols }
+        Mat {
+            data,
+            rs: 1,
+            cs: cols,
+        }
     }
 
     /// Whether an (m × k) view fits inside `data`.
@@ -84,7 +92,10 @@ fn product(
     b: Mat,
     par: Parallelism,
 ) {
-    assert!(out.len() >= m * n && a.fits(m, k) && b.fits(k, n), "pointwise product shapes");
+    assert!(
+        out.len() >= m * n && a.fits(m, k) && b.fits(k, n),
+        "pointwise product shapes"
+    );
     if k == 0 {
         if !accumulate {
             out[..m * n].fill(MaybeUninit::new(0.0));

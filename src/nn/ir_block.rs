@@ -94,14 +94,13 @@ impl IrBlockConfig {
 
 /// Zero-pad or cut the channel dimension of `x` to `c`.
 pub fn fit_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
-    let [n, c_x, h, w] = x.dims();
+    let c_x = x.dims()[1];
     if c_x == c {
         x
     } else if c_x > c {
         x.narrow(1, 0, c)
     } else {
-        let pad = Tensor::zeros([n, c - c_x, h, w], &x.device());
-        Tensor::cat(vec![x, pad], 1)
+        crate::kernels::pad_channels(x, c)
     }
 }
 
