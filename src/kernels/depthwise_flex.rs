@@ -306,7 +306,7 @@ impl PhasePlanes {
         let phases = |len: usize| (0..s).map(move |a| (len + s - 1 - a.min(len)) / s);
         let most_rows = phases(g.h).max().unwrap_or(0);
         // Every phase's runs, and every row of gy placed `top` rows down.
-        let rows = (most_rows + (s - 1 + g.p) / s + top).max(g.oh + top);
+        let rows = (most_rows + g.p.div_ceil(s) + top).max(g.oh + top);
         let taps = g.k.div_ceil(s);
         let widths: Vec<usize> = phases(g.w).collect();
         let mut starts = Vec::with_capacity(s * taps + 1);

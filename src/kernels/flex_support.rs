@@ -125,7 +125,7 @@ pub fn par_planes_init<T>(
     if len == 0 || plane == 0 {
         return vec![0.0; len];
     }
-    assert!(len % plane == 0, "whole planes");
+    assert!(len.is_multiple_of(plane), "whole planes");
     let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
     // SAFETY: MaybeUninit needs no initialisation.
     unsafe { out.set_len(len) };
