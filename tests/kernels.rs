@@ -2,21 +2,23 @@
 //! zero-padding) against Burn's standard ops: values and every gradient within 1e-4 of the
 //! reference, relative to the reference tensor's largest magnitude, on random shapes (odd
 //! sizes, batch 1, strides 2 and 3 on odd inputs, kernels 3/5/7, padding k/2, 0 and k;
-//! channel padding exactly). On another backend
+//! channel padding and the resolution lattice exactly). On another backend
 //! (`DMASKING_TEST_DEVICE`) the same tests check the fallbacks.
 
 mod common;
 
 use burn::module::Param;
 use burn::nn::BatchNormConfig;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Int, Tensor};
 use common::{on_flex, plain_device};
 use dmasking::arch::Act;
 use dmasking::kernels::{
-    batch_norm, batch_norm_act, depthwise_conv2d, pad_channels, pointwise_conv2d,
-    reference_depthwise_conv2d, reference_pad_channels, reference_pointwise_conv2d,
+    batch_norm, batch_norm_act, depthwise_conv2d, lattice_gather, lattice_scatter, pad_channels,
+    pointwise_conv2d, reference_depthwise_conv2d, reference_lattice_gather,
+    reference_lattice_scatter, reference_pad_channels, reference_pointwise_conv2d,
     uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
 };
+use dmasking::supernet::lattice::lattice_positions;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// max |a − b| / max |b|.
@@ -300,6 +302,74 @@ fn pad_channels_matches_burn() {
                 x.grad(&g_ref).expect("reference"),
             );
             assert_eq!(a.into_data(), b.into_data(), "case {case}: gradient");
+        }
+    }
+}
+
+/// The resolution lattice's subsample and its adjoint against `select` / `select_assign`:
+/// values and the input's gradient exactly, on the positions the supernet uses.
+#[test]
+fn lattice_ops_match_burn() {
+    let mut rng = StdRng::seed_from_u64(9);
+    for dev in [plain_device(), plain_device().autodiff()] {
+        for case in 0..8 {
+            let full = rng.random_range(2..20);
+            let r = rng.random_range(1..full);
+            let positions: Vec<usize> = lattice_positions(full, r)
+                .iter()
+                .map(|&p| p as usize)
+                .collect();
+            let index = Tensor::<1, Int>::from_ints(lattice_positions(full, r).as_slice(), &dev);
+            let (n, c) = (rng.random_range(1..4), rng.random_range(1..6));
+            let grad_of = |x: Tensor<4>| {
+                if dev.is_autodiff() {
+                    x.require_grad()
+                } else {
+                    x
+                }
+            };
+            // gather: [n, c, full, full] → [n, c, r, r]; scatter: the other way.
+            let x = grad_of(Tensor::<4>::random(
+                [n, c, full, full],
+                Distribution::Normal(0.0, 1.0),
+                &dev,
+            ));
+            let y = grad_of(Tensor::<4>::random(
+                [n, c, r, r],
+                Distribution::Normal(0.0, 1.0),
+                &dev,
+            ));
+            let pairs = [
+                (
+                    x.clone(),
+                    lattice_gather(x.clone(), &positions, &index),
+                    reference_lattice_gather(x, &index),
+                ),
+                (
+                    y.clone(),
+                    lattice_scatter(y.clone(), &positions, &index, full),
+                    reference_lattice_scatter(y, &index, full),
+                ),
+            ];
+            for (k, (input, ours, reference)) in pairs.into_iter().enumerate() {
+                assert_eq!(ours.dims(), reference.dims(), "case {case}.{k}");
+                assert_eq!(
+                    ours.clone().into_data(),
+                    reference.clone().into_data(),
+                    "case {case}.{k}: values"
+                );
+                if !dev.is_autodiff() {
+                    continue;
+                }
+                let w = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &dev);
+                let g = (ours * w.clone()).sum().backward();
+                let g_ref = (reference * w).sum().backward();
+                let (a, b) = (
+                    input.grad(&g).expect("gradient"),
+                    input.grad(&g_ref).expect("reference"),
+                );
+                assert_eq!(a.into_data(), b.into_data(), "case {case}.{k}: gradient");
+            }
         }
     }
 }

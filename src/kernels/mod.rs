@@ -16,12 +16,14 @@ mod depthwise_flex;
 #[cfg(feature = "flex")]
 mod flex_support;
 #[cfg(feature = "flex")]
+mod lattice_flex;
+#[cfg(feature = "flex")]
 mod pointwise_flex;
 
 use burn::nn::BatchNorm;
-use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
 use crate::arch::Act;
 
@@ -71,6 +73,56 @@ pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
     let [n, c_x, h, w] = x.dims();
     let pad = Tensor::zeros([n, c - c_x, h, w], &x.device());
     Tensor::cat(vec![x, pad], 1)
+}
+
+/// The resolution lattice's subsample: y[n, c, u, v] = x[n, c, p_u, p_v] for the distinct
+/// `positions` p of both axes (`index`: the same positions as a tensor, for the fallback).
+pub fn lattice_gather(x: Tensor<4>, positions: &[usize], index: &Tensor<1, Int>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if lattice_flex::supports(&x) {
+        return lattice_flex::lattice_gather(x, positions);
+    }
+    let _ = positions;
+    reference_lattice_gather(x, index)
+}
+
+/// The same through Burn's `select`.
+pub fn reference_lattice_gather(x: Tensor<4>, index: &Tensor<1, Int>) -> Tensor<4> {
+    x.select(2, index.clone()).select(3, index.clone())
+}
+
+/// The adjoint of [`lattice_gather`]: y [N, C, r, r] onto a [N, C, full, full] grid of
+/// zeros at the positions.
+pub fn lattice_scatter(
+    y: Tensor<4>,
+    positions: &[usize],
+    index: &Tensor<1, Int>,
+    full: usize,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if lattice_flex::supports(&y) {
+        return lattice_flex::lattice_scatter(y, positions, full);
+    }
+    let _ = positions;
+    reference_lattice_scatter(y, index, full)
+}
+
+/// The same through Burn's `select_assign` into zeros.
+pub fn reference_lattice_scatter(y: Tensor<4>, index: &Tensor<1, Int>, full: usize) -> Tensor<4> {
+    let [n, c, r, _] = y.dims();
+    let device = y.device();
+    let cols = Tensor::zeros([n, c, r, full], &device).select_assign(
+        3,
+        index.clone(),
+        y,
+        IndexingUpdateOp::Add,
+    );
+    Tensor::zeros([n, c, full, full], &device).select_assign(
+        2,
+        index.clone(),
+        cols,
+        IndexingUpdateOp::Add,
+    )
 }
 
 /// Pointwise convolution: `y[n,o] = Σ_i w[o,i] · x[n,i]` (1×1, stride 1, no bias);

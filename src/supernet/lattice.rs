@@ -4,7 +4,9 @@
 //! dense map back to its lattice with zeros in between.
 
 use burn::module::Module;
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::kernels::{lattice_gather, lattice_scatter};
 
 /// Lattice positions of an r-point option on an R-point grid: `floor(j · R / r)`.
 pub fn lattice_positions(full: usize, small: usize) -> Vec<i64> {
@@ -16,6 +18,9 @@ pub fn lattice_positions(full: usize, small: usize) -> Vec<i64> {
 pub struct Lattice {
     /// `index[b][i]`: positions of option i at boundary b.
     pub index: Vec<Vec<Tensor<1, Int>>>,
+    /// The same positions on the host, for our kernels.
+    #[module(skip)]
+    pub positions: Vec<Vec<Vec<usize>>>,
     /// `full[b]`: the full map size at boundary b.
     #[module(skip)]
     pub full: Vec<usize>,
@@ -24,13 +29,24 @@ pub struct Lattice {
 impl Lattice {
     /// `full[b]`: the full size at boundary b; `sizes[b][i]`: option i's size there.
     pub fn new(full: &[usize], sizes: &[Vec<usize>], device: &Device) -> Self {
-        let index = full
+        let positions: Vec<Vec<Vec<usize>>> = full
             .iter()
             .zip(sizes)
             .map(|(&f, opts)| {
                 opts.iter()
                     .map(|&r| {
                         let pos = lattice_positions(f, r);
+                        pos.iter().map(|&p| p as usize).collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let index = positions
+            .iter()
+            .map(|opts| {
+                opts.iter()
+                    .map(|pos| {
+                        let pos: Vec<i64> = pos.iter().map(|&p| p as i64).collect();
                         Tensor::<1, Int>::from_ints(pos.as_slice(), device)
                     })
                     .collect()
@@ -38,6 +54,7 @@ impl Lattice {
             .collect();
         Lattice {
             index,
+            positions,
             full: full.to_vec(),
         }
     }
@@ -48,7 +65,7 @@ impl Lattice {
         if idx.dims()[0] == self.full[b] {
             return x;
         }
-        x.select(2, idx.clone()).select(3, idx.clone())
+        lattice_gather(x, &self.positions[b][i], idx)
     }
 
     /// Write option i's dense map back onto the full grid at boundary `b`, zeros elsewhere.
@@ -58,20 +75,7 @@ impl Lattice {
         if idx.dims()[0] == full {
             return y;
         }
-        let [n, c, r, _] = y.dims();
-        let device = y.device();
-        let cols = Tensor::zeros([n, c, r, full], &device).select_assign(
-            3,
-            idx.clone(),
-            y,
-            IndexingUpdateOp::Add,
-        );
-        Tensor::zeros([n, c, full, full], &device).select_assign(
-            2,
-            idx.clone(),
-            cols,
-            IndexingUpdateOp::Add,
-        )
+        lattice_scatter(y, &self.positions[b][i], idx, full)
     }
 }
 
