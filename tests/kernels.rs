@@ -266,9 +266,41 @@ fn pointwise_matches_burn() {
     }
 }
 
-/// Zero-padding channels against `zeros` + `cat`: the padded map, and x's gradient through
-/// a random weighting of every output (so that a gradient leaking into the padding, or a
-/// plane taken from the wrong channel, shows).
+/// A random input of `dims`, tracked for gradients on an autodiff device.
+fn input(dims: [usize; 4], dev: &Device) -> Tensor<4> {
+    let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), dev);
+    if dev.is_autodiff() {
+        x.require_grad()
+    } else {
+        x
+    }
+}
+
+/// `ours` equals `reference` exactly, and so does `input`'s gradient through a random
+/// weighting of every output (so that a gradient leaking into a zero, or a value taken
+/// from the wrong place, shows) on an autodiff device.
+fn assert_exact(input: &Tensor<4>, ours: Tensor<4>, reference: Tensor<4>, what: &str) {
+    assert_eq!(ours.dims(), reference.dims(), "{what}: shape");
+    assert_eq!(
+        ours.clone().into_data(),
+        reference.clone().into_data(),
+        "{what}: values"
+    );
+    let dev = ours.device();
+    if !dev.is_autodiff() {
+        return;
+    }
+    let w = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &dev);
+    let g = (ours * w.clone()).sum().backward();
+    let g_ref = (reference * w).sum().backward();
+    let (a, b) = (
+        input.grad(&g).expect("gradient"),
+        input.grad(&g_ref).expect("reference gradient"),
+    );
+    assert_eq!(a.into_data(), b.into_data(), "{what}: gradient");
+}
+
+/// Zero-padding channels against `zeros` + `cat`: the padded map and x's gradient.
 #[test]
 fn pad_channels_matches_burn() {
     let mut rng = StdRng::seed_from_u64(5);
@@ -277,37 +309,17 @@ fn pad_channels_matches_burn() {
             let (n, c_x) = (rng.random_range(1..4), rng.random_range(1..9));
             let c = c_x + rng.random_range(0..6);
             let (h, w) = (rng.random_range(1..9), rng.random_range(1..9));
-            let x = Tensor::<4>::random([n, c_x, h, w], Distribution::Normal(0.0, 1.0), &dev);
-            let x = if dev.is_autodiff() {
-                x.require_grad()
-            } else {
-                x
-            };
+            let x = input([n, c_x, h, w], &dev);
             let y = pad_channels(x.clone(), c);
-            let y_ref = reference_pad_channels(x.clone(), c);
             assert_eq!(y.dims(), [n, c, h, w], "case {case}");
-            assert_eq!(
-                y.clone().into_data(),
-                y_ref.clone().into_data(),
-                "case {case}: padded map"
-            );
-            if !dev.is_autodiff() {
-                continue;
-            }
-            let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
-            let g = (y * r.clone()).sum().backward();
-            let g_ref = (y_ref * r).sum().backward();
-            let (a, b) = (
-                x.grad(&g).expect("x's gradient"),
-                x.grad(&g_ref).expect("reference"),
-            );
-            assert_eq!(a.into_data(), b.into_data(), "case {case}: gradient");
+            let y_ref = reference_pad_channels(x.clone(), c);
+            assert_exact(&x, y, y_ref, &format!("case {case}"));
         }
     }
 }
 
 /// The resolution lattice's subsample and its adjoint against `select` / `select_assign`:
-/// values and the input's gradient exactly, on the positions the supernet uses.
+/// values and the input's gradient, on the positions the supernet uses.
 #[test]
 fn lattice_ops_match_burn() {
     let mut rng = StdRng::seed_from_u64(9);
@@ -315,61 +327,19 @@ fn lattice_ops_match_burn() {
         for case in 0..8 {
             let full = rng.random_range(2..20);
             let r = rng.random_range(1..full);
-            let positions: Vec<usize> = lattice_positions(full, r)
-                .iter()
-                .map(|&p| p as usize)
-                .collect();
-            let index = Tensor::<1, Int>::from_ints(lattice_positions(full, r).as_slice(), &dev);
+            let at = lattice_positions(full, r);
+            let positions: Vec<usize> = at.iter().map(|&p| p as usize).collect();
+            let index = Tensor::<1, Int>::from_ints(at.as_slice(), &dev);
             let (n, c) = (rng.random_range(1..4), rng.random_range(1..6));
-            let grad_of = |x: Tensor<4>| {
-                if dev.is_autodiff() {
-                    x.require_grad()
-                } else {
-                    x
-                }
-            };
             // gather: [n, c, full, full] → [n, c, r, r]; scatter: the other way.
-            let x = grad_of(Tensor::<4>::random(
-                [n, c, full, full],
-                Distribution::Normal(0.0, 1.0),
-                &dev,
-            ));
-            let y = grad_of(Tensor::<4>::random(
-                [n, c, r, r],
-                Distribution::Normal(0.0, 1.0),
-                &dev,
-            ));
-            let pairs = [
-                (
-                    x.clone(),
-                    lattice_gather(x.clone(), &positions, &index),
-                    reference_lattice_gather(x, &index),
-                ),
-                (
-                    y.clone(),
-                    lattice_scatter(y.clone(), &positions, &index, full),
-                    reference_lattice_scatter(y, &index, full),
-                ),
-            ];
-            for (k, (input, ours, reference)) in pairs.into_iter().enumerate() {
-                assert_eq!(ours.dims(), reference.dims(), "case {case}.{k}");
-                assert_eq!(
-                    ours.clone().into_data(),
-                    reference.clone().into_data(),
-                    "case {case}.{k}: values"
-                );
-                if !dev.is_autodiff() {
-                    continue;
-                }
-                let w = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &dev);
-                let g = (ours * w.clone()).sum().backward();
-                let g_ref = (reference * w).sum().backward();
-                let (a, b) = (
-                    input.grad(&g).expect("gradient"),
-                    input.grad(&g_ref).expect("reference"),
-                );
-                assert_eq!(a.into_data(), b.into_data(), "case {case}.{k}: gradient");
-            }
+            let x = input([n, c, full, full], &dev);
+            let ours = lattice_gather(x.clone(), &positions, &index);
+            let reference = reference_lattice_gather(x.clone(), &index);
+            assert_exact(&x, ours, reference, &format!("case {case}: gather"));
+            let y = input([n, c, r, r], &dev);
+            let ours = lattice_scatter(y.clone(), &positions, &index, full);
+            let reference = reference_lattice_scatter(y.clone(), &index, full);
+            assert_exact(&y, ours, reference, &format!("case {case}: scatter"));
         }
     }
 }
