@@ -6,13 +6,13 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::flex_support::{dims4, f32s, on_flex_f32, par_planes};
+use super::flex_support::{dims4, f32s, on_flex_f32, par_planes, record_unary};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -62,19 +62,7 @@ impl Backward<Flex, 1> for PadChannelsBackward {
 impl<C: CheckpointStrategy> ChannelOps for Autodiff<Flex, C> {
     fn pad_channels(x: FloatTensor<Self>, c: usize) -> FloatTensor<Self> {
         let c_x = dims4(x.primitive())[1];
-        match PadChannelsBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = <Flex as ChannelOps>::pad_channels(x.into_primitive(), c);
-                prep.finish(c_x, y)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(<Flex as ChannelOps>::pad_channels(x.into_primitive(), c))
-            }
-        }
+        record_unary::<C, _>(PadChannelsBackward, x, c_x, |x| take_planes(&x, c))
     }
 }
 

@@ -1,5 +1,6 @@
 //! What our Flex kernels share: which tensors they take, reading a Flex tensor's values,
-//! and recording a two-input op for autodiff as Burn records its own convolutions.
+//! output buffers filled plane by plane in parallel, and recording one- and two-input ops
+//! for autodiff as Burn records its own convolutions.
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::ops::{Backward, OpsKind};
@@ -51,6 +52,26 @@ where
             prep.finish(state(x_id, w_id), y)
         }
         OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), w.into_primitive())),
+    }
+}
+
+/// y = forward(x) on Flex for an op whose backward needs only `state` (x is not kept).
+pub fn record_unary<C, O>(
+    op: O,
+    x: FloatTensor<Autodiff<Flex, C>>,
+    state: O::State,
+    forward: impl FnOnce(FlexTensor) -> FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    C: CheckpointStrategy,
+    O: Backward<Flex, 1> + 'static,
+{
+    match op.prepare::<C>([x.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let y = forward(x.into_primitive());
+            prep.finish(state, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
     }
 }
 

@@ -8,13 +8,13 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::flex_support::{dims4, f32s, on_flex_f32, par_planes};
+use super::flex_support::{dims4, f32s, on_flex_f32, par_planes, record_unary};
 
 /// The extension: two ops, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -97,33 +97,12 @@ impl Backward<Flex, 1> for LatticeBackward {
     }
 }
 
-fn record<C: CheckpointStrategy>(
-    gathered: bool,
-    x: FloatTensor<Autodiff<Flex, C>>,
-    pos: Vec<usize>,
-    full: usize,
-) -> FloatTensor<Autodiff<Flex, C>> {
-    let forward = |x: FlexTensor, pos: &[usize]| {
-        if gathered {
-            gather(&x, pos)
-        } else {
-            scatter(&x, pos, full)
-        }
-    };
-    let op = LatticeBackward { gathered };
-    match op.prepare::<C>([x.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let y = forward(x.into_primitive(), &pos);
-            prep.finish((pos, full), y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), &pos)),
-    }
-}
-
 impl<C: CheckpointStrategy> LatticeOps for Autodiff<Flex, C> {
     fn lattice_gather(x: FloatTensor<Self>, positions: Vec<usize>) -> FloatTensor<Self> {
         let full = dims4(x.primitive())[2];
-        record::<C>(true, x, positions, full)
+        let op = LatticeBackward { gathered: true };
+        let forward = |x: FlexTensor| gather(&x, &positions);
+        record_unary::<C, _>(op, x, (positions.clone(), full), forward)
     }
 
     fn lattice_scatter(
@@ -131,7 +110,9 @@ impl<C: CheckpointStrategy> LatticeOps for Autodiff<Flex, C> {
         positions: Vec<usize>,
         full: usize,
     ) -> FloatTensor<Self> {
-        record::<C>(false, y, positions, full)
+        let op = LatticeBackward { gathered: false };
+        let forward = |y: FlexTensor| scatter(&y, &positions, full);
+        record_unary::<C, _>(op, y, (positions.clone(), full), forward)
     }
 }
 
