@@ -327,8 +327,8 @@ fn lattice_ops_match_burn() {
         for case in 0..8 {
             let full = rng.random_range(2..20);
             let r = rng.random_range(1..full);
-            let at = lattice_positions(full, r);
-            let positions: Vec<usize> = at.iter().map(|&p| p as usize).collect();
+            let positions = lattice_positions(full, r);
+            let at: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
             let index = Tensor::<1, Int>::from_ints(at.as_slice(), &dev);
             let (n, c) = (rng.random_range(1..4), rng.random_range(1..6));
             // gather: [n, c, full, full] → [n, c, r, r]; scatter: the other way.

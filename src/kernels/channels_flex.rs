@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::flex_support::{dims4, f32s, on_flex_f32, par_planes, record_unary};
+use super::flex_support::{dims4, f32s, par_planes, record_unary};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -66,12 +66,7 @@ impl<C: CheckpointStrategy> ChannelOps for Autodiff<Flex, C> {
     }
 }
 
-/// Flex (plain or autodiff), f32.
-pub fn supports(x: &Tensor<4>) -> bool {
-    on_flex_f32(x)
-}
-
-/// Through the extension (callers check [`supports`] first).
+/// Through the extension (callers check `on_flex_f32` first).
 pub fn pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as ChannelOps>::pad_channels(x.into_dispatch(), c))
 }

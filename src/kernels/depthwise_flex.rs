@@ -285,7 +285,6 @@ fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
 /// (0 outside the plane, P = ⌊(k − 1) / s⌋ rows above), V_b wide, so that each tap of a
 /// phase reads one contiguous run of U_a·V_b values.
 struct PhasePlanes {
-    s: usize,
     /// Rows of G above gy's first row (P).
     top: usize,
     /// Rows of each G_{b,n}.
@@ -319,7 +318,6 @@ impl PhasePlanes {
         }
         starts.push(at);
         PhasePlanes {
-            s,
             top,
             rows,
             taps,
@@ -330,7 +328,7 @@ impl PhasePlanes {
 
     /// Values in the buffer of one plane.
     fn len(&self) -> usize {
-        self.starts[self.s * self.taps]
+        self.starts.last().copied().unwrap_or(0)
     }
 
     /// Values in the largest phase.
@@ -341,7 +339,7 @@ impl PhasePlanes {
     /// Writes gy's values where they go in `buf`; the zeros are the same for every plane.
     fn fill(&self, g: &Geom, gy: &[f32], buf: &mut [f32]) {
         for (b, &vb) in self.widths.iter().enumerate() {
-            let db = (b + g.p) / self.s;
+            let db = (b + g.p) / g.s;
             for n in 0..self.taps {
                 // Columns v with 0 ≤ v + d_b − n < ow.
                 let lo = n.saturating_sub(db).min(vb);
@@ -362,7 +360,7 @@ impl PhasePlanes {
     /// gx over one plane from `buf` (see [`PhasePlanes::fill`]), phase by phase through
     /// `scratch`.
     fn input_plane(&self, g: &Geom, wk: &[f32], buf: &[f32], scratch: &mut [f32], gx: &mut [f32]) {
-        let s = self.s;
+        let s = g.s;
         let mut runs = Vec::with_capacity(self.taps * self.taps);
         for a in 0..s.min(g.h) {
             let (i0, da) = ((a + g.p) % s, (a + g.p) / s);

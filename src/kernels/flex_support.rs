@@ -9,6 +9,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DispatchDevice, Flex};
 use burn::tensor::{DType, Tensor};
+use std::mem::MaybeUninit;
 
 /// On Flex (plain or under autodiff) with f32 values: what our kernels take.
 pub fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
@@ -142,14 +143,11 @@ pub fn par_planes_init<T>(
     fill: impl Fn(&mut T, usize, &mut [f32]) + Sync + Send,
 ) -> Vec<f32> {
     use rayon::prelude::*;
-    use std::mem::MaybeUninit;
     if len == 0 || plane == 0 {
         return vec![0.0; len];
     }
     assert!(len.is_multiple_of(plane), "whole planes");
-    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
-    // SAFETY: MaybeUninit needs no initialisation.
-    unsafe { out.set_len(len) };
+    let mut out = uninit(len);
     out.par_chunks_mut(plane)
         .enumerate()
         .for_each_init(init, |state, (i, chunk)| {
@@ -160,8 +158,25 @@ pub fn par_planes_init<T>(
             let values = unsafe { &mut *(chunk as *mut [MaybeUninit<f32>] as *mut [f32]) };
             fill(state, i, values);
         });
-    let mut out = std::mem::ManuallyDrop::new(out);
-    // SAFETY: every element was written (zeroed above); MaybeUninit<f32> has f32's layout,
-    // and the allocation is handed over whole.
-    unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity()) }
+    // SAFETY: every element was written (zeroed above).
+    unsafe { assume_init(out) }
+}
+
+/// A buffer of `len` values not written yet.
+pub fn uninit(len: usize) -> Vec<MaybeUninit<f32>> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: MaybeUninit needs no initialisation.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// The values of a buffer from [`uninit`], handed over without a copy.
+///
+/// # Safety
+/// Every element of `v` has been written.
+pub unsafe fn assume_init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: MaybeUninit<f32> has f32's layout, the caller vouches that every element is
+    // written, and the allocation is handed over whole.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), v.len(), v.capacity()) }
 }

@@ -14,7 +14,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::flex_support::{dims4, f32s, on_flex_f32, par_planes, record_unary};
+use super::flex_support::{dims4, f32s, par_planes, record_unary};
 
 /// The extension: two ops, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -116,12 +116,7 @@ impl<C: CheckpointStrategy> LatticeOps for Autodiff<Flex, C> {
     }
 }
 
-/// Flex (plain or autodiff), f32.
-pub fn supports(x: &Tensor<4>) -> bool {
-    on_flex_f32(x)
-}
-
-/// Through the extension (callers check [`supports`] first).
+/// Through the extension (callers check `on_flex_f32` first).
 pub fn lattice_gather(x: Tensor<4>, positions: &[usize]) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as LatticeOps>::lattice_gather(
         x.into_dispatch(),
@@ -129,7 +124,7 @@ pub fn lattice_gather(x: Tensor<4>, positions: &[usize]) -> Tensor<4> {
     ))
 }
 
-/// Through the extension (callers check [`supports`] first).
+/// Through the extension (callers check `on_flex_f32` first).
 pub fn lattice_scatter(y: Tensor<4>, positions: &[usize], full: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as LatticeOps>::lattice_scatter(
         y.into_dispatch(),

@@ -62,7 +62,7 @@ pub fn reference_depthwise_conv2d(
 /// x [N, C_x, H, W] zero-padded on the channel dimension to [N, c, H, W] (c ≥ C_x).
 pub fn pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if channels_flex::supports(&x) {
+    if flex_support::on_flex_f32(&x) {
         return channels_flex::pad_channels(x, c);
     }
     reference_pad_channels(x, c)
@@ -79,7 +79,7 @@ pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
 /// `positions` p of both axes (`index`: the same positions as a tensor, for the fallback).
 pub fn lattice_gather(x: Tensor<4>, positions: &[usize], index: &Tensor<1, Int>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if lattice_flex::supports(&x) {
+    if flex_support::on_flex_f32(&x) {
         return lattice_flex::lattice_gather(x, positions);
     }
     let _ = positions;
@@ -100,7 +100,7 @@ pub fn lattice_scatter(
     full: usize,
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if lattice_flex::supports(&y) {
+    if flex_support::on_flex_f32(&y) {
         return lattice_flex::lattice_scatter(y, positions, full);
     }
     let _ = positions;

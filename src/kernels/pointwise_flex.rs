@@ -22,7 +22,7 @@ use burn::tensor::{Tensor, TensorData};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::flex_support::{dims4, f32s, on_flex_f32, record_binary};
+use super::flex_support::{assume_init, dims4, f32s, on_flex_f32, record_binary, uninit};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -137,9 +137,7 @@ fn per_item(
     len: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<f32>], Parallelism) + Sync,
 ) -> Vec<f32> {
-    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(items * len);
-    // SAFETY: MaybeUninit needs no initialisation.
-    unsafe { out.set_len(items * len) };
+    let mut out = uninit(items * len);
     if len > 0 {
         if items >= rayon::current_num_threads() {
             out.par_chunks_mut(len)
@@ -151,15 +149,9 @@ fn per_item(
             }
         }
     }
-    assume_init(out)
-}
-
-/// A fully written buffer as values.
-fn assume_init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: every element was written (`product` writes all of its m × n outputs);
-    // MaybeUninit<f32> has f32's layout, and the allocation is handed over whole.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), v.len(), v.capacity()) }
+    // SAFETY: every `fill` here writes its whole chunk: `product` writes all m × n
+    // outputs, and an empty batch range is zeroed.
+    unsafe { assume_init(out) }
 }
 
 #[derive(Debug)]

@@ -9,8 +9,8 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::kernels::{lattice_gather, lattice_scatter};
 
 /// Lattice positions of an r-point option on an R-point grid: `floor(j · R / r)`.
-pub fn lattice_positions(full: usize, small: usize) -> Vec<i64> {
-    (0..small).map(|j| (j * full / small) as i64).collect()
+pub fn lattice_positions(full: usize, small: usize) -> Vec<usize> {
+    (0..small).map(|j| j * full / small).collect()
 }
 
 /// Index tensors of every resolution option at every layer boundary.
@@ -32,14 +32,7 @@ impl Lattice {
         let positions: Vec<Vec<Vec<usize>>> = full
             .iter()
             .zip(sizes)
-            .map(|(&f, opts)| {
-                opts.iter()
-                    .map(|&r| {
-                        let pos = lattice_positions(f, r);
-                        pos.iter().map(|&p| p as usize).collect()
-                    })
-                    .collect()
-            })
+            .map(|(&f, opts)| opts.iter().map(|&r| lattice_positions(f, r)).collect())
             .collect();
         let index = positions
             .iter()
