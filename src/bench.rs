@@ -142,7 +142,7 @@ pub fn bench(
         weight_step: weight_stats,
         arch_step: arch_stats,
         model_mib,
-        uniform_expected_mflops: tr.uniform_flops / 1e6,
+        uniform_expected_mflops: tr.uniform_cost / 1e6,
     })
 }
 

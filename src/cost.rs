@@ -9,7 +9,8 @@ use std::ops::{Add, Mul};
 use crate::arch::{BlockLayout, HeadOp, Layout, conv_out};
 
 /// What a count includes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
 pub enum Convention {
     /// Ours (docs/ARCH_FORMAT.md): multiply-accumulates of convs and linears plus one
     /// per pooled element; params = conv and linear weights (no BN, no biases). Budgets
@@ -21,18 +22,17 @@ pub enum Convention {
     Torch,
 }
 
-impl std::str::FromStr for Convention {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ours" => Ok(Convention::Ours),
-            "torch" => Ok(Convention::Torch),
-            o => Err(format!("unknown convention `{o}`; expected ours or torch")),
-        }
-    }
-}
+crate::json::from_str_by_serde!(Convention, "convention");
 
 impl Convention {
+    /// Its name, as the command line and JSON outputs write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Convention::Ours => "ours",
+            Convention::Torch => "torch",
+        }
+    }
+
     /// Global average pool on C·area elements: C·area FLOPs in ours, nothing in torch.
     pub fn pool<T: Count>(self, c: T, area_in: T) -> Cost<T> {
         match self {

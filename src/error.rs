@@ -61,14 +61,95 @@ pub enum Error {
         source: burn::store::RecordError,
     },
     /// The run was interrupted (Ctrl-C) after writing a checkpoint.
-    #[error("interrupted; checkpoint written to {0}; continue with --resume")]
+    #[error("interrupted; checkpoint written to {}", .0.display())]
     Interrupted(PathBuf),
     /// A run without a run directory was stopped through its token (nothing saved).
     #[error("stopped (the run had no run directory, so nothing was saved)")]
     Stopped,
-    /// Anything else that makes a request impossible, with its reason.
+    /// A budget band `budget · (1 ± tolerance)` that no network of the space reaches.
+    #[error(
+        "budget {budget:.3} {unit} (±{:.0} %) is outside the space's range {min:.3}–{max:.3} {unit}",
+        tolerance * 100.0
+    )]
+    BudgetOutOfRange {
+        /// The budget, in `unit`.
+        budget: f64,
+        /// Half-width of the band, as a fraction of the budget.
+        tolerance: f64,
+        /// The space's smallest network, in `unit`.
+        min: f64,
+        /// The space's largest network, in `unit`.
+        max: f64,
+        /// The cost's unit (`MFLOPs`).
+        unit: String,
+    },
+    /// Fewer images than one batch (or no test or validation images) where a loop needs
+    /// them.
+    #[error("{what}: fewer than one batch of {batch_size}, or no test or validation images")]
+    TooFewImages {
+        /// What was given.
+        what: String,
+        /// The batch size.
+        batch_size: usize,
+    },
+    /// A network that is not one of a space's (or a benchmark's) networks.
+    #[error("architecture {arch} is not {space}: {reason}")]
+    NotInSpace {
+        /// The architecture's name.
+        arch: String,
+        /// Where it was looked for: `in search space NAME` or `a network of BENCHMARK`.
+        space: String,
+        /// What differs.
+        reason: String,
+    },
+    /// A new run's directory holds another run.
+    #[error("{}: run directory already exists", .0.display())]
+    RunExists(PathBuf),
+    /// A directory that is not a run directory (of the kind needed).
+    #[error("{}: {reason}", path.display())]
+    NotARun {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// An error in a file, named (a JSON document of a run, a metrics line).
+    #[error("{}: {error}", file.display())]
+    InFile {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong in it.
+        error: Box<Error>,
+    },
+    /// The data set could not be downloaded (or downloads are off: `DMASKING_OFFLINE`).
+    #[error("download failed: {0}")]
+    Download(String),
+    /// A network that the ONNX lowering cannot express.
+    #[error("export: {0}")]
+    Export(String),
+    /// A plot could not be drawn.
+    #[error("{}: plotting: {message}", path.display())]
+    Plot {
+        /// The image file.
+        path: PathBuf,
+        /// The plotting library's message.
+        message: String,
+    },
+    /// The data worker thread ended before the epoch did.
+    #[error("the data worker stopped before the end of the epoch")]
+    DataWorkerStopped,
+    /// An I/O error without a file to name (a stream, a pipe).
     #[error("{0}")]
-    Other(String),
+    Stream(#[from] std::io::Error),
+    /// Tensor data of an unexpected type or shape (Burn's `DataError`).
+    #[error("tensor data: {0:?}")]
+    TensorData(burn::tensor::DataError),
+}
+
+impl From<burn::tensor::DataError> for Error {
+    fn from(e: burn::tensor::DataError) -> Self {
+        Error::TensorData(e)
+    }
 }
 
 impl Error {
@@ -90,6 +171,14 @@ impl Error {
             path: path.into(),
             what: what.into(),
             source,
+        }
+    }
+
+    /// `self` as found in `file` ([`Error::InFile`]).
+    pub fn in_file(self, file: impl Into<PathBuf>) -> Self {
+        Error::InFile {
+            file: file.into(),
+            error: Box::new(self),
         }
     }
 

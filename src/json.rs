@@ -94,3 +94,27 @@ pub fn pretty_with_inline_items(value: &serde_json::Value, key: &str) -> String 
     out.push('\n');
     out
 }
+
+/// Parse a unit-variant enum from its serde name (the same names as in the JSON files),
+/// for `FromStr` and so the command line: one source for every option enum's names.
+pub fn enum_from_str<T: DeserializeOwned>(s: &str, what: &str) -> std::result::Result<T, String> {
+    use serde::de::IntoDeserializer;
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = s.into_deserializer();
+    T::deserialize(de).map_err(|e| {
+        e.to_string()
+            .replacen("unknown variant", &format!("unknown {what}"), 1)
+    })
+}
+
+/// `impl FromStr` for an option enum through [`enum_from_str`].
+macro_rules! from_str_by_serde {
+    ($t:ty, $what:expr) => {
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                $crate::json::enum_from_str(s, $what)
+            }
+        }
+    };
+}
+pub(crate) use from_str_by_serde;

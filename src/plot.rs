@@ -75,7 +75,10 @@ pub fn panels(
     cols: usize,
     size: (u32, u32),
 ) -> Result<()> {
-    let err = |e: String| Error::Other(format!("{}: plotting: {e}", path.display()));
+    let err = |message: String| Error::Plot {
+        path: path.to_path_buf(),
+        message,
+    };
     let png = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));

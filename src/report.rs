@@ -29,7 +29,7 @@ pub fn read_metrics<M: serde::de::DeserializeOwned>(run: &RunDir) -> Result<Vec<
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
-                Error::Other(format!("{}:{}: malformed line: {e}", path.display(), i + 1))
+                Error::Data(format!("{}:{}: malformed line: {e}", path.display(), i + 1))
             })
         })
         .collect()
@@ -425,10 +425,10 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
         RunKind::Train => read_metrics::<TrainMetric>(run)?.is_empty(),
     };
     if empty {
-        return Err(Error::Other(format!(
-            "{}: metrics.jsonl is empty (nothing to report yet)",
-            run.path.display()
-        )));
+        return Err(Error::NotARun {
+            path: run.path.clone(),
+            reason: "metrics.jsonl is empty (nothing to report yet)".into(),
+        });
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut page = Page::default();
@@ -575,16 +575,17 @@ pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
     let mut rows = Vec::new();
     for run in runs {
         if run.kind()? != RunKind::Train {
-            return Err(Error::Other(format!(
-                "{}: not a training run; --compare takes training runs",
-                run.path.display()
-            )));
+            return Err(Error::NotARun {
+                path: run.path.clone(),
+                reason: "not a training run; a comparison takes training runs".into(),
+            });
         }
         let arch = Arch::load(&run.path.join("arch.json"))?;
         let c = count(&arch.layout()?, arch.input_size);
-        let summary: Value = run
-            .read_json("summary.json")
-            .map_err(|e| Error::Other(format!("{e} (has the training run finished?)")))?;
+        let summary: Value = run.read_json("summary.json").map_err(|e| Error::NotARun {
+            path: run.path.clone(),
+            reason: format!("{e} (has the training run finished?)"),
+        })?;
         let epochs = train_lines(&read_metrics::<TrainMetric>(run)?).1.len();
         rows.push(CompareRow {
             run: run.path.display().to_string(),

@@ -381,7 +381,15 @@ fn budget_projection_lands_in_the_band() {
                     w.iter().map(|x| x / s).collect()
                 })
                 .collect();
-            let out = plan.project_to_budget(&picks, &probs, target, 0.1).unwrap();
+            let out = dmasking::search::band::project(
+                &plan,
+                &dmasking::search::Flops::new(),
+                &picks,
+                &probs,
+                target,
+                0.1,
+            )
+            .unwrap();
             let f = plan.flops_of(&out).unwrap() as f64;
             assert!((f / target - 1.0).abs() <= 0.1, "{f} vs {target}");
             let before = plan.flops_of(&picks).unwrap() as f64;

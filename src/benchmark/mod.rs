@@ -93,13 +93,14 @@ pub fn lookup(bench: &dyn Benchmark, arch: &Arch) -> Result<Lookup> {
     }
     keys.sort();
     let Some(key) = keys.first().cloned() else {
-        return Err(Error::Other(format!(
-            "architecture {} is not a network of {}: its input size, stem, blocks or head \
-             differ from every one of its {} networks",
-            arch.name.as_deref().unwrap_or("(unnamed)"),
-            bench.name(),
-            bench.keys().len()
-        )));
+        return Err(Error::NotInSpace {
+            arch: arch.name.as_deref().unwrap_or("(unnamed)").into(),
+            space: format!("a network of {}", bench.name()),
+            reason: format!(
+                "its input size, stem, blocks or head differ from every one of its {} networks",
+                bench.keys().len()
+            ),
+        });
     };
     let e = bench.entry(&key).expect("keys come from the benchmark");
     let (percentile, band_size) = percentile(bench, e.flops, e.mean_acc);

@@ -35,7 +35,7 @@ impl NasBenchMacro {
     /// "flops": ...}, ...}`); `what` names it in errors.
     pub fn from_json(text: &str, what: &str) -> Result<Self> {
         let records: HashMap<String, Record> = serde_json::from_str(text).map_err(|e| {
-            Error::Other(format!(
+            Error::Data(format!(
                 "{what}: not a NAS-Bench-Macro data file (an object of key -> {{mean_acc, \
                  params, flops}}): {e}"
             ))
@@ -46,7 +46,7 @@ impl NasBenchMacro {
             .keys()
             .find(|k| k.len() != ops || !k.bytes().all(|b| (b'0'..=b'2').contains(&b)))
         {
-            return Err(Error::Other(format!(
+            return Err(Error::Data(format!(
                 "{what}: key {bad:?} is not {ops} digits 0-2 (a NAS-Bench-Macro key)"
             )));
         }
@@ -101,7 +101,7 @@ impl Benchmark for NasBenchMacro {
     fn picks(&self, key: &str) -> Result<Vec<usize>> {
         let n = self.plan.choices.len();
         if key.len() != n || !key.bytes().all(|b| (b'0'..=b'2').contains(&b)) {
-            return Err(Error::Other(format!(
+            return Err(Error::Config(format!(
                 "{key:?} is not a NAS-Bench-Macro key ({n} digits 0-2)"
             )));
         }

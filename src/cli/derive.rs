@@ -91,7 +91,12 @@ pub fn run(args: DeriveArgs, device: &burn::tensor::Device) -> Result<()> {
     };
     match args.sample {
         None => {
-            let (picks, _) = crate::search::final_picks(&plan, &logits, &saved.search)?;
+            let (picks, _) = crate::search::final_picks(
+                &plan,
+                &logits,
+                &saved.search,
+                &crate::search::Flops::new(),
+            )?;
             let kind = if saved.search.budget_flops().is_some() {
                 "argmax projected to the budget band"
             } else {
@@ -166,15 +171,20 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
     if validation.is_empty() || calibration.is_empty() {
         bail!("the run's data leaves no held-out images to score candidates on");
     }
-    let (first, _) = crate::search::final_picks(&net.plan, &logits, &saved.search)?;
+    let (first, _) = crate::search::final_picks(
+        &net.plan,
+        &logits,
+        &saved.search,
+        &crate::search::Flops::new(),
+    )?;
     let s = select::select(
         &net,
         &logits,
         first,
         &saved.search,
+        &crate::search::Flops::new(),
         n,
-        &calibration,
-        &validation,
+        (&calibration, &validation),
     )?;
     let picks = s.picks().to_vec();
     let mut arch = net.plan.derive(&picks)?;

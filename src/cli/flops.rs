@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cost::{Convention, count_in};
 use crate::space::Space;
-use crate::supernet::Plan;
+use crate::supernet::{EXTREME_LIMIT, Plan};
 
 /// Arguments of `dmasking flops`.
 #[derive(Args, Debug)]
@@ -49,7 +49,7 @@ pub fn run(args: FlopsArgs) -> Result<()> {
         let v = json!({
             "flops": c.flops,
             "params": c.params,
-            "convention": convention_name(args.convention),
+            "convention": args.convention.name(),
             "name": arch.name,
             "input_size": size,
             "blocks": arch.blocks.len(),
@@ -72,26 +72,19 @@ pub fn run(args: FlopsArgs) -> Result<()> {
     Ok(())
 }
 
-fn convention_name(cv: Convention) -> &'static str {
-    match cv {
-        Convention::Ours => "ours",
-        Convention::Torch => "torch",
-    }
-}
-
 /// The space's smallest and largest networks (found in our convention) and its mean,
 /// counted in `cv`.
 fn run_space(space: &Space, cv: Convention, json: bool) -> Result<()> {
     let plan = Plan::new(space);
-    let smallest = plan.cost_in(&plan.extreme(false, 20_000)?.picks, cv)?;
-    let largest = plan.cost_in(&plan.extreme(true, 20_000)?.picks, cv)?;
+    let smallest = plan.cost_in(&plan.extreme(false, EXTREME_LIMIT)?.picks, cv)?;
+    let largest = plan.cost_in(&plan.extreme(true, EXTREME_LIMIT)?.picks, cv)?;
     let samples = 1000;
     let mean = plan.uniform_mean_flops_in(samples, 0, cv)?;
     let log10 = plan.log10_size();
     if json {
         let v = json!({
             "name": space.name,
-            "convention": convention_name(cv),
+            "convention": cv.name(),
             "choices": plan.choices.len(),
             "log10_size": log10,
             "min_flops": smallest.flops,

@@ -174,6 +174,19 @@ fn stop_on_ctrl_c() -> crate::run::StopToken {
     token
 }
 
+/// What to do about a library error, in flags (the library's messages name no flags).
+fn advice(err: &crate::error::Error) -> Option<&'static str> {
+    use crate::error::Error;
+    match err {
+        Error::RunExists(_) => Some("pass --resume to continue it or --force to overwrite it"),
+        Error::Interrupted(_) => Some("continue with --resume"),
+        Error::BudgetOutOfRange { .. } => {
+            Some("choose a --budget-mflops inside the range (`dmasking flops --space`)")
+        }
+        _ => None,
+    }
+}
+
 /// Parse arguments, run, and map errors to exit code 2 with a one-line message.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -197,7 +210,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            match err.downcast_ref::<crate::error::Error>().and_then(advice) {
+                Some(advice) => eprintln!("error: {}; {advice}", chain.join(": ")),
+                None => eprintln!("error: {}", chain.join(": ")),
+            }
             ExitCode::from(2)
         }
     }

@@ -25,7 +25,7 @@ pub const CLASSES: [&str; 10] = [
 pub fn read_binary_file(path: &Path, into: &mut ImageSet) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
-        return Err(Error::Other(format!(
+        return Err(Error::Data(format!(
             "{}: size {} bytes is not a multiple of the CIFAR-10 record size {RECORD} (truncated or not a CIFAR-10 binary file)",
             path.display(),
             bytes.len()
@@ -33,7 +33,7 @@ pub fn read_binary_file(path: &Path, into: &mut ImageSet) -> Result<()> {
     }
     for rec in bytes.chunks_exact(RECORD) {
         if rec[0] >= 10 {
-            return Err(Error::Other(format!(
+            return Err(Error::Data(format!(
                 "{}: label {} out of range 0..10",
                 path.display(),
                 rec[0]
@@ -80,7 +80,7 @@ fn binary_dir(root: &Path) -> Option<PathBuf> {
 /// image-folder tree with `train/` and `test/` (each `<class>/*.{png,jpg}`).
 pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
     if !root.is_dir() {
-        return Err(Error::Other(format!(
+        return Err(Error::Data(format!(
             "data directory {} does not exist",
             root.display()
         )));
@@ -94,7 +94,7 @@ pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
         for f in files {
             let p = dir.join(&f);
             if !p.exists() {
-                return Err(Error::Other(format!(
+                return Err(Error::Data(format!(
                     "{}: missing CIFAR-10 binary file {f}",
                     dir.display()
                 )));
@@ -111,7 +111,7 @@ pub fn load(root: &Path, split: Split) -> Result<ImageSet> {
         let found = super::folder::scan_classes(&sub, super::folder::split_classes(root, &sub)?)?;
         return read_scan(&found, &sub);
     }
-    Err(Error::Other(format!(
+    Err(Error::Data(format!(
         "{}: no CIFAR-10 data found (expected data_batch_1.bin .. test_batch.bin, or train/ and test/ image folders)",
         root.display()
     )))
@@ -135,7 +135,7 @@ pub(crate) fn read_scan(found: &super::folder::Scan, root: &Path) -> Result<Imag
         let img = super::folder::decode(f)?;
         let (w, h) = img.dimensions();
         if w != h || (set.size != 0 && set.size != w as usize) {
-            return Err(Error::Other(format!(
+            return Err(Error::Data(format!(
                 "{}: image is {w}x{h}; all images must be square and of one size",
                 f.display()
             )));
@@ -147,7 +147,7 @@ pub(crate) fn read_scan(found: &super::folder::Scan, root: &Path) -> Result<Imag
         set.labels.push(label);
     }
     if set.is_empty() {
-        return Err(Error::Other(format!("{}: no images found", root.display())));
+        return Err(Error::Data(format!("{}: no images found", root.display())));
     }
     set.transform = super::folder::default_transform(&set.classes, set.size, false);
     Ok(set)

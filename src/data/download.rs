@@ -104,7 +104,7 @@ pub fn cifar10(progress: Progress<'_>) -> Result<PathBuf> {
         return Ok(dir);
     }
     if std::env::var_os("DMASKING_OFFLINE").is_some_and(|v| v != "0") {
-        return Err(Error::Other("DMASKING_OFFLINE is set".into()));
+        return Err(Error::Download("DMASKING_OFFLINE is set".into()));
     }
     std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
     let archive = cache.join("cifar-10-binary.tar.gz");
@@ -119,13 +119,13 @@ pub fn cifar10(progress: Progress<'_>) -> Result<PathBuf> {
         .map_err(|e| {
             // A damaged archive is downloaded again next time.
             std::fs::remove_file(&archive).ok();
-            Error::Other(format!("{}: unpacking: {e}", archive.display()))
+            Error::Download(format!("{}: unpacking: {e}", archive.display()))
         })?;
     let got = tmp.join("cifar-10-batches-bin");
     if !complete(&got) {
         std::fs::remove_dir_all(&tmp).ok();
         std::fs::remove_file(&archive).ok();
-        return Err(Error::Other(format!(
+        return Err(Error::Download(format!(
             "{}: the archive does not hold the six official files of {FULL_FILE} bytes",
             archive.display()
         )));
@@ -139,7 +139,7 @@ pub fn cifar10(progress: Progress<'_>) -> Result<PathBuf> {
 
 /// Download `url` to `target` (temp file, then rename), telling `progress`.
 fn download(url: &str, target: &Path, progress: Progress<'_>) -> Result<()> {
-    let fail = |e: String| Error::Other(format!("download failed: {e}"));
+    let fail = Error::Download;
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
         .timeout_read(Duration::from_secs(60))

@@ -32,7 +32,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
-        .map_err(|e| Error::Other(format!("reading a weight for export: {e:?}")))
+        .map_err(|e| Error::Export(format!("reading a weight: {e:?}")))
 }
 
 fn ints(name: &str, v: &[usize]) -> AttributeProto {
@@ -128,7 +128,7 @@ impl Graph {
     fn conv_bn_act(&mut self, name: &str, x: &str, l: &ConvBnAct) -> Result<String> {
         let c = &l.conv;
         if c.stride[0] != c.stride[1] || c.dilation != [1, 1] {
-            return Err(Error::Other(format!(
+            return Err(Error::Export(format!(
                 "{name}: only square strides without dilation are exported"
             )));
         }

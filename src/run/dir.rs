@@ -9,14 +9,28 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// The position a checkpoint saves (search or training progress).
-pub trait Position {
+/// The position a checkpoint saves (search or training progress): what the loop driver
+/// ([`drive`](super::drive)) reads and advances; each loop adds its own fields.
+pub trait Position: Clone + Default + Serialize + serde::de::DeserializeOwned {
     /// The epoch in progress.
     fn epoch(&self) -> usize;
     /// Batches done in that epoch.
     fn batch(&self) -> usize;
+    /// Steps done in the run.
+    fn step(&self) -> usize;
+    /// Training images seen so far.
+    fn images(&self) -> usize;
+    /// Seconds of the run before the current process.
+    fn seconds(&self) -> f64;
     /// Lines of metrics.jsonl written so far.
     fn metrics_lines(&self) -> usize;
+    /// Set the clock a checkpoint records: `seconds` of the run so far and the metrics
+    /// lines written.
+    fn stamp(&mut self, seconds: f64, metrics_lines: usize);
+    /// One step (one batch of the epoch) is done.
+    fn advance(&mut self);
+    /// The epoch is done: the next starts at its first batch.
+    fn next_epoch(&mut self);
 }
 
 /// What a run directory holds.
@@ -49,10 +63,7 @@ impl RunDir {
                 .next()
                 .is_some();
             if non_empty && !force {
-                return Err(Error::Other(format!(
-                    "{}: run directory already exists; pass --resume to continue it or --force to overwrite it",
-                    path.display()
-                )));
+                return Err(Error::RunExists(path.to_path_buf()));
             }
             replace = non_empty;
         }
@@ -99,10 +110,10 @@ impl RunDir {
     /// Open an existing run to resume it.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join("config.json").exists() {
-            return Err(Error::Other(format!(
-                "{}: not a run directory (no config.json) to resume",
-                path.display()
-            )));
+            return Err(Error::NotARun {
+                path: path.to_path_buf(),
+                reason: "not a run directory (no config.json) to resume".into(),
+            });
         }
         let run = RunDir {
             path: path.to_path_buf(),
@@ -127,27 +138,27 @@ impl RunDir {
         } else if v.get("arch").is_some() {
             Ok(RunKind::Train)
         } else {
-            Err(Error::Other(format!(
-                "{}: neither a search run (no `space`) nor a training run (no `arch`)",
-                self.path.join("config.json").display()
-            )))
+            Err(Error::NotARun {
+                path: self.path.clone(),
+                reason:
+                    "config.json: neither a search run (no `space`) nor a training run (no `arch`)"
+                        .into(),
+            })
         }
     }
 
     /// Parse a JSON file of the run; errors name the file and the JSON path.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
         let text = self.read(name)?;
-        crate::json::parse(&text)
-            .map_err(|e| Error::Other(format!("{}: {e}", self.path.join(name).display())))
+        crate::json::parse(&text).map_err(|e| e.in_file(self.path.join(name)))
     }
 
     /// The run's `config.json` parsed as `T`, beside the raw document (so that a reader
     /// can tell a field an older version did not write from one set to its default).
     pub fn read_config<T: serde::de::DeserializeOwned>(&self) -> Result<(T, serde_json::Value)> {
         let text = self.read("config.json")?;
-        let typed = crate::json::parse(&text).map_err(|e| {
-            Error::Other(format!("{}: {e}", self.path.join("config.json").display()))
-        })?;
+        let typed =
+            crate::json::parse(&text).map_err(|e| e.in_file(self.path.join("config.json")))?;
         let raw = serde_json::from_str(&text).unwrap_or_default();
         Ok((typed, raw))
     }
@@ -225,9 +236,7 @@ impl RunDir {
     /// Where a resumed run starts: the newest checkpoint and its progress, with
     /// `metrics.jsonl` cut back to the lines that checkpoint accounts for (`None`: no
     /// checkpoint yet, start from the beginning).
-    pub fn resume_point<P: Position + serde::de::DeserializeOwned>(
-        &self,
-    ) -> Result<Option<(PathBuf, P)>> {
+    pub fn resume_point<P: Position>(&self) -> Result<Option<(PathBuf, P)>> {
         let Some((dir, p)) = self.latest_checkpoint::<P>()? else {
             // Lines of a first epoch that never reached a checkpoint are dropped too.
             self.truncate_metrics(0)?;

@@ -4,6 +4,7 @@
 
 pub mod cadence;
 pub mod dir;
+pub mod driver;
 pub mod observer;
 pub mod seed;
 pub mod stop;
@@ -11,6 +12,8 @@ pub mod sums;
 
 pub use cadence::Cadence;
 pub use dir::{Position, RunDir, RunKind, write_atomic};
+pub(crate) use driver::impl_position;
+pub use driver::{Driven, EpochLoop, check_finite, drive};
 pub use observer::{Observer, Silent};
 pub use seed::stream_seed;
 pub use stop::StopToken;
@@ -119,7 +122,7 @@ pub struct Started<'s, M, P> {
 impl<M: serde::Serialize> Attachments<'_, M> {
     /// Start the loop: find a resumed run's newest checkpoint (or record a new run's inputs
     /// with `write_new`), tell the observer, and position the metrics log.
-    pub fn start<P: Position + serde::de::DeserializeOwned>(
+    pub fn start<P: Position>(
         &mut self,
         write_new: impl FnOnce(&RunDir) -> Result<()>,
     ) -> Result<Started<'_, M, P>> {

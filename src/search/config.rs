@@ -7,6 +7,8 @@ use crate::run::RunDir;
 use crate::space::Space;
 use crate::supernet::OpSharing;
 
+pub use super::loss::LossMode;
+
 /// What a search run's `config.json` holds: the space and every search setting.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
@@ -31,32 +33,6 @@ impl RunConfig {
     }
 }
 
-/// The FLOP-aware loss.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum LossMode {
-    /// `CE · a · (ln MFLOPs)^b` (FBNet).
-    Fbnet,
-    /// `CE + lambda · C / C_ref`, C_ref = the expected cost at uniform weights.
-    Additive,
-    /// `CE + mu · (C / target − 1)²`, mu raised by dual ascent while C is outside the band.
-    Budget,
-}
-
-impl std::str::FromStr for LossMode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "fbnet" => Ok(LossMode::Fbnet),
-            "additive" => Ok(LossMode::Additive),
-            "budget" => Ok(LossMode::Budget),
-            o => Err(format!(
-                "unknown loss mode `{o}`; expected fbnet, additive or budget"
-            )),
-        }
-    }
-}
-
 /// What a weight step trains.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -73,19 +49,7 @@ pub enum WeightStep {
     Sandwich,
 }
 
-impl std::str::FromStr for WeightStep {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "masked" => Ok(WeightStep::Masked),
-            "single-path" => Ok(WeightStep::SinglePath),
-            "sandwich" => Ok(WeightStep::Sandwich),
-            o => Err(format!(
-                "unknown weight step `{o}`; expected masked, single-path or sandwich"
-            )),
-        }
-    }
-}
+crate::json::from_str_by_serde!(WeightStep, "weight step");
 
 /// Every setting of a search run; written to the run directory. A settings file may
 /// give any subset (the rest take their defaults); an unknown field is an error.

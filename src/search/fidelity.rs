@@ -115,14 +115,14 @@ pub fn fidelity(
     mut scored: impl FnMut(usize, usize, &Scored),
 ) -> Result<Fidelity> {
     if net.plan.space != bench.plan().space {
-        return Err(Error::Other(format!(
+        return Err(Error::Config(format!(
             "the run's space ({}) is not the benchmark's ({})",
             net.plan.space.name.as_deref().unwrap_or("unnamed"),
             bench.name()
         )));
     }
     if n < 4 {
-        return Err(Error::Other(format!("need at least 4 networks, got {n}")));
+        return Err(Error::Config(format!("need at least 4 networks, got {n}")));
     }
     let all = networks(bench)?;
     let (lo, hi) = (all[0].1, all[all.len() - 1].1);

@@ -5,8 +5,11 @@
 //! checkpoints (every epoch and on a stop request) and the derived architecture, and a
 //! resumed run continues exactly where it stopped.
 
+pub mod band;
 pub mod config;
+mod epochs;
 pub mod fidelity;
+pub mod loss;
 pub mod metrics;
 pub mod oneshot;
 pub mod progress;
@@ -14,35 +17,13 @@ pub mod searcher;
 pub mod select;
 pub mod trainer;
 
-pub use config::{LossMode, RunConfig, SearchConfig, WeightStep};
+pub use band::final_picks;
+pub use config::{RunConfig, SearchConfig, WeightStep};
+pub use loss::{ArchLoss, CostRange, Flops, LossMode, SearchCost};
 pub use metrics::{SearchEpoch, SearchMetric, SearchStep};
 pub use progress::Progress;
 pub use searcher::{SearchOutcome, Searcher};
 pub use trainer::SupernetTrainer;
-
-use crate::error::Result;
-use crate::supernet::{ArchLogits, Plan};
-
-/// The picks a search ends with, and the argmax they start from: the argmax of every
-/// choice; in budget mode *(ours)*, moved into the band by the cheapest changes in
-/// log-probability when the argmax falls outside it.
-pub fn final_picks(
-    plan: &Plan,
-    logits: &ArchLogits,
-    cfg: &SearchConfig,
-) -> Result<(Vec<usize>, Vec<usize>)> {
-    let argmax = logits.argmax();
-    let picks = match cfg.budget_flops() {
-        Some(target) => plan.project_to_budget(
-            &argmax,
-            &logits.probabilities(),
-            target,
-            cfg.budget_tolerance,
-        )?,
-        None => argmax.clone(),
-    };
-    Ok((picks, argmax))
-}
 
 /// FNV-1a, a stable hash of the resolved config for provenance.
 fn fnv1a(bytes: &[u8]) -> u64 {

@@ -36,14 +36,4 @@ pub struct Progress {
     pub log_arch: Sums,
 }
 
-impl crate::run::Position for Progress {
-    fn epoch(&self) -> usize {
-        self.epoch
-    }
-    fn batch(&self) -> usize {
-        self.batch
-    }
-    fn metrics_lines(&self) -> usize {
-        self.metrics_lines
-    }
-}
+crate::run::impl_position!(Progress);

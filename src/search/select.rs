@@ -2,8 +2,8 @@
 //! the argmax and samples of the learned distribution instead of the argmax alone.
 //!
 //! Candidates: the argmax of every choice and draws from softmax(α), each moved into the
-//! FLOP band (the budget's in budget mode, else ±`budget_tolerance` around the argmax's
-//! FLOPs) by [`Plan::project_to_budget`], distinct as networks. Each is scored as
+//! band of the search's cost (the budget's in budget mode, else ±`budget_tolerance` around
+//! the argmax's cost) by [`band::project`], distinct as networks. Each is scored as
 //! [`oneshot::score`] scores: inherited weights, BN statistics
 //! re-estimated on weight-split images, top-1 on architecture-split images (held out from
 //! the weight steps; never the test set). The best score wins; ties go to the more
@@ -12,7 +12,8 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use super::{SearchConfig, oneshot};
+use super::loss::SearchCost;
+use super::{SearchConfig, band, oneshot};
 use crate::data::{ImageData, split};
 use crate::error::Result;
 use crate::run::stream_seed;
@@ -38,7 +39,8 @@ pub struct Candidate {
 pub struct Selection {
     /// Index of the winner in `candidates`.
     pub chosen: usize,
-    /// Target of the FLOP band the candidates were moved into, and its half-width.
+    /// Target of the band the candidates were moved into (the search cost's raw unit:
+    /// FLOPs for a FLOP search).
     pub band_flops: f64,
     /// Half-width of the band, as a fraction of `band_flops`.
     pub tolerance: f64,
@@ -88,16 +90,16 @@ pub fn select(
     logits: &ArchLogits,
     first: Vec<usize>,
     cfg: &SearchConfig,
+    cost: &dyn SearchCost,
     n: usize,
-    calibration: &dyn ImageData,
-    validation: &dyn ImageData,
+    (calibration, validation): (&dyn ImageData, &dyn ImageData),
 ) -> Result<Selection> {
     let plan: &Plan = &net.plan;
     let probs = logits.probabilities();
     let first_flops = plan.flops_of(&first)?;
-    let band = match cfg.budget_flops() {
-        Some(target) => target,
-        None => first_flops as f64,
+    let band = match band::budget_band(cfg, cost) {
+        Some((target, _)) => target,
+        None => cost.exact(plan, &first)?,
     };
     let log_prob = |picks: &[usize]| -> f64 {
         picks
@@ -114,10 +116,10 @@ pub fn select(
             break;
         }
         let drawn: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
-        let picks = plan.project_to_budget(&drawn, &probs, band, cfg.budget_tolerance)?;
+        let picks = band::project(plan, cost, &drawn, &probs, band, cfg.budget_tolerance)?;
         let arch = plan.derive(&picks)?;
         let flops = crate::cost::count(&arch.layout()?, arch.input_size).flops;
-        let off = flops as f64 / band - 1.0;
+        let off = cost.exact(plan, &picks)? / band - 1.0;
         if off.abs() <= cfg.budget_tolerance && seen.insert(arch.network_key()) {
             picked.push(("sample", picks, flops));
         }

@@ -1,5 +1,6 @@
 //! One search step at a time: the supernet, its architecture logits, both optimizers and
-//! the FLOP-aware loss. The same code runs on every backend.
+//! the cost-aware architecture loss ([`ArchLoss`] over a [`SearchCost`]). The same code
+//! runs on every backend.
 
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -8,10 +9,13 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor};
 
-use super::config::{LossMode, SearchConfig};
+use std::sync::Arc;
+
+use super::config::SearchConfig;
+use super::loss::{ArchLoss, CostRange, Flops, SearchCost};
 use crate::error::{Error, Result};
 use crate::space::Space;
-use crate::supernet::{ArchLogits, ArchWeights, Eff, Supernet};
+use crate::supernet::{ArchLogits, ArchWeights, EXTREME_LIMIT, Eff, Supernet};
 
 /// Supernet weights and architecture logits with their optimizers.
 pub struct SupernetTrainer {
@@ -24,12 +28,14 @@ pub struct SupernetTrainer {
     /// Adam of the architecture logits.
     pub arch_opt: ModuleOptimizer,
     ce: CrossEntropyLoss,
-    /// Expected FLOPs at uniform weights (the additive loss's reference).
-    pub uniform_flops: f64,
-    /// Budget target in FLOPs.
-    pub budget: Option<f64>,
-    /// Budget penalty weight μ, adapted by dual ascent.
-    pub mu: f64,
+    /// The cost the architecture loss reads.
+    pub cost: Arc<dyn SearchCost>,
+    /// The space's range of that cost.
+    pub range: CostRange,
+    /// Expected cost at uniform weights (the additive loss's reference).
+    pub uniform_cost: f64,
+    /// The architecture loss, with its state (the budget form's μ).
+    pub loss: ArchLoss,
     /// Picks of the space's largest and smallest networks (by FLOPs).
     pub largest: Vec<usize>,
     /// Picks of the smallest network (by FLOPs).
@@ -55,28 +61,16 @@ impl SupernetTrainer {
         ad.seed(cfg.seed);
         let net = Supernet::with_sharing(space, cfg.op_sharing, &ad);
         let logits = ArchLogits::new(&net.plan.choices, &ad);
-        let budget = cfg.budget_flops();
-        if cfg.loss == LossMode::Budget && budget.is_none() {
-            return Err(Error::Config(
-                "the budget loss needs a positive budget_mflops (--budget-mflops)".into(),
-            ));
-        }
-        if cfg.loss == LossMode::Fbnet {
-            let min = net.plan.extreme(false, 20_000)?.flops;
-            if min <= 1_000_000 {
-                return Err(Error::Other(format!(
-                    "loss mode fbnet needs every architecture above 1 MFLOP (ln C > 0); this space goes down to {:.3} MFLOPs: use --loss additive or budget",
-                    min as f64 / 1e6
-                )));
-            }
-        }
-        let largest = net.plan.extreme(true, 20_000)?.picks;
-        let smallest = net.plan.extreme(false, 20_000)?.picks;
-        let uniform_flops = value(
-            net.valid()
-                .expected_cost(&logits.valid().sample(1.0, None, false))
-                .flops,
-        );
+        let largest = net.plan.extreme(true, EXTREME_LIMIT)?;
+        let smallest = net.plan.extreme(false, EXTREME_LIMIT)?;
+        let range = CostRange {
+            min: smallest.flops as f64,
+            max: largest.flops as f64,
+        };
+        let cost: Arc<dyn SearchCost> = Arc::new(Flops::new());
+        let uniform_cost =
+            value(cost.expected(&net.valid(), &logits.valid().sample(1.0, None, false)));
+        let loss = ArchLoss::new(cfg, &*cost, range, uniform_cost)?;
         // PyTorch-equivalent settings: SGD without dampening, Adam eps 1e-8.
         let weight_opt = SgdConfig::new()
             .with_momentum(Some(MomentumConfig {
@@ -96,11 +90,12 @@ impl SupernetTrainer {
             weight_opt,
             arch_opt,
             ce: CrossEntropyLossConfig::new().init(&ad),
-            uniform_flops,
-            budget,
-            mu: cfg.budget_mu,
-            largest,
-            smallest,
+            cost,
+            range,
+            uniform_cost,
+            loss,
+            largest: largest.picks,
+            smallest: smallest.picks,
         })
     }
 
@@ -200,36 +195,8 @@ impl SupernetTrainer {
         let g = self.logits.sample(temperature, Some(noise), cfg.hard);
         let out = frozen.forward(x, &g);
         let ce = self.ce.forward(out.clone(), y);
-        let cost = frozen.expected_cost(&g).flops.into_tensor(&ce.device());
-        let loss = match cfg.loss {
-            // L = CE · a · (ln MFLOPs)^b
-            LossMode::Fbnet => {
-                ce.clone()
-                    * cost
-                        .div_scalar(1e6)
-                        .log()
-                        .powf_scalar(cfg.fbnet_b)
-                        .mul_scalar(cfg.fbnet_a)
-            }
-            // L = CE + λ · C / C_uniform
-            LossMode::Additive => {
-                ce.clone()
-                    + cost
-                        .div_scalar(self.uniform_flops)
-                        .mul_scalar(cfg.additive_lambda)
-            }
-            // L = CE + μ · (C / target − 1)²: pulls the expected cost toward the target
-            // from either side; μ grows (dual ascent) while the cost is outside the band.
-            LossMode::Budget => {
-                let target = self.budget.expect("checked at construction");
-                let ratio = cost.clone().detach().into_scalar::<f32>() as f64 / target;
-                if (ratio - 1.0).abs() > cfg.budget_tolerance {
-                    self.mu += cfg.budget_step * (ratio - 1.0).abs();
-                }
-                let dev = cost.div_scalar(target).sub_scalar(1.0);
-                ce.clone() + dev.clone().mul(dev).mul_scalar(self.mu)
-            }
-        };
+        let cost = self.cost.expected(&frozen, &g).into_tensor(&ce.device());
+        let loss = self.loss.forward(ce.clone(), cost);
         let mut grads = loss.backward();
         let gp = GradientsParams::from_module(&mut grads, &self.logits);
         self.logits = self.arch_opt.step(cfg.arch_lr, self.logits.clone(), gp);
@@ -245,6 +212,12 @@ impl SupernetTrainer {
     pub fn expected_flops(&self) -> f64 {
         let g = self.logits.valid().sample(1.0, None, false);
         value(self.net.valid().expected_cost(&g).flops)
+    }
+
+    /// Expected cost (the search's, raw unit) under softmax(alpha) (no noise, T = 1).
+    pub fn expected_cost(&self) -> f64 {
+        let g = self.logits.valid().sample(1.0, None, false);
+        value(self.cost.expected(&self.net.valid(), &g))
     }
 
     /// Save weights, logits and both optimizers into `dir`.
@@ -267,24 +240,28 @@ impl SupernetTrainer {
     }
 
     /// Load what [`save`](Self::save) wrote.
-    pub fn load(mut self, dir: &std::path::Path) -> Result<Self> {
+    pub fn load(&mut self, dir: &std::path::Path) -> Result<()> {
         let err = |what: &str, e| Error::record(dir, format!("loading {what}"), e);
         self.net = self
             .net
+            .clone()
             .try_load_file(dir.join("supernet.bpk"))
             .map_err(|e| err("supernet", e))?;
         self.logits = self
             .logits
+            .clone()
             .try_load_file(dir.join("logits.bpk"))
             .map_err(|e| err("logits", e))?;
         self.weight_opt = self
             .weight_opt
+            .clone()
             .load(dir.join("weight_opt.bpk"))
             .map_err(|e| err("weight optimizer", e))?;
         self.arch_opt = self
             .arch_opt
+            .clone()
             .load(dir.join("arch_opt.bpk"))
             .map_err(|e| err("architecture optimizer", e))?;
-        Ok(self)
+        Ok(())
     }
 }

@@ -29,18 +29,7 @@ pub enum OpSharing {
     Superkernel,
 }
 
-impl std::str::FromStr for OpSharing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "branches" => Ok(OpSharing::Branches),
-            "superkernel" => Ok(OpSharing::Superkernel),
-            o => Err(format!(
-                "unknown op sharing `{o}`; expected branches or superkernel"
-            )),
-        }
-    }
-}
+crate::json::from_str_by_serde!(OpSharing, "op sharing");
 
 /// One searched block.
 #[derive(Module, Debug)]

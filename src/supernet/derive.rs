@@ -22,7 +22,7 @@ impl<T: Copy> Options<T> {
 impl Plan {
     pub(crate) fn check_picks(&self, picks: &[usize]) -> Result<()> {
         if picks.len() != self.choices.len() {
-            return Err(Error::Other(format!(
+            return Err(Error::Config(format!(
                 "expected {} picks (one per choice), got {}",
                 self.choices.len(),
                 picks.len()
@@ -30,7 +30,7 @@ impl Plan {
         }
         for (c, (&p, ch)) in picks.iter().zip(&self.choices).enumerate() {
             if p >= ch.options.len() {
-                return Err(Error::Other(format!(
+                return Err(Error::Config(format!(
                     "choice {c} ({}) has {} options, got pick {p}",
                     ch.name,
                     ch.options.len()

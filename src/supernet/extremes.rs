@@ -6,6 +6,10 @@ use super::plan::{ChoiceKind, Plan};
 use crate::cost::{Convention, count, count_in};
 use crate::error::Result;
 
+/// Network-wide option combinations [`Plan::extreme`] enumerates by default (beyond it,
+/// coordinate search).
+pub const EXTREME_LIMIT: usize = 20_000;
+
 /// An architecture of the space and its exact FLOPs.
 #[derive(Clone, Debug)]
 pub struct Extreme {
@@ -20,6 +24,15 @@ impl Plan {
     pub fn flops_of(&self, picks: &[usize]) -> Result<u64> {
         let arch = self.derive(picks)?;
         Ok(count(&arch.layout()?, arch.input_size).flops)
+    }
+
+    /// The FLOPs of the space's smallest and largest networks (what `flops --space`
+    /// prints; [`extreme`](Self::extreme) with its default limit).
+    pub fn flops_range(&self) -> Result<(u64, u64)> {
+        Ok((
+            self.extreme(false, EXTREME_LIMIT)?.flops,
+            self.extreme(true, EXTREME_LIMIT)?.flops,
+        ))
     }
 
     /// The smallest (`maximize == false`) or largest architecture by FLOPs. Network-wide
@@ -227,7 +240,7 @@ impl Plan {
             }
         }
         if found.len() < count {
-            return Err(crate::error::Error::Other(format!(
+            return Err(crate::error::Error::Config(format!(
                 "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs (uniform draws and random walks); widen --tolerance or pick a target inside the space's range",
                 found.len(),
                 tolerance * 100.0,
@@ -275,54 +288,4 @@ pub const WALK_MIX: usize = 200;
 
 fn count_flops(arch: &crate::arch::Arch) -> Result<u64> {
     Ok(count(&arch.layout()?, arch.input_size).flops)
-}
-
-impl Plan {
-    /// *(ours)* Bring `picks` inside the FLOP band `target · (1 ± tolerance)` by the
-    /// cheapest changes: each step switches the one choice whose new option most reduces
-    /// the distance to the band per unit of log-probability given up (`probs` are the
-    /// learned softmax(alpha)). Returns the picks unchanged when already inside.
-    pub fn project_to_budget(
-        &self,
-        picks: &[usize],
-        probs: &[Vec<f32>],
-        target: f64,
-        tolerance: f64,
-    ) -> Result<Vec<usize>> {
-        let dist = |f: u64| (((f as f64) / target - 1.0).abs() - tolerance).max(0.0);
-        let mut picks = picks.to_vec();
-        let mut d = dist(self.flops_of(&picks)?);
-        for _ in 0..10 * self.choices.len().max(1) {
-            if d == 0.0 {
-                break;
-            }
-            let mut best: Option<(f64, usize, usize, f64)> = None;
-            for (c, p) in probs.iter().enumerate() {
-                for o in 0..p.len() {
-                    if o == picks[c] {
-                        continue;
-                    }
-                    let mut trial = picks.clone();
-                    trial[c] = o;
-                    let d2 = dist(self.flops_of(&trial)?);
-                    if d2 >= d {
-                        continue;
-                    }
-                    let lost = (p[picks[c]].max(1e-12).ln() - p[o].max(1e-12).ln()) as f64;
-                    let score = lost.max(1e-9) / (d - d2);
-                    if best.is_none_or(|b| score < b.0) {
-                        best = Some((score, c, o, d2));
-                    }
-                }
-            }
-            match best {
-                Some((_, c, o, d2)) => {
-                    picks[c] = o;
-                    d = d2;
-                }
-                None => break,
-            }
-        }
-        Ok(picks)
-    }
 }

@@ -16,6 +16,7 @@ pub mod plan;
 
 pub use block::{OpSharing, SuperBlock};
 pub use eff::Eff;
+pub use extremes::{EXTREME_LIMIT, Extreme};
 pub use gumbel::{ArchLogits, ArchWeights, gumbel_noise, gumbel_values};
 pub use lattice::Lattice;
 pub use net::Supernet;

@@ -32,12 +32,13 @@ impl Plan {
         {
             return Ok(p);
         }
-        let not_in_space = |why: String| {
-            Error::Other(format!(
-                "architecture {} is not in search space {}: {why}",
-                arch.name.as_deref().unwrap_or("(unnamed)"),
+        let not_in_space = |why: String| Error::NotInSpace {
+            arch: arch.name.as_deref().unwrap_or("(unnamed)").into(),
+            space: format!(
+                "in search space {}",
                 self.space.name.as_deref().unwrap_or("(unnamed)")
-            ))
+            ),
+            reason: why,
         };
         let mut picks = vec![0; self.choices.len()];
         set(&mut picks, &self.resolution, arch.input_size)
