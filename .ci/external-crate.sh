@@ -24,3 +24,4 @@ out=$(CARGO_TARGET_DIR="$repo/target" cargo run --release --quiet --manifest-pat
 echo "$out"
 grep -q "^derived: " <<< "$out"
 grep -q "^retrained: test top-1 " <<< "$out"
+grep -q "^predicted: " <<< "$out"

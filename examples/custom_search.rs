@@ -64,8 +64,11 @@ fn main() -> dmasking::Result<()> {
         select_candidates: 4,
         ..SearchConfig::default()
     };
+    let (min, max) = space.flops_range()?;
+    println!("space: {min} to {max} FLOPs");
     let found = Searcher::new(space, config, &device).run(&train)?;
-    let c = count(&found.arch.layout()?, found.arch.input_size);
+    let c = found.arch.cost()?;
+    assert!((min..=max).contains(&c.flops));
     println!(
         "derived: {} blocks, {} FLOPs",
         found.arch.blocks.len(),
@@ -82,5 +85,12 @@ fn main() -> dmasking::Result<()> {
     };
     let trained = Trainer::new(found.arch, recipe, &device).run(&train, &test)?;
     println!("retrained: test top-1 {:.3}", trained.best_top1);
+
+    // Predict: images are resampled to the network's input size, as in evaluation.
+    let predictions = trained.predict(&test)?;
+    let right = (0..test.len())
+        .filter(|&i| predictions[i].class == test.label(i))
+        .count();
+    println!("predicted: {right} of {} right", test.len());
     Ok(())
 }

@@ -290,3 +290,10 @@ pub fn count_in(layout: &Layout, input: usize, cv: Convention) -> Cost<u64> {
             cv,
         )
 }
+
+impl crate::arch::Arch {
+    /// FLOPs and params of the network (our convention; [`count`] of its layout).
+    pub fn cost(&self) -> crate::error::Result<Cost<u64>> {
+        Ok(count(&self.layout()?, self.input_size))
+    }
+}

@@ -83,9 +83,8 @@ pub enum Error {
         /// The cost's unit (`MFLOPs`).
         unit: String,
     },
-    /// Fewer images than one batch (or no test or validation images) where a loop needs
-    /// them.
-    #[error("{what}: fewer than one batch of {batch_size}, or no test or validation images")]
+    /// Fewer images than one batch where a loop needs one.
+    #[error("{what}: fewer than one batch of {batch_size}")]
     TooFewImages {
         /// What was given.
         what: String,

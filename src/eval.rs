@@ -37,6 +37,48 @@ pub fn resample(x: Tensor<4>, r: usize) -> Tensor<4> {
     x.select(2, idx.clone()).select(3, idx)
 }
 
+/// What [`predict`] says of one image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prediction {
+    /// The most probable class (an index into the data's `classes()`).
+    pub class: usize,
+    /// Its softmax probability.
+    pub probability: f32,
+}
+
+/// The class of every image of `data` by `net` in inference mode, images resampled to
+/// `input` (the network's input size, `Arch::input_size`) as [`evaluate`] does and as the
+/// ONNX graph expects them (it takes `input`×`input` images only).
+pub fn predict(
+    net: &FixedNet,
+    data: &dyn ImageData,
+    input: usize,
+    batch_size: usize,
+) -> Result<Vec<Prediction>> {
+    check(data)?;
+    let net = net.valid();
+    let device = net.stem.conv.weight.device();
+    let mut out = Vec::with_capacity(data.len());
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let (x, _) = make_batch(data, chunk, None)?.to_tensors(&device);
+        let logits = net.forward(resample(x, input));
+        let p = burn::tensor::activation::softmax(logits, 1);
+        let (best, class) = p.max_dim_with_indices(1);
+        let best: Vec<f32> = best.into_data().convert::<f32>().try_into_vec::<f32>()?;
+        let class: Vec<i64> = class.into_data().convert::<i64>().try_into_vec::<i64>()?;
+        out.extend(
+            best.into_iter()
+                .zip(class)
+                .map(|(probability, c)| Prediction {
+                    class: c as usize,
+                    probability,
+                }),
+        );
+    }
+    Ok(out)
+}
+
 /// Evaluate `net` in inference mode (BN running statistics, no dropout, no autodiff) on
 /// every image of `set` at input size `input`.
 pub fn evaluate(

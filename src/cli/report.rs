@@ -30,7 +30,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         let runs = args
             .compare
             .iter()
-            .map(|p| RunDir::open(p))
+            .map(RunDir::open)
             .collect::<crate::error::Result<Vec<_>>>()?;
         let files = crate::report::compare(&runs, out)?;
         println!(

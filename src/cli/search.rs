@@ -148,6 +148,9 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
         cfg.validate()?;
         Searcher::new(space, cfg, device)
     };
+    // The settings against the space (a budget outside its range) before any data is read
+    // or any directory made.
+    searcher.check()?;
     let (space, cfg) = (searcher.space().clone(), searcher.config().clone());
     let data = super::data_dir(args.data.as_deref())?;
     let mut train = super::open_data(&data, Split::Train, space.input_size)?;

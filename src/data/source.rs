@@ -46,10 +46,15 @@ pub trait ImageData: Send + Sync {
     fn shape(&self) -> [usize; 3];
     /// Class names in label order; their number is the number of classes.
     fn classes(&self) -> &[String];
-    /// Class index of image `i` (< `classes().len()`).
+    /// Class index of image `i` (< `classes().len()`). It must not need
+    /// [`read`](Self::read): splits, class checks and evaluation read every label up front
+    /// without decoding images, so keep labels in memory (a list, or the folder names).
     fn label(&self, i: usize) -> usize;
     /// Write image `i` into `out` (`channels · height · width` bytes, CHW). An image that
-    /// cannot be read is an error naming it, not a panic.
+    /// cannot be read is an error naming it, not a panic. It must be deterministic (the
+    /// same bytes every call, from any thread): batches are decoded on several threads
+    /// and a resumed run reads its images again, so reproducibility rests on it; random
+    /// augmentation is the loader's, not the data's.
     fn read(&self, i: usize, out: &mut [u8]) -> Result<()>;
     /// Write image `i` cut by a RandomResizedCrop (`crop` with the random numbers `draws`)
     /// and resized to [`shape`](Self::shape) into `out`. The default crops the image as

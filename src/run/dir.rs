@@ -55,7 +55,8 @@ impl RunDir {
     /// Create `path` for a new run. An existing non-empty directory is an error unless
     /// `force`, in which case the old run's files are removed when the new run starts
     /// writing (after its settings and data have been checked), not before.
-    pub fn create(path: &Path, force: bool) -> Result<Self> {
+    pub fn create(path: impl AsRef<Path>, force: bool) -> Result<Self> {
+        let path = path.as_ref();
         let mut replace = false;
         if path.exists() {
             let non_empty = std::fs::read_dir(path)
@@ -108,7 +109,8 @@ impl RunDir {
     }
 
     /// Open an existing run to resume it.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         if !path.join("config.json").exists() {
             return Err(Error::NotARun {
                 path: path.to_path_buf(),

@@ -14,7 +14,7 @@ pub use cadence::Cadence;
 pub use dir::{Position, RunDir, RunKind, write_atomic};
 pub(crate) use driver::impl_position;
 pub use driver::{Driven, EpochLoop, check_finite, drive};
-pub use observer::{Observer, Silent};
+pub use observer::{Collect, Observer, Silent};
 pub use seed::stream_seed;
 pub use stop::StopToken;
 pub use sums::{Running, Sums};

@@ -32,3 +32,45 @@ pub trait Observer<M> {
 pub struct Silent;
 
 impl<M> Observer<M> for Silent {}
+
+/// An observer that keeps every metrics line; clones share the lines, so keep one clone
+/// and give the other to the loop.
+///
+/// ```
+/// use dmasking::run::{Collect, Observer};
+///
+/// let lines = Collect::<u32>::default();
+/// let mut observer = lines.clone();
+/// observer.on_metrics(&7);
+/// assert_eq!(lines.lines(), [7]);
+/// ```
+#[derive(Debug)]
+pub struct Collect<M>(std::sync::Arc<std::sync::Mutex<Vec<M>>>);
+
+impl<M> Default for Collect<M> {
+    fn default() -> Self {
+        Collect(Default::default())
+    }
+}
+
+impl<M> Clone for Collect<M> {
+    fn clone(&self) -> Self {
+        Collect(self.0.clone())
+    }
+}
+
+impl<M: Clone> Collect<M> {
+    /// The lines so far, in order.
+    pub fn lines(&self) -> Vec<M> {
+        self.0.lock().expect("no observer panicked").clone()
+    }
+}
+
+impl<M: Clone> Observer<M> for Collect<M> {
+    fn on_metrics(&mut self, line: &M) {
+        self.0
+            .lock()
+            .expect("no observer panicked")
+            .push(line.clone());
+    }
+}

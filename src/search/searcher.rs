@@ -8,6 +8,7 @@ use burn::tensor::Device;
 use serde_json::json;
 
 use super::epochs::SearchEpochs;
+use super::loss::{ArchLoss, Flops, SearchCost};
 use super::metrics::SearchMetric;
 use super::select::{self, Selection};
 use super::trainer::SupernetTrainer;
@@ -18,6 +19,7 @@ use crate::data::{ImageData, Subset, check_input, split};
 use crate::error::{Error, Result};
 use crate::run::{Attach, Attachments, RunDir, drive};
 use crate::space::Space;
+use crate::supernet::Plan;
 
 /// What a finished search reports.
 #[derive(Clone, Debug)]
@@ -91,6 +93,17 @@ impl<'a> Searcher<'a> {
         let mut s = Searcher::new(saved.space, saved.search, device).run_dir(run);
         s.attach.resume = true;
         Ok(s)
+    }
+
+    /// Check the settings against the space before anything runs: every setting, and the
+    /// loss against the space's cost range (a budget band outside it is
+    /// [`Error::BudgetOutOfRange`] naming the range). [`run`](Self::run) checks the same;
+    /// call this first to fail before creating a run directory.
+    pub fn check(&self) -> Result<()> {
+        self.config.validate()?;
+        let cost = Flops::new();
+        let range = cost.range(&Plan::new(&self.space))?;
+        ArchLoss::new(&self.config, &cost, range, range.max).map(|_| ())
     }
 
     /// The settings.

@@ -10,6 +10,14 @@ use crate::error::Result;
 /// coordinate search).
 pub const EXTREME_LIMIT: usize = 20_000;
 
+impl crate::space::Space {
+    /// The FLOPs (our convention) of the space's smallest and largest networks, as
+    /// `flops --space` prints them ([`Plan::flops_range`]).
+    pub fn flops_range(&self) -> Result<(u64, u64)> {
+        Plan::new(self).flops_range()
+    }
+}
+
 /// An architecture of the space and its exact FLOPs.
 #[derive(Clone, Debug)]
 pub struct Extreme {

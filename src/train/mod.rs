@@ -70,13 +70,24 @@ pub struct TrainOutcome {
     pub last: Evaluation,
     /// The network of `best.bpk` (inference mode).
     pub net: FixedNet,
-    /// The transform of the training images (normalisation, input size), which the
-    /// network expects of its inputs (what `export` builds into the ONNX graph).
+    /// The transform of the training images (normalisation, augmentation), which the
+    /// network expects of its inputs (the normalisation `export` builds into the ONNX
+    /// graph: `onnx::Normalization::from(&outcome.transform)`).
     pub transform: Transform,
+    /// The network's input size (images are resampled to it).
+    pub input_size: usize,
     /// Seconds of training (resumed runs included).
     pub wall_seconds: f64,
     /// Training images per second (evaluation excluded from the count, not the time).
     pub images_per_second: f64,
+}
+
+impl TrainOutcome {
+    /// The class of every image of `data` by the trained network, resampled to its input
+    /// size ([`eval::predict`](crate::eval::predict)).
+    pub fn predict(&self, data: &dyn ImageData) -> Result<Vec<crate::eval::Prediction>> {
+        crate::eval::predict(&self.net, data, self.input_size, 200)
+    }
 }
 
 /// Load `best.bpk` or `last.bpk` of a training run into the network of `arch`.
@@ -218,6 +229,7 @@ impl<'a> Trainer<'a> {
             last,
             net,
             transform: train.transform().clone(),
+            input_size: arch.input_size,
             wall_seconds: driven.seconds,
             images_per_second: driven.images_per_second,
         })
@@ -237,17 +249,21 @@ fn train_splits(
     check_input(train, "the training data", arch.in_channels, input)?;
     check_input(test, "the test data", arch.in_channels, input)?;
     let (fit, val_idx) = Trainer::split_validation(train.len(), cfg);
-    if fit.len() < cfg.batch_size
-        || test.is_empty()
-        || val_idx.as_ref().is_some_and(|v| v.is_empty())
-    {
+    if test.is_empty() || val_idx.as_ref().is_some_and(|v| v.is_empty()) {
+        let which = if test.is_empty() {
+            "test"
+        } else {
+            "validation"
+        };
+        return Err(Error::Data(format!("no {which} images")));
+    }
+    if fit.len() < cfg.batch_size {
         return Err(Error::TooFewImages {
             what: format!(
-                "{} training images ({} after holding out {:.0} % for validation; {} test images)",
+                "{} training images ({} after holding out {:.0} % for validation)",
                 train.len(),
                 fit.len(),
-                100.0 * cfg.validation_fraction,
-                test.len()
+                100.0 * cfg.validation_fraction
             ),
             batch_size: cfg.batch_size,
         });
