@@ -13,6 +13,7 @@ pub mod naive;
 pub mod net;
 pub mod picks;
 pub mod plan;
+pub mod random;
 
 pub use block::{OpSharing, SuperBlock};
 pub use eff::Eff;

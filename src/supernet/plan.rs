@@ -3,7 +3,7 @@
 
 use crate::arch::{Act, HeadOp, conv_out};
 use crate::divisible::{divisible, se_hidden};
-use crate::space::Space;
+use crate::space::{OpSpace, Space, StageSpace};
 
 /// What a choice decides.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,197 +218,59 @@ fn fmt_f(x: f64) -> String {
     if s.contains('.') { s } else { format!("{s}.0") }
 }
 
-impl Plan {
-    /// Resolve a validated space.
-    pub fn new(space: &Space) -> Self {
-        let mut choices = Vec::new();
-        let mut choose = |name: String, kind: ChoiceKind, options: Vec<String>| {
-            if options.len() < 2 {
-                return None;
-            }
-            choices.push(Choice {
-                name,
-                kind,
-                options,
-            });
-            Some(choices.len() - 1)
-        };
-        let res = space.resolution_options();
-        let resolution = Options {
-            choice: choose(
-                "resolution".into(),
-                ChoiceKind::Resolution,
-                res.iter().map(|r| r.to_string()).collect(),
-            ),
-            values: res.clone(),
-        };
-        let d = space.width_divisor;
-        let stem_widths = space.stem.out.options();
-        let stem_out = Options {
-            choice: choose(
-                "stem.width".into(),
-                ChoiceKind::StemWidth,
-                stem_widths.iter().map(|c| c.to_string()).collect(),
-            ),
-            values: stem_widths,
-        };
-        let mut stage_out = Vec::new();
-        let mut blocks = Vec::new();
-        let mut c_in = stem_out.clone();
-        let mut strides = vec![space.stem.stride];
-        let mut kernels = vec![space.stem.kernel];
-        for (s, st) in space.stages.iter().enumerate() {
-            let out = match &st.out {
-                Some(out) => Options {
-                    choice: choose(
-                        format!("stage{s}.width"),
-                        ChoiceKind::Width { stage: s },
-                        out.iter().map(|c| c.to_string()).collect(),
-                    ),
-                    values: out.clone(),
-                },
-                // The width of whatever feeds the stage, picked by the same choice.
-                None => c_in.clone(),
-            };
-            let label = |kernel: usize, e: Option<f64>, se: bool| {
-                let e = e.map_or(String::new(), |e| format!("_e{}", fmt_f(e)));
-                format!("k{kernel}{e}{}", if se { "_se" } else { "" })
-            };
-            for b in 0..st.blocks {
-                let block_in = if b == 0 { c_in.clone() } else { out.clone() };
-                let in_max = block_in.max();
-                let width = |e: f64| divisible(in_max as f64 * e, d);
-                let (mid, branches, mut op_labels) = match &st.ops {
-                    Some(ops) => {
-                        // Coupled: the distinct hidden widths, each op pointing at its own.
-                        let mut mids: Vec<usize> = Vec::new();
-                        let branches: Vec<Branch> = ops
-                            .iter()
-                            .map(|op| {
-                                let m = width(op.expansion);
-                                let i = mids.iter().position(|&x| x == m).unwrap_or_else(|| {
-                                    mids.push(m);
-                                    mids.len() - 1
-                                });
-                                Branch {
-                                    kernel: op.kernel,
-                                    se: op.se,
-                                    mid: Some(i),
-                                }
-                            })
-                            .collect();
-                        let labels: Vec<String> = ops
-                            .iter()
-                            .map(|op| label(op.kernel, Some(op.expansion), op.se))
-                            .collect();
-                        let mid = Options {
-                            values: mids,
-                            choice: None,
-                        };
-                        (mid, branches, labels)
-                    }
-                    None => {
-                        let expansion = st.expansion.clone().unwrap_or_default();
-                        let mids: Vec<usize> = expansion.iter().map(|&e| width(e)).collect();
-                        let mid = Options {
-                            choice: choose(
-                                format!("stage{s}.block{b}.expansion"),
-                                ChoiceKind::Expansion { stage: s, block: b },
-                                expansion
-                                    .iter()
-                                    .zip(&mids)
-                                    .map(|(e, m)| format!("e{}:{m}", fmt_f(*e)))
-                                    .collect(),
-                            ),
-                            values: mids,
-                        };
-                        let mut branches = Vec::new();
-                        for kernel in st.kernels() {
-                            for se in st.ses() {
-                                branches.push(Branch {
-                                    kernel,
-                                    se,
-                                    mid: None,
-                                });
-                            }
-                        }
-                        let labels: Vec<String> = branches
-                            .iter()
-                            .map(|br| label(br.kernel, None, br.se))
-                            .collect();
-                        (mid, branches, labels)
-                    }
-                };
-                let mids = mid.values.clone();
-                let skip = if b == 0 { st.skip_first } else { st.skip };
-                if skip {
-                    op_labels.push("skip".into());
-                }
-                let op_choice = choose(
-                    format!("stage{s}.block{b}.op"),
-                    ChoiceKind::Op { stage: s, block: b },
-                    op_labels,
-                );
-                let stride = if b == 0 { st.stride } else { 1 };
-                let boundary = strides.len();
-                strides.push(stride);
-                kernels.push(branches.iter().map(|br| br.kernel).max().unwrap_or(3));
-                blocks.push(BlockPlan {
-                    stage: s,
-                    index: b,
-                    stride,
-                    act: st.act,
-                    c_in: block_in,
-                    se_hidden: mids.iter().map(|&m| se_hidden(m, d)).collect(),
-                    mid,
-                    c_out: out.clone(),
-                    branches,
-                    skip,
-                    skip_act: st.skip_act.unwrap_or_default(),
-                    op_choice,
-                    boundary,
-                });
-            }
-            c_in = out.clone();
-            stage_out.push(out);
+/// The choices of a plan in the order its passes add them (the order of `picks`).
+#[derive(Default)]
+struct Choices(Vec<Choice>);
+
+impl Choices {
+    /// Add a choice of `options` (none when there are fewer than two); its index.
+    fn add(&mut self, name: String, kind: ChoiceKind, options: Vec<String>) -> Option<usize> {
+        if options.len() < 2 {
+            return None;
         }
-        // Sizes at every boundary, for the full grid and each resolution option. Kernel
-        // sizes do not change the output size (padding k/2), only strides do.
-        let walk = |r: usize| {
-            let mut v = vec![r];
-            for (i, &s) in strides.iter().enumerate() {
-                v.push(conv_out(v[i], kernels[i], s));
-            }
-            v
-        };
-        let full_sizes = walk(space.input_size);
-        let per_option: Vec<Vec<usize>> = res.iter().map(|&r| walk(r)).collect();
-        let sizes = (0..full_sizes.len())
-            .map(|b| per_option.iter().map(|v| v[b]).collect())
-            .collect();
-        let head_mid = match space.head.op {
-            HeadOp::IrPool => Options {
-                values: c_in
-                    .values
-                    .iter()
-                    .map(|&c| space.head.with_out(0).mid(c, d))
-                    .collect(),
-                choice: c_in.choice,
-            },
-            HeadOp::Conv => {
-                let widths = space.head.out.options();
-                Options {
-                    choice: choose(
-                        "head.width".into(),
-                        ChoiceKind::HeadWidth,
-                        widths.iter().map(|c| c.to_string()).collect(),
-                    ),
-                    values: widths,
-                }
-            }
-        };
+        self.0.push(Choice {
+            name,
+            kind,
+            options,
+        });
+        Some(self.0.len() - 1)
+    }
+
+    /// `values` as the options of a new choice, each labelled by its value.
+    fn values<T: ToString>(
+        &mut self,
+        name: String,
+        kind: ChoiceKind,
+        values: Vec<T>,
+    ) -> Options<T> {
+        Options {
+            choice: self.add(name, kind, values.iter().map(T::to_string).collect()),
+            values,
+        }
+    }
+}
+
+impl Plan {
+    /// Resolve a validated space, in passes: resolution, stem, stages with their blocks,
+    /// the sizes at every layer boundary, head.
+    pub fn new(space: &Space) -> Self {
+        let mut choices = Choices::default();
+        let resolution = choices.values(
+            "resolution".into(),
+            ChoiceKind::Resolution,
+            space.resolution_options(),
+        );
+        let stem_out = choices.values(
+            "stem.width".into(),
+            ChoiceKind::StemWidth,
+            space.stem.out.options(),
+        );
+        let (stage_out, blocks) = stages(space, &stem_out, &mut choices);
+        let (full_sizes, sizes) = boundary_sizes(space, &resolution.values, &blocks);
+        let last = stage_out.last().unwrap_or(&stem_out).clone();
+        let head = head(space, last, &mut choices);
         Plan {
-            choices,
+            choices: choices.0,
             resolution,
             full_sizes,
             sizes,
@@ -421,13 +283,7 @@ impl Plan {
             stem_bias: space.stem.bias,
             stage_out,
             blocks,
-            head: HeadPlan {
-                op: space.head.op,
-                c_in,
-                mid: head_mid,
-                out: space.head.out.options()[0],
-                act: space.head.act,
-            },
+            head,
             dropout: space.dropout,
             space: space.clone(),
         }
@@ -439,5 +295,211 @@ impl Plan {
             .iter()
             .map(|c| (c.options.len() as f64).log10())
             .sum()
+    }
+}
+
+/// Pass: every stage's width choice and its blocks, stage by stage (a stage's width, then
+/// each block's expansion and op choices). A stage without widths of its own takes the
+/// width of whatever feeds it, picked by the same choice.
+fn stages(
+    space: &Space,
+    stem_out: &Options<usize>,
+    choices: &mut Choices,
+) -> (Vec<Options<usize>>, Vec<BlockPlan>) {
+    let (mut stage_out, mut blocks) = (Vec::new(), Vec::new());
+    let mut c_in = stem_out.clone();
+    for (s, st) in space.stages.iter().enumerate() {
+        let out = match &st.out {
+            Some(out) => choices.values(
+                format!("stage{s}.width"),
+                ChoiceKind::Width { stage: s },
+                out.clone(),
+            ),
+            None => c_in.clone(),
+        };
+        for b in 0..st.blocks {
+            let block_in = if b == 0 { c_in.clone() } else { out.clone() };
+            // Boundary 0 is the input, 1 the stem's output, then one per block.
+            let boundary = blocks.len() + 1;
+            blocks.push(block(space, (s, st), b, block_in, &out, boundary, choices));
+        }
+        c_in = out.clone();
+        stage_out.push(out);
+    }
+    (stage_out, blocks)
+}
+
+/// Pass: block `b` of stage `s`: its hidden widths and op branches (coupled ops, or
+/// expansion × kernel × SE), the skip option, stride and widths.
+fn block(
+    space: &Space,
+    (s, st): (usize, &StageSpace),
+    b: usize,
+    c_in: Options<usize>,
+    c_out: &Options<usize>,
+    boundary: usize,
+    choices: &mut Choices,
+) -> BlockPlan {
+    let d = space.width_divisor;
+    let width = |e: f64| divisible(c_in.max() as f64 * e, d);
+    let (mid, branches, mut op_labels) = match &st.ops {
+        Some(ops) => coupled_ops(ops, width),
+        None => {
+            let expansion = st.expansion.clone().unwrap_or_default();
+            let mids: Vec<usize> = expansion.iter().map(|&e| width(e)).collect();
+            let mid = Options {
+                choice: choices.add(
+                    format!("stage{s}.block{b}.expansion"),
+                    ChoiceKind::Expansion { stage: s, block: b },
+                    expansion
+                        .iter()
+                        .zip(&mids)
+                        .map(|(e, m)| format!("e{}:{m}", fmt_f(*e)))
+                        .collect(),
+                ),
+                values: mids,
+            };
+            let (branches, labels) = kernel_se_branches(st);
+            (mid, branches, labels)
+        }
+    };
+    let skip = if b == 0 { st.skip_first } else { st.skip };
+    if skip {
+        op_labels.push("skip".into());
+    }
+    let op_choice = choices.add(
+        format!("stage{s}.block{b}.op"),
+        ChoiceKind::Op { stage: s, block: b },
+        op_labels,
+    );
+    BlockPlan {
+        stage: s,
+        index: b,
+        stride: if b == 0 { st.stride } else { 1 },
+        act: st.act,
+        se_hidden: mid.values.iter().map(|&m| se_hidden(m, d)).collect(),
+        c_in,
+        mid,
+        c_out: c_out.clone(),
+        branches,
+        skip,
+        skip_act: st.skip_act.unwrap_or_default(),
+        op_choice,
+        boundary,
+    }
+}
+
+/// An op's label: `k5_e6.0_se` (the expansion only for coupled ops).
+fn op_label(kernel: usize, e: Option<f64>, se: bool) -> String {
+    let e = e.map_or(String::new(), |e| format!("_e{}", fmt_f(e)));
+    format!("k{kernel}{e}{}", if se { "_se" } else { "" })
+}
+
+/// Coupled ops: the distinct hidden widths (`width` of each op's expansion), each op's
+/// branch pointing at its own; the op choice picks them.
+fn coupled_ops(
+    ops: &[OpSpace],
+    width: impl Fn(f64) -> usize,
+) -> (Options<usize>, Vec<Branch>, Vec<String>) {
+    let mut mids: Vec<usize> = Vec::new();
+    let branches = ops
+        .iter()
+        .map(|op| {
+            let m = width(op.expansion);
+            let i = mids.iter().position(|&x| x == m).unwrap_or_else(|| {
+                mids.push(m);
+                mids.len() - 1
+            });
+            Branch {
+                kernel: op.kernel,
+                se: op.se,
+                mid: Some(i),
+            }
+        })
+        .collect();
+    let labels = ops
+        .iter()
+        .map(|op| op_label(op.kernel, Some(op.expansion), op.se))
+        .collect();
+    let mid = Options {
+        values: mids,
+        choice: None,
+    };
+    (mid, branches, labels)
+}
+
+/// Every kernel × SE branch of a stage (the expansion is a choice of its own).
+fn kernel_se_branches(st: &StageSpace) -> (Vec<Branch>, Vec<String>) {
+    let mut branches = Vec::new();
+    for kernel in st.kernels() {
+        for se in st.ses() {
+            branches.push(Branch {
+                kernel,
+                se,
+                mid: None,
+            });
+        }
+    }
+    let labels = branches
+        .iter()
+        .map(|br| op_label(br.kernel, None, br.se))
+        .collect();
+    (branches, labels)
+}
+
+/// Pass: the map size at every layer boundary (input, after the stem, after each block),
+/// for the full grid and for each resolution option (`sizes[boundary][option]`). Kernel
+/// sizes do not change a size (padding k/2), only strides do.
+fn boundary_sizes(
+    space: &Space,
+    resolutions: &[usize],
+    blocks: &[BlockPlan],
+) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let layers: Vec<(usize, usize)> = std::iter::once((space.stem.kernel, space.stem.stride))
+        .chain(blocks.iter().map(|b| {
+            let kernel = b.branches.iter().map(|br| br.kernel).max().unwrap_or(3);
+            (kernel, b.stride)
+        }))
+        .collect();
+    let walk = |r: usize| {
+        let mut v = vec![r];
+        for (i, &(k, s)) in layers.iter().enumerate() {
+            v.push(conv_out(v[i], k, s));
+        }
+        v
+    };
+    let full_sizes = walk(space.input_size);
+    let per_option: Vec<Vec<usize>> = resolutions.iter().map(|&r| walk(r)).collect();
+    let sizes = (0..full_sizes.len())
+        .map(|b| per_option.iter().map(|v| v[b]).collect())
+        .collect();
+    (full_sizes, sizes)
+}
+
+/// Pass: the head on the last stage's widths `c_in`: an `ir_pool` head's widths follow
+/// them (same choice); a `conv` head's width may be a choice of its own.
+fn head(space: &Space, c_in: Options<usize>, choices: &mut Choices) -> HeadPlan {
+    let d = space.width_divisor;
+    let mid = match space.head.op {
+        HeadOp::IrPool => Options {
+            values: c_in
+                .values
+                .iter()
+                .map(|&c| space.head.with_out(0).mid(c, d))
+                .collect(),
+            choice: c_in.choice,
+        },
+        HeadOp::Conv => choices.values(
+            "head.width".into(),
+            ChoiceKind::HeadWidth,
+            space.head.out.options(),
+        ),
+    };
+    HeadPlan {
+        op: space.head.op,
+        c_in,
+        mid,
+        out: space.head.out.options()[0],
+        act: space.head.act,
     }
 }
