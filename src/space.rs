@@ -280,53 +280,7 @@ impl Space {
             return Err(Error::invalid("$.stages", "needs at least one stage"));
         }
         for (s, st) in self.stages.iter().enumerate() {
-            let p = format!("$.stages[{s}]");
-            check_positive(&p, "blocks", st.blocks)?;
-            check_stride(&p, st.stride)?;
-            if let Some(out) = &st.out {
-                check_widths(&format!("{p}.out"), &Widths::Options(out.clone()))?;
-            }
-            let kernel_at = |path: String, k: usize| {
-                check_kernel(&path, k).map_err(|e| match e {
-                    Error::Invalid { message, .. } => Error::invalid(path, message),
-                    e => e,
-                })
-            };
-            match &st.ops {
-                Some(ops) => {
-                    let given = [
-                        ("expansion", st.expansion.is_some()),
-                        ("kernel", st.kernel.is_some()),
-                        ("se", st.se.is_some()),
-                    ];
-                    if let Some((name, _)) = given.iter().find(|(_, present)| *present) {
-                        return Err(Error::invalid(
-                            format!("{p}.{name}"),
-                            "not allowed beside `ops` (give it per op)",
-                        ));
-                    }
-                    check_options(&format!("{p}.ops"), ops)?;
-                    for (i, op) in ops.iter().enumerate() {
-                        kernel_at(format!("{p}.ops[{i}].kernel"), op.kernel)?;
-                        check_expansion(&format!("{p}.ops[{i}].expansion"), op.expansion)?;
-                    }
-                }
-                None => {
-                    let expansion = st.expansion.as_ref().ok_or_else(|| {
-                        Error::invalid(format!("{p}.expansion"), "missing field (or give `ops`)")
-                    })?;
-                    check_options(&format!("{p}.expansion"), expansion)?;
-                    for (i, &e) in expansion.iter().enumerate() {
-                        check_expansion(&format!("{p}.expansion[{i}]"), e)?;
-                    }
-                    let kernels = st.kernels();
-                    check_options(&format!("{p}.kernel"), &kernels)?;
-                    for (i, &k) in kernels.iter().enumerate() {
-                        kernel_at(format!("{p}.kernel[{i}]"), k)?;
-                    }
-                    check_options(&format!("{p}.se"), &st.ses())?;
-                }
-            }
+            st.validate(&format!("$.stages[{s}]"))?;
         }
         check_widths("$.head.out", &self.head.out)?;
         if matches!(&self.head.out, Widths::Options(v) if v.len() > 1)
@@ -339,5 +293,55 @@ impl Space {
         }
         self.head.with_out(self.head.out.options()[0]).check()?;
         check_dropout(self.dropout)
+    }
+}
+
+impl StageSpace {
+    /// Check the stage at JSON path `p`: blocks, stride, widths, and either its coupled
+    /// `ops` or its expansion, kernel and SE options (not both).
+    fn validate(&self, p: &str) -> Result<()> {
+        check_positive(p, "blocks", self.blocks)?;
+        check_stride(p, self.stride)?;
+        if let Some(out) = &self.out {
+            check_widths(&format!("{p}.out"), &Widths::Options(out.clone()))?;
+        }
+        let kernel_at = |path: String, k: usize| {
+            check_kernel(&path, k).map_err(|e| match e {
+                Error::Invalid { message, .. } => Error::invalid(path, message),
+                e => e,
+            })
+        };
+        let Some(ops) = &self.ops else {
+            let expansion = self.expansion.as_ref().ok_or_else(|| {
+                Error::invalid(format!("{p}.expansion"), "missing field (or give `ops`)")
+            })?;
+            check_options(&format!("{p}.expansion"), expansion)?;
+            for (i, &e) in expansion.iter().enumerate() {
+                check_expansion(&format!("{p}.expansion[{i}]"), e)?;
+            }
+            let kernels = self.kernels();
+            check_options(&format!("{p}.kernel"), &kernels)?;
+            for (i, &k) in kernels.iter().enumerate() {
+                kernel_at(format!("{p}.kernel[{i}]"), k)?;
+            }
+            return check_options(&format!("{p}.se"), &self.ses());
+        };
+        let given = [
+            ("expansion", self.expansion.is_some()),
+            ("kernel", self.kernel.is_some()),
+            ("se", self.se.is_some()),
+        ];
+        if let Some((name, _)) = given.iter().find(|(_, present)| *present) {
+            return Err(Error::invalid(
+                format!("{p}.{name}"),
+                "not allowed beside `ops` (give it per op)",
+            ));
+        }
+        check_options(&format!("{p}.ops"), ops)?;
+        for (i, op) in ops.iter().enumerate() {
+            kernel_at(format!("{p}.ops[{i}].kernel"), op.kernel)?;
+            check_expansion(&format!("{p}.ops[{i}].expansion"), op.expansion)?;
+        }
+        Ok(())
     }
 }

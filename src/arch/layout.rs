@@ -1,7 +1,7 @@
 //! Validation of an [`Arch`] and its resolution into concrete layer widths (the "layout"),
 //! which both the FLOP counter and the network builder read.
 
-use super::format::{ARCH_FORMAT, Act, Arch, BlockOp, Head, HeadOp};
+use super::format::{ARCH_FORMAT, Act, Arch, Block, BlockOp, Head, HeadOp};
 use crate::divisible::{divisible, se_hidden};
 use crate::error::{Error, Result};
 
@@ -261,63 +261,8 @@ impl Arch {
             check_positive(&path, "out", b.out)?;
             check_stride(&path, b.stride)?;
             let layout = match b.op {
-                BlockOp::Skip => {
-                    for (name, present) in [
-                        ("kernel", b.kernel.is_some()),
-                        ("expansion", b.expansion.is_some()),
-                        ("mid", b.mid.is_some()),
-                        ("se", b.se.is_some()),
-                        ("act", b.act.is_some() && c_in == b.out && b.stride == 1),
-                    ] {
-                        if present {
-                            return Err(Error::invalid(
-                                format!("{path}.{name}"),
-                                if name == "act" {
-                                    "not allowed on an identity skip (same width, stride 1)"
-                                } else {
-                                    "not allowed on a skip block"
-                                },
-                            ));
-                        }
-                    }
-                    BlockLayout::Skip {
-                        c_in,
-                        c_out: b.out,
-                        stride: b.stride,
-                        act: b.act.unwrap_or_default(),
-                    }
-                }
-                BlockOp::Ir => {
-                    let kernel = b.kernel.ok_or_else(|| {
-                        Error::invalid(format!("{path}.kernel"), "missing field (required for ir)")
-                    })?;
-                    check_kernel(&path, kernel)?;
-                    let mid = match (b.mid, b.expansion) {
-                        (Some(m), None) => {
-                            check_positive(&path, "mid", m)?;
-                            m
-                        }
-                        (None, Some(e)) => {
-                            check_expansion(&format!("{path}.expansion"), e)?;
-                            divisible(c_in as f64 * e, d)
-                        }
-                        _ => {
-                            return Err(Error::invalid(
-                                path,
-                                "an ir block needs exactly one of `mid` and `expansion`",
-                            ));
-                        }
-                    };
-                    BlockLayout::Ir(IrLayout {
-                        c_in,
-                        mid,
-                        c_out: b.out,
-                        kernel,
-                        stride: b.stride,
-                        se: b.se.unwrap_or(false).then(|| se_hidden(mid, d)),
-                        act: b.act.unwrap_or_default(),
-                    })
-                }
+                BlockOp::Skip => skip_layout(&path, b, c_in)?,
+                BlockOp::Ir => ir_layout(&path, b, c_in, d)?,
             };
             c_in = layout.c_out();
             blocks.push(layout);
@@ -342,4 +287,67 @@ impl Arch {
             dropout: self.dropout,
         })
     }
+}
+
+/// A skip block on `c_in` channels: identity, or a 1×1 projection where the width or
+/// stride changes (an activation only there).
+fn skip_layout(path: &str, b: &Block, c_in: usize) -> Result<BlockLayout> {
+    for (name, present) in [
+        ("kernel", b.kernel.is_some()),
+        ("expansion", b.expansion.is_some()),
+        ("mid", b.mid.is_some()),
+        ("se", b.se.is_some()),
+        ("act", b.act.is_some() && c_in == b.out && b.stride == 1),
+    ] {
+        if present {
+            return Err(Error::invalid(
+                format!("{path}.{name}"),
+                if name == "act" {
+                    "not allowed on an identity skip (same width, stride 1)"
+                } else {
+                    "not allowed on a skip block"
+                },
+            ));
+        }
+    }
+    Ok(BlockLayout::Skip {
+        c_in,
+        c_out: b.out,
+        stride: b.stride,
+        act: b.act.unwrap_or_default(),
+    })
+}
+
+/// An inverted-residual block on `c_in` channels: its kernel, and its hidden width from
+/// exactly one of `mid` and `expansion` (rounded to the divisor `d`).
+fn ir_layout(path: &str, b: &Block, c_in: usize, d: usize) -> Result<BlockLayout> {
+    let kernel = b.kernel.ok_or_else(|| {
+        Error::invalid(format!("{path}.kernel"), "missing field (required for ir)")
+    })?;
+    check_kernel(path, kernel)?;
+    let mid = match (b.mid, b.expansion) {
+        (Some(m), None) => {
+            check_positive(path, "mid", m)?;
+            m
+        }
+        (None, Some(e)) => {
+            check_expansion(&format!("{path}.expansion"), e)?;
+            divisible(c_in as f64 * e, d)
+        }
+        _ => {
+            return Err(Error::invalid(
+                path,
+                "an ir block needs exactly one of `mid` and `expansion`",
+            ));
+        }
+    };
+    Ok(BlockLayout::Ir(IrLayout {
+        c_in,
+        mid,
+        c_out: b.out,
+        kernel,
+        stride: b.stride,
+        se: b.se.unwrap_or(false).then(|| se_hidden(mid, d)),
+        act: b.act.unwrap_or_default(),
+    }))
 }

@@ -137,55 +137,65 @@ fn pw_fixed(mid: usize, c_in: &[usize]) -> Option<bool> {
     }
 }
 
+/// The blocks a searched block holds, at the largest widths: one per op branch, or the
+/// one superkernel block (the largest kernel, SE if any branch has it). A coupled op's
+/// own block has its own hidden width; `pw_present` says per hidden width whether the
+/// 1×1 expansion exists (`None`: it depends on the input width).
+fn held_blocks(
+    plan: &BlockPlan,
+    superkernel: bool,
+    pw_present: &[Option<bool>],
+    device: &Device,
+) -> Vec<IrBlock> {
+    let shared = [Branch {
+        kernel: plan.branches.iter().map(|b| b.kernel).max().unwrap_or(1),
+        se: plan.has_se_branch(),
+        mid: None,
+    }];
+    let held: &[Branch] = if superkernel { &shared } else { &plan.branches };
+    let (mid_max, se_max) = (plan.mid.max(), plan.se_hidden.iter().copied().max());
+    let all_equal = pw_present.iter().all(|&p| p == Some(false));
+    held.iter()
+        .map(|br| {
+            let (mid, se, pw) = match br.mid {
+                Some(i) => (
+                    plan.mid.values[i],
+                    plan.se_hidden[i],
+                    pw_present[i] != Some(false),
+                ),
+                None => (mid_max, se_max.unwrap_or(0), !all_equal),
+            };
+            IrBlockConfig::new(
+                plan.c_in.max(),
+                mid,
+                plan.c_out.max(),
+                br.kernel,
+                plan.stride,
+                plan.act,
+                pw,
+                false,
+            )
+            .with_se(br.se.then_some(se))
+            .init(device)
+        })
+        .collect()
+}
+
 impl SuperBlock {
     /// Build the block of `plan`: one [`IrBlock`] per op branch at the largest widths, or one
     /// shared block in superkernel mode.
     pub fn new(plan: &BlockPlan, sharing: OpSharing, device: &Device) -> Self {
-        let mid_max = plan.mid.max();
         let superkernel = sharing == OpSharing::Superkernel && plan.branches.len() > 1;
         let coupled = plan.coupled();
         let kernels: Vec<usize> = plan.branches.iter().map(|b| b.kernel).collect();
         let ses: Vec<bool> = plan.branches.iter().map(|b| b.se).collect();
-        let shared = [Branch {
-            kernel: kernels.iter().copied().max().unwrap_or(1),
-            se: ses.contains(&true),
-            mid: None,
-        }];
-        let branch_plans: &[Branch] = if superkernel { &shared } else { &plan.branches };
-        let se_max = plan.se_hidden.iter().copied().max().unwrap_or(0);
         let pw_present: Vec<Option<bool>> = plan
             .mid
             .values
             .iter()
             .map(|&m| pw_fixed(m, &plan.c_in.values))
             .collect();
-        let all_equal = pw_present.iter().all(|&p| p == Some(false));
-        let branches = branch_plans
-            .iter()
-            .map(|br| {
-                // A coupled op's own block has its own hidden width.
-                let (mid, se, pw) = match br.mid {
-                    Some(i) => (
-                        plan.mid.values[i],
-                        plan.se_hidden[i],
-                        pw_present[i] != Some(false),
-                    ),
-                    None => (mid_max, se_max, !all_equal),
-                };
-                IrBlockConfig::new(
-                    plan.c_in.max(),
-                    mid,
-                    plan.c_out.max(),
-                    br.kernel,
-                    plan.stride,
-                    plan.act,
-                    pw,
-                    false,
-                )
-                .with_se(br.se.then_some(se))
-                .init(device)
-            })
-            .collect();
+        let branches = held_blocks(plan, superkernel, &pw_present, device);
         // One held block spans several hidden widths: the expansion choice's, or the
         // coupled ops' in a superkernel.
         let mixed = plan.mid.values.len() > 1 && (plan.mid.choice.is_some() || superkernel);
@@ -307,6 +317,48 @@ impl SuperBlock {
         })
     }
 
+    /// A superkernel's kernel mask (the branch-weighted kernel footprints) and SE keep
+    /// weight, from its branch weights `g_t` and their sum `s` (`None` off superkernel).
+    fn superkernel_masks(
+        &self,
+        shared: Option<&(Tensor<1>, Tensor<1>)>,
+    ) -> (Option<Tensor<4>>, Option<Tensor<4>>) {
+        let Some((g_t, s)) = shared else {
+            return (None, None);
+        };
+        let s = s.clone().clamp_min(1e-12);
+        let kernel = self.kernel_select.as_ref().map(|sel| {
+            let k = self.branches[0].dw.conv.kernel_size[0];
+            g_t.clone()
+                .unsqueeze::<2>()
+                .matmul(sel.clone())
+                .div(s.clone().unsqueeze())
+                .reshape([1, 1, k, k])
+        });
+        let se_keep = self
+            .se_select
+            .as_ref()
+            .map(|sel| scalar4((g_t.clone() * sel.clone()).sum().div(s.clone())));
+        (kernel, se_keep)
+    }
+
+    /// The residual: none where the stride changes the size, full in a stage's later
+    /// blocks, else weighted by P(input width == output width).
+    fn residual(&self, g_in: &Tensor<1>, g_out: &Tensor<1>) -> Residual {
+        let p = &self.plan;
+        if p.stride != 1 {
+            Residual::None
+        } else if !p.is_first() {
+            Residual::Full
+        } else {
+            match &self.res_eq {
+                None => Residual::None,
+                Some(_) if p.widths_tied() => Residual::Full,
+                Some(e) => Residual::Weighted(scalar4(prob_equal(g_in, e, g_out))),
+            }
+        }
+    }
+
     /// Masks and branch weights from g; `out_mask` is the stage's shared output mask.
     pub fn weights(
         &self,
@@ -319,25 +371,7 @@ impl SuperBlock {
         let g_out = option_weights(&p.c_out, g, one);
         let n_ops = p.branches.len();
         let shared = self.shared_weights(g);
-        let (kernel, se_keep) = match &shared {
-            None => (None, None),
-            Some((g_t, s)) => {
-                let s = s.clone().clamp_min(1e-12);
-                let kernel = self.kernel_select.as_ref().map(|sel| {
-                    let k = self.branches[0].dw.conv.kernel_size[0];
-                    g_t.clone()
-                        .unsqueeze::<2>()
-                        .matmul(sel.clone())
-                        .div(s.clone().unsqueeze())
-                        .reshape([1, 1, k, k])
-                });
-                let se_keep = self
-                    .se_select
-                    .as_ref()
-                    .map(|sel| scalar4((g_t.clone() * sel.clone()).sum().div(s.clone())));
-                (kernel, se_keep)
-            }
-        };
+        let (kernel, se_keep) = self.superkernel_masks(shared.as_ref());
         let as_mask = |e: Eff| match e {
             Eff::Var(t) => Some(scalar4(t)),
             Eff::Const(_) => None,
@@ -373,17 +407,7 @@ impl SuperBlock {
                     .collect()
             }),
         };
-        let residual = if p.stride != 1 {
-            Residual::None
-        } else if !p.is_first() {
-            Residual::Full
-        } else {
-            match &self.res_eq {
-                None => Residual::None,
-                Some(_) if p.widths_tied() => Residual::Full,
-                Some(e) => Residual::Weighted(scalar4(prob_equal(g_in, e, g_out))),
-            }
-        };
+        let residual = self.residual(g_in, g_out);
         BlockWeights {
             masks,
             branch,
