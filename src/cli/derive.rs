@@ -95,7 +95,7 @@ pub fn run(args: DeriveArgs, device: &burn::tensor::Device) -> Result<()> {
                 &plan,
                 &logits,
                 &saved.search,
-                &crate::search::Flops::new(),
+                &*crate::search::loss::search_cost(&saved.search),
             )?;
             let kind = if saved.search.budget_flops().is_some() {
                 "argmax projected to the budget band"
@@ -175,14 +175,14 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
         &net.plan,
         &logits,
         &saved.search,
-        &crate::search::Flops::new(),
+        &*crate::search::loss::search_cost(&saved.search),
     )?;
     let s = select::select(
         &net,
         &logits,
         first,
         &saved.search,
-        &crate::search::Flops::new(),
+        &*crate::search::loss::search_cost(&saved.search),
         n,
         (&calibration, &validation),
     )?;

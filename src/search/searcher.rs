@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use serde_json::json;
 
 use super::epochs::SearchEpochs;
-use super::loss::{ArchLoss, Flops, SearchCost};
+use super::loss::{ArchLoss, search_cost};
 use super::metrics::SearchMetric;
 use super::select::{self, Selection};
 use super::trainer::SupernetTrainer;
@@ -101,9 +101,9 @@ impl<'a> Searcher<'a> {
     /// call this first to fail before creating a run directory.
     pub fn check(&self) -> Result<()> {
         self.config.validate()?;
-        let cost = Flops::new();
+        let cost = search_cost(&self.config);
         let range = cost.range(&Plan::new(&self.space))?;
-        ArchLoss::new(&self.config, &cost, range, range.max).map(|_| ())
+        ArchLoss::new(&self.config, &*cost, range, range.max).map(|_| ())
     }
 
     /// The settings.

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Int, Tensor};
 use std::sync::Arc;
 
 use super::config::SearchConfig;
-use super::loss::{ArchLoss, CostRange, Flops, SearchCost};
+use super::loss::{ArchLoss, CostRange, SearchCost, search_cost};
 use crate::error::{Error, Result};
 use crate::space::Space;
 use crate::supernet::{ArchLogits, ArchWeights, EXTREME_LIMIT, Eff, Supernet};
@@ -63,11 +63,8 @@ impl SupernetTrainer {
         let logits = ArchLogits::new(&net.plan.choices, &ad);
         let largest = net.plan.extreme(true, EXTREME_LIMIT)?;
         let smallest = net.plan.extreme(false, EXTREME_LIMIT)?;
-        let range = CostRange {
-            min: smallest.flops as f64,
-            max: largest.flops as f64,
-        };
-        let cost: Arc<dyn SearchCost> = Arc::new(Flops::new());
+        let cost = search_cost(cfg);
+        let range = cost.range(&net.plan)?;
         let uniform_cost =
             value(cost.expected(&net.valid(), &logits.valid().sample(1.0, None, false)));
         let loss = ArchLoss::new(cfg, &*cost, range, uniform_cost)?;

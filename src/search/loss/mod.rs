@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use additive::Additive;
 pub use budget::Budget;
-pub use cost::{CostRange, Flops, SearchCost};
+pub use cost::{CostRange, Flops, SearchCost, search_cost};
 pub use fbnet::Fbnet;
 
 use super::SearchConfig;
