@@ -1,13 +1,31 @@
 //! Tabular NAS benchmarks: every network of a space with its measured accuracy, so that
 //! a search can be judged without training anything (docs/BENCHMARKS.md).
 
+mod channel_bench_macro;
 mod nas_bench_macro;
 
+pub use channel_bench_macro::ChannelBenchMacro;
 pub use nas_bench_macro::NasBenchMacro;
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::supernet::Plan;
+
+/// Read a benchmark's data file, recognising its format by its keys: NAS-Bench-Macro
+/// (8 digits 0-2) or Channel-Bench-Macro's MobileNet results (7 digits 1-4).
+pub fn open(path: &std::path::Path) -> Result<Box<dyn Benchmark>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let what = path.display().to_string();
+    let first_key = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+        .ok()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap_or_default();
+    if first_key.len() == 7 {
+        Ok(Box::new(ChannelBenchMacro::from_json(&text, &what)?))
+    } else {
+        Ok(Box::new(NasBenchMacro::from_json(&text, &what)?))
+    }
+}
 
 /// One network of a benchmark: its measured accuracy and its counts as the benchmark
 /// gives them.

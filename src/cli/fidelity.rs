@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::benchmark::NasBenchMacro;
 use crate::data::ImageData;
 use crate::run::write_atomic;
 use crate::search::fidelity::fidelity;
@@ -18,7 +17,7 @@ pub struct FidelityArgs {
     /// A search run directory of the benchmark's space (weights-only or a search).
     #[arg(long)]
     pub run: PathBuf,
-    /// The benchmark's data file (data/nas-bench-macro/nas-bench-macro_cifar10.json).
+    /// The benchmark's data file: NAS-Bench-Macro (data/nas-bench-macro/nas-bench-macro_cifar10.json) or Channel-Bench-Macro's Results_MobileNet.json.
     #[arg(long)]
     pub benchmark: PathBuf,
     /// Networks to score: half spread over the FLOP range, half in the ±5 % band
@@ -50,7 +49,7 @@ pub struct FidelityArgs {
 
 pub fn run(args: FidelityArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = super::score::open_search_run(&args.run, "fidelity")?;
-    let bench = NasBenchMacro::load(&args.benchmark)
+    let bench = crate::benchmark::open(&args.benchmark)
         .with_context(|| format!("reading benchmark {}", args.benchmark.display()))?;
     let (cfg, net, progress, _) = oneshot::load_supernet(&run, device)?;
     let (calibration, test) = super::score::scoring_sets(
@@ -72,7 +71,7 @@ pub fn run(args: FidelityArgs, device: &burn::tensor::Device) -> Result<()> {
     );
     let report = fidelity(
         &net,
-        &bench,
+        &*bench,
         args.networks,
         args.seed,
         &calibration,

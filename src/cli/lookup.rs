@@ -6,12 +6,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::arch::Arch;
-use crate::benchmark::{BAND, NasBenchMacro, lookup};
+use crate::benchmark::{BAND, lookup};
 
 /// Arguments of `dmasking lookup`.
 #[derive(Args, Debug)]
 pub struct LookupArgs {
-    /// The benchmark's data file (NAS-Bench-Macro: data/nas-bench-macro/nas-bench-macro_cifar10.json).
+    /// The benchmark's data file: NAS-Bench-Macro (data/nas-bench-macro/nas-bench-macro_cifar10.json) or Channel-Bench-Macro's Results_MobileNet.json.
     #[arg(long)]
     pub benchmark: PathBuf,
     /// An architecture file (dmasking-arch/1) of the benchmark's space.
@@ -23,17 +23,18 @@ pub struct LookupArgs {
 }
 
 pub fn run(args: LookupArgs) -> Result<()> {
-    let bench = NasBenchMacro::load(&args.benchmark)
+    let bench = crate::benchmark::open(&args.benchmark)
         .with_context(|| format!("reading benchmark {}", args.benchmark.display()))?;
     let arch = Arch::load(&args.arch)
         .with_context(|| format!("reading architecture {}", args.arch.display()))?;
-    let found = lookup(&bench, &arch)?;
+    let found = lookup(&*bench, &arch)?;
     if args.json {
         println!("{}", serde_json::to_string(&found)?);
     } else {
         println!(
-            "{}: NAS-Bench-Macro key {}, mean accuracy {:.2} %, {} FLOPs, {} params",
+            "{}: {} key {}, mean accuracy {:.2} %, {} FLOPs, {} params",
             arch.name.as_deref().unwrap_or("architecture"),
+            bench.name(),
             found.key,
             found.mean_acc,
             found.flops,

@@ -226,7 +226,7 @@ impl SearchConfig {
             return bad(format!("temperature_end must be positive, got {end}"));
         }
         if self.loss == LossMode::Budget && self.budget_flops().is_none() {
-            return bad("the budget loss needs a positive budget_mflops (--budget-mflops)".into());
+            return bad("the budget loss needs a positive budget_mflops".into());
         }
         if self.select_candidates > 1
             && (self.select_images == 0 || self.select_calibration_images == 0)

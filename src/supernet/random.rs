@@ -94,7 +94,7 @@ impl Plan {
         }
         if found.len() < count {
             return Err(crate::error::Error::Config(format!(
-                "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs (uniform draws and random walks); widen --tolerance or pick a target inside the space's range",
+                "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs (uniform draws and random walks); widen the tolerance or pick a target inside the space's range",
                 found.len(),
                 tolerance * 100.0,
                 target / 1e6
