@@ -10,7 +10,7 @@
 //! into the cache (`$DMASKING_CACHE`, else `~/.cache/dmasking`); offline it uses the small
 //! real CIFAR-10 subset embedded in the library (1,000 training images: a demo, not a
 //! benchmark). Either way it searches a seeded subset of at most 4,000 images so that it
-//! ends in minutes on a 2-core CPU; the README gives the command of a full search.
+//! ends in minutes on a 2-core CPU; docs/SEARCH.md gives the command of a full search.
 
 use std::path::PathBuf;
 

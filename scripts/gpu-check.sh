@@ -3,7 +3,7 @@
 # the engine equivalence tests on the CUDA device (masked == naive, one-hot supernet ==
 # derived network, single path == masked, the kernels' fallbacks), then `dmasking bench`
 # on it for both op-sharing modes and both weight steps. Prints everything; writes the
-# bench JSON to ${OUT:-gpu-check}/ for the README.
+# bench JSON to ${OUT:-gpu-check}/ for docs/PERFORMANCE.md (and a headline row in the README).
 #
 #   scripts/gpu-check.sh [SPACE] [BATCH]      defaults: configs/cifar10.json 64
 #
@@ -18,7 +18,7 @@ OUT=${OUT:-gpu-check}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 time cargo build --release --features cuda --tests --bins 2>&1 | tail -3
-DMASKING_TEST_DEVICE=cuda cargo test --release --features cuda --test supernet --test kernels \
+DMASKING_TEST_DEVICE=cuda cargo test --release --features cuda --test tests -- supernet:: kernels:: \
     2>&1 | tee "$OUT/tests.txt" | grep -E "^test |test result"
 for variant in branches:masked superkernel:masked branches:single-path; do
     sharing=${variant%%:*}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # docs/RESULTS.md, "How the supernet ranks the networks": one-shot top-1 (inherited
 # weights, BN re-estimated on 3,200 training images, 2,000 test images) of the retrained
-# networks under each supernet. Needs the runs of results.sh and bulk.sh, the README's
+# networks under each supernet. Needs the runs of results.sh and bulk.sh, docs/SEARCH.md's
 # full search (runs/full) and RESULTS.md's annealed search (runs/annealed); adds a
 # hard-sample search and two weights-only supernets (every epoch is warm-up, no
 # architecture step, so the sampled subnetworks stay uniform), soft and hard samples.
