@@ -62,6 +62,95 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// What the timed steps share: the kind of weight step, the search config and the seeded
+/// random images, labels and Gumbel noise they are fed.
+struct Timing<'a> {
+    /// The space whose supernet is timed (input shape, classes).
+    space: &'a Space,
+    /// The search config of the trainer (the architecture step reads it).
+    cfg: SearchConfig,
+    /// Which weight step is timed.
+    weight_step: WeightStep,
+    /// Images per step.
+    batch: usize,
+    /// Timed steps of each kind (after one untimed warm-up step).
+    steps: usize,
+    /// The autodiff device the inputs are made on.
+    ad: Device,
+    /// Draws the labels.
+    rng: StdRng,
+    /// Draws the Gumbel noise.
+    noise_rng: StdRng,
+    /// Options of all choices: the length of a noise vector.
+    n_opts: usize,
+}
+
+impl Timing<'_> {
+    /// A batch of random images (standard normal) and uniformly drawn labels.
+    fn data(&mut self) -> (Tensor<4>, Tensor<1, Int>) {
+        let (batch, s) = (self.batch, self.space.input_size);
+        let x = Tensor::<4>::random(
+            [batch, self.space.in_channels, s, s],
+            Distribution::Normal(0.0, 1.0),
+            &self.ad,
+        );
+        let labels: Vec<i64> = (0..batch)
+            .map(|_| self.rng.random_range(0..self.space.num_classes as i64))
+            .collect();
+        let y = Tensor::<1, Int>::from_ints(labels.as_slice(), &self.ad);
+        (x, y)
+    }
+
+    /// One step of the kind timed (the architecture step when `arch`) on (x, y) with the
+    /// Gumbel noise `eps`; returns its loss.
+    fn step(
+        &self,
+        tr: &mut Trainer,
+        arch: bool,
+        (x, y): (Tensor<4>, Tensor<1, Int>),
+        eps: &[f32],
+    ) -> Tensor<1> {
+        let eps_t = || Tensor::<1>::from_floats(eps, &self.ad);
+        let (loss, _) = match (arch, self.weight_step) {
+            (true, _) => tr.arch_step(x, y, 1.0, &eps_t(), &self.cfg),
+            (false, WeightStep::Masked) => tr.weight_step(x, y, 1.0, &eps_t(), false, 0.01),
+            (false, WeightStep::SinglePath) => tr.weight_step_path(x, y, eps, 0.01),
+            (false, WeightStep::Sandwich) => tr.weight_step_sandwich(x, y, eps, 0.01),
+        };
+        loss
+    }
+
+    /// Time one untimed warm-up step and `steps` timed steps of one kind (the
+    /// architecture step when `arch`): their median time, throughput and peak memory.
+    fn measure(&mut self, tr: &mut Trainer, arch: bool) -> StepStats {
+        let mut times = Vec::new();
+        let mut peak = 0usize;
+        let mut rss_before = 0;
+        for i in 0..self.steps + 1 {
+            if i == 1 {
+                rss_before = peak_rss_kib();
+            }
+            let xy = self.data();
+            let eps = gumbel_values(&mut self.noise_rng, self.n_opts);
+            let base = crate::alloc::reset_peak();
+            let t = Instant::now();
+            let loss = self.step(tr, arch, xy, &eps);
+            let _ = loss.into_scalar::<f32>(); // wait for the device
+            if i > 0 {
+                times.push(t.elapsed().as_secs_f64());
+                peak = peak.max(crate::alloc::peak().saturating_sub(base));
+            }
+        }
+        let m = median(times);
+        StepStats {
+            median_ms: m * 1e3,
+            images_per_s: self.batch as f64 / m,
+            peak_mib: peak as f64 / (1 << 20) as f64,
+            rss_growth_mib: peak_rss_kib().saturating_sub(rss_before) as f64 / 1024.0,
+        }
+    }
+}
+
 /// Time `steps` weight steps and `steps` architecture steps at `batch` on `device`.
 pub fn bench(
     space: &Space,
@@ -79,59 +168,19 @@ pub fn bench(
     };
     let mut tr = Trainer::new(space, &cfg, device)?;
     let model_mib = (crate::alloc::current().saturating_sub(before)) as f64 / (1 << 20) as f64;
-    let ad = device.clone().autodiff();
-    let mut rng = StdRng::seed_from_u64(0);
-    let n_opts = tr.logits.num_options();
-    let s = space.input_size;
-    let mut data = || {
-        let x = Tensor::<4>::random(
-            [batch, space.in_channels, s, s],
-            Distribution::Normal(0.0, 1.0),
-            &ad,
-        );
-        let labels: Vec<i64> = (0..batch)
-            .map(|_| rng.random_range(0..space.num_classes as i64))
-            .collect();
-        let y = Tensor::<1, Int>::from_ints(labels.as_slice(), &ad);
-        (x, y)
+    let mut timing = Timing {
+        space,
+        cfg,
+        weight_step,
+        batch,
+        steps,
+        ad: device.clone().autodiff(),
+        rng: StdRng::seed_from_u64(0),
+        noise_rng: StdRng::seed_from_u64(1),
+        n_opts: tr.logits.num_options(),
     };
-    let mut noise_rng = StdRng::seed_from_u64(1);
-    let mut noise = || gumbel_values(&mut noise_rng, n_opts);
-    let mut measure = |arch: bool, tr: &mut Trainer| {
-        let mut times = Vec::new();
-        let mut peak = 0usize;
-        let mut rss_before = 0;
-        for i in 0..steps + 1 {
-            if i == 1 {
-                rss_before = peak_rss_kib();
-            }
-            let (x, y) = data();
-            let eps = noise();
-            let base = crate::alloc::reset_peak();
-            let t = Instant::now();
-            let eps_t = || Tensor::<1>::from_floats(eps.as_slice(), &ad);
-            let (loss, _) = match (arch, weight_step) {
-                (true, _) => tr.arch_step(x, y, 1.0, &eps_t(), &cfg),
-                (false, WeightStep::Masked) => tr.weight_step(x, y, 1.0, &eps_t(), false, 0.01),
-                (false, WeightStep::SinglePath) => tr.weight_step_path(x, y, &eps, 0.01),
-                (false, WeightStep::Sandwich) => tr.weight_step_sandwich(x, y, &eps, 0.01),
-            };
-            let _ = loss.into_scalar::<f32>(); // wait for the device
-            if i > 0 {
-                times.push(t.elapsed().as_secs_f64());
-                peak = peak.max(crate::alloc::peak().saturating_sub(base));
-            }
-        }
-        let m = median(times);
-        StepStats {
-            median_ms: m * 1e3,
-            images_per_s: batch as f64 / m,
-            peak_mib: peak as f64 / (1 << 20) as f64,
-            rss_growth_mib: peak_rss_kib().saturating_sub(rss_before) as f64 / 1024.0,
-        }
-    };
-    let weight_stats = measure(false, &mut tr);
-    let arch_stats = measure(true, &mut tr);
+    let weight_stats = timing.measure(&mut tr, false);
+    let arch_stats = timing.measure(&mut tr, true);
     Ok(BenchReport {
         space: space.name.clone(),
         op_sharing,

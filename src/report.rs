@@ -150,14 +150,10 @@ fn chart(
     write_figure(out, name, caption, &ps, 1, figs)
 }
 
-fn search_figures(run: &RunDir, lines: &[SearchMetric], out: &Path) -> Result<Vec<Figure>> {
-    let cfg = crate::search::RunConfig::read(run)?;
-    let plan = Plan::new(&cfg.space);
-    let mut figs = Vec::new();
-    let (steps, epochs) = search_lines(lines);
-    // One panel per choice: each option's probability after every epoch.
-    let prob_panels: Vec<Panel> = plan
-        .choices
+/// One panel per choice of `plan`: each option's probability after every epoch (a choice
+/// with no probabilities logged gets no panel).
+fn probability_panels(plan: &Plan, epochs: &[&SearchEpoch]) -> Vec<Panel> {
+    plan.choices
         .iter()
         .filter_map(|c| {
             let s = c
@@ -186,17 +182,19 @@ fn search_figures(run: &RunDir, lines: &[SearchMetric], out: &Path) -> Result<Ve
                 y_range: Some((0.0, 1.0)),
             })
         })
-        .collect();
-    write_figure(
-        out,
-        "probabilities",
-        "Probability of every option, per choice, after each epoch",
-        &prob_panels,
-        4,
-        &mut figs,
-    )?;
-    let step = |f: fn(&SearchStep) -> Option<f64>| points(&steps, |s| (s.step, f(s)));
-    let at_epoch_end = |f: fn(&SearchEpoch) -> Option<f64>| points(&epochs, |e| (e.step, f(e)));
+        .collect()
+}
+
+/// The per-step curves of a search (`mflops`, `loss`, `accuracy`), each with its
+/// epoch-end values.
+fn search_curves(
+    steps: &[&SearchStep],
+    epochs: &[&SearchEpoch],
+    out: &Path,
+    figs: &mut Vec<Figure>,
+) -> Result<()> {
+    let step = |f: fn(&SearchStep) -> Option<f64>| points(steps, |s| (s.step, f(s)));
+    let at_epoch_end = |f: fn(&SearchEpoch) -> Option<f64>| points(epochs, |e| (e.step, f(e)));
     let charts = [
         (
             "mflops",
@@ -233,8 +231,27 @@ fn search_figures(run: &RunDir, lines: &[SearchMetric], out: &Path) -> Result<Ve
         ),
     ];
     for (name, caption, y, s) in charts {
-        chart(out, name, caption, "step", y, s, &mut figs)?;
+        chart(out, name, caption, "step", y, s, figs)?;
     }
+    Ok(())
+}
+
+/// The figures of a search run: the probabilities per choice, the per-step curves and
+/// the mean entropy per epoch.
+fn search_figures(run: &RunDir, lines: &[SearchMetric], out: &Path) -> Result<Vec<Figure>> {
+    let cfg = crate::search::RunConfig::read(run)?;
+    let plan = Plan::new(&cfg.space);
+    let mut figs = Vec::new();
+    let (steps, epochs) = search_lines(lines);
+    write_figure(
+        out,
+        "probabilities",
+        "Probability of every option, per choice, after each epoch",
+        &probability_panels(&plan, &epochs),
+        4,
+        &mut figs,
+    )?;
+    search_curves(&steps, &epochs, out, &mut figs)?;
     let entropy = points(&epochs, |e| (e.epoch + 1, Some(e.mean_entropy)));
     chart(
         out,
@@ -248,6 +265,7 @@ fn search_figures(run: &RunDir, lines: &[SearchMetric], out: &Path) -> Result<Ve
     Ok(figs)
 }
 
+/// The figures of a training run: its loss, accuracy and learning-rate curves.
 fn train_figures(lines: &[TrainMetric], out: &Path) -> Result<Vec<Figure>> {
     let mut figs = Vec::new();
     let (steps, epochs) = train_lines(lines);
@@ -417,9 +435,8 @@ fn fmt(v: &Value) -> String {
     }
 }
 
-/// Write the report of `run` into `out` (created if needed); returns the files written.
-pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
-    let run_kind = run.kind()?;
+/// Refuse a run whose `metrics.jsonl` has no lines yet: there is nothing to report.
+fn check_has_metrics(run: &RunDir, run_kind: RunKind) -> Result<()> {
     let empty = match run_kind {
         RunKind::Search => read_metrics::<SearchMetric>(run)?.is_empty(),
         RunKind::Train => read_metrics::<TrainMetric>(run)?.is_empty(),
@@ -430,85 +447,102 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
             reason: "metrics.jsonl is empty (nothing to report yet)".into(),
         });
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut page = Page::default();
-    let title = format!("dmasking report: {}", run.path.display());
-    page.heading(1, &title);
-    let figs = match run_kind {
-        RunKind::Search => {
-            page.para("A search run (dmasking search).");
-            let lines: Vec<SearchMetric> = read_metrics(run)?;
-            if let Some(e) = search_lines(&lines).1.last() {
-                let rows = [
-                    ("epoch", Some((e.epoch + 1) as f64)),
-                    ("weight_loss", e.weight_loss),
-                    ("weight_acc", e.weight_acc),
-                    ("expected_mflops", Some(e.expected_mflops)),
-                    ("argmax_mflops", Some(e.argmax_mflops)),
-                    ("temperature", Some(e.temperature)),
-                    ("mean_entropy", Some(e.mean_entropy)),
-                ]
-                .iter()
-                .map(|(k, v)| vec![k.to_string(), num(*v)])
-                .collect::<Vec<_>>();
-                page.heading(2, "Last epoch");
-                page.table(&["metric", "value"], &rows);
-            }
-            search_figures(run, &lines, out)?
-        }
-        RunKind::Train => {
-            page.para("A training run (dmasking train). best.bpk is the epoch marked best: chosen on the validation images held out of the training set; the test set is only reported.");
-            let lines: Vec<TrainMetric> = read_metrics(run)?;
-            let rows: Vec<Vec<String>> = train_lines(&lines)
-                .1
-                .iter()
-                .map(|e| {
-                    vec![
-                        format!("{}{}", e.epoch + 1, if e.best { " (best)" } else { "" }),
-                        num(e.train_loss),
-                        num(e.train_acc),
-                        num(e.val_top1),
-                        num(Some(e.test_loss)),
-                        num(Some(e.test_top1)),
-                        format!("{:.0}", e.seconds),
-                    ]
-                })
-                .collect();
-            page.heading(2, "Epochs");
-            page.table(
-                &[
-                    "epoch",
-                    "train loss",
-                    "train acc",
-                    "val top-1",
-                    "test loss",
-                    "test top-1",
-                    "seconds",
-                ],
-                &rows,
-            );
-            if run.path.join("eval.json").exists() {
-                let ev: Value = run.read_json("eval.json")?;
-                let e = &ev["evaluation"];
-                page.heading(2, "Evaluation");
-                page.para(&format!(
-                    "{} on {} test images: top-1 {}.",
-                    fmt(&ev["weights"]),
-                    fmt(&e["images"]),
-                    fmt(&e["top1"])
-                ));
-                let rows: Vec<Vec<String>> = e["classes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .zip(e["per_class"].as_array().into_iter().flatten())
-                    .map(|(c, a)| vec![fmt(c), fmt(a)])
-                    .collect();
-                page.table(&["class", "accuracy"], &rows);
-            }
-            train_figures(&lines, out)?
-        }
-    };
+    Ok(())
+}
+
+/// The search part of the page (what the run is, its last epoch's metrics); writes the
+/// search's figures and returns them.
+fn search_section(page: &mut Page, run: &RunDir, out: &Path) -> Result<Vec<Figure>> {
+    page.para("A search run (dmasking search).");
+    let lines: Vec<SearchMetric> = read_metrics(run)?;
+    if let Some(e) = search_lines(&lines).1.last() {
+        let rows = [
+            ("epoch", Some((e.epoch + 1) as f64)),
+            ("weight_loss", e.weight_loss),
+            ("weight_acc", e.weight_acc),
+            ("expected_mflops", Some(e.expected_mflops)),
+            ("argmax_mflops", Some(e.argmax_mflops)),
+            ("temperature", Some(e.temperature)),
+            ("mean_entropy", Some(e.mean_entropy)),
+        ]
+        .iter()
+        .map(|(k, v)| vec![k.to_string(), num(*v)])
+        .collect::<Vec<_>>();
+        page.heading(2, "Last epoch");
+        page.table(&["metric", "value"], &rows);
+    }
+    search_figures(run, &lines, out)
+}
+
+/// The training part of the page (what the run is, its epochs, the evaluation when
+/// `eval.json` exists); writes the training figures and returns them.
+fn train_section(page: &mut Page, run: &RunDir, out: &Path) -> Result<Vec<Figure>> {
+    page.para("A training run (dmasking train). best.bpk is the epoch marked best: chosen on the validation images held out of the training set; the test set is only reported.");
+    let lines: Vec<TrainMetric> = read_metrics(run)?;
+    epochs_table(page, &train_lines(&lines).1);
+    if run.path.join("eval.json").exists() {
+        evaluation_section(page, run)?;
+    }
+    train_figures(&lines, out)
+}
+
+/// The table of a training run's epochs: losses, accuracies and seconds, the best marked.
+fn epochs_table(page: &mut Page, epochs: &[&TrainEpoch]) {
+    let rows: Vec<Vec<String>> = epochs
+        .iter()
+        .map(|e| {
+            vec![
+                format!("{}{}", e.epoch + 1, if e.best { " (best)" } else { "" }),
+                num(e.train_loss),
+                num(e.train_acc),
+                num(e.val_top1),
+                num(Some(e.test_loss)),
+                num(Some(e.test_top1)),
+                format!("{:.0}", e.seconds),
+            ]
+        })
+        .collect();
+    page.heading(2, "Epochs");
+    page.table(
+        &[
+            "epoch",
+            "train loss",
+            "train acc",
+            "val top-1",
+            "test loss",
+            "test top-1",
+            "seconds",
+        ],
+        &rows,
+    );
+}
+
+/// The evaluation of a training run's weights (its `eval.json`): top-1 and the
+/// per-class accuracy.
+fn evaluation_section(page: &mut Page, run: &RunDir) -> Result<()> {
+    let ev: Value = run.read_json("eval.json")?;
+    let e = &ev["evaluation"];
+    page.heading(2, "Evaluation");
+    page.para(&format!(
+        "{} on {} test images: top-1 {}.",
+        fmt(&ev["weights"]),
+        fmt(&e["images"]),
+        fmt(&e["top1"])
+    ));
+    let rows: Vec<Vec<String>> = e["classes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(e["per_class"].as_array().into_iter().flatten())
+        .map(|(c, a)| vec![fmt(c), fmt(a)])
+        .collect();
+    page.table(&["class", "accuracy"], &rows);
+    Ok(())
+}
+
+/// The architecture of the run (`arch.json`): its exact cost and the table of its
+/// blocks, or a note that the search has not written one yet.
+fn architecture_section(page: &mut Page, run: &RunDir) -> Result<()> {
     page.heading(2, "Architecture");
     if run.path.join("arch.json").exists() {
         let arch = Arch::load(&run.path.join("arch.json"))?;
@@ -526,13 +560,15 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
     } else {
         page.para("No arch.json yet: the search has not finished (dmasking derive --run RUN --out RUN/arch.json derives the argmax of the last checkpoint).");
     }
-    page.heading(2, "Plots");
-    for f in &figs {
-        page.figure(f);
-    }
+    Ok(())
+}
+
+/// Write the page as `index.html` (titled `title`) and `report.md` into `out`; returns
+/// those files and the figures' SVG and PNG files.
+fn write_page(out: &Path, title: &str, page: Page, figs: &[Figure]) -> Result<Vec<PathBuf>> {
     let html = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}img{{max-width:100%}}figure{{margin:2em 0}}</style></head><body>\n{}</body></html>\n",
-        esc(&title),
+        esc(title),
         page.html
     );
     let mut files = Vec::new();
@@ -541,11 +577,31 @@ pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
         crate::run::write_atomic(&p, &text)?;
         files.push(p);
     }
-    for f in &figs {
+    for f in figs {
         files.push(out.join(format!("{}.svg", f.name)));
         files.push(out.join(format!("{}.png", f.name)));
     }
     Ok(files)
+}
+
+/// Write the report of `run` into `out` (created if needed); returns the files written.
+pub fn report(run: &RunDir, out: &Path) -> Result<Vec<PathBuf>> {
+    let run_kind = run.kind()?;
+    check_has_metrics(run, run_kind)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut page = Page::default();
+    let title = format!("dmasking report: {}", run.path.display());
+    page.heading(1, &title);
+    let figs = match run_kind {
+        RunKind::Search => search_section(&mut page, run, out)?,
+        RunKind::Train => train_section(&mut page, run, out)?,
+    };
+    architecture_section(&mut page, run)?;
+    page.heading(2, "Plots");
+    for f in &figs {
+        page.figure(f);
+    }
+    write_page(out, &title, page, &figs)
 }
 
 /// One training run in a comparison.
@@ -569,36 +625,36 @@ pub struct CompareRow {
     pub wall_seconds: f64,
 }
 
-/// Compare finished training runs: a table (`compare.md`, `compare.json`) and test top-1
-/// against exact MFLOPs (`accuracy_vs_mflops.{svg,png}`), one marker per run.
-pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
-    let mut rows = Vec::new();
-    for run in runs {
-        if run.kind()? != RunKind::Train {
-            return Err(Error::NotARun {
-                path: run.path.clone(),
-                reason: "not a training run; a comparison takes training runs".into(),
-            });
-        }
-        let arch = Arch::load(&run.path.join("arch.json"))?;
-        let c = count(&arch.layout()?, arch.input_size);
-        let summary: Value = run.read_json("summary.json").map_err(|e| Error::NotARun {
+/// The comparison row of one finished training run: its architecture's exact cost and
+/// the accuracies and time of its `summary.json`.
+fn compare_row(run: &RunDir) -> Result<CompareRow> {
+    if run.kind()? != RunKind::Train {
+        return Err(Error::NotARun {
             path: run.path.clone(),
-            reason: format!("{e} (has the training run finished?)"),
-        })?;
-        let epochs = train_lines(&read_metrics::<TrainMetric>(run)?).1.len();
-        rows.push(CompareRow {
-            run: run.path.display().to_string(),
-            arch: arch.name.clone().unwrap_or_else(|| "architecture".into()),
-            mflops: c.flops as f64 / 1e6,
-            mparams: c.params as f64 / 1e6,
-            best_top1: summary["best_top1"].as_f64().unwrap_or(f64::NAN),
-            last_top1: summary["last_top1"].as_f64().unwrap_or(f64::NAN),
-            epochs,
-            wall_seconds: summary["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+            reason: "not a training run; a comparison takes training runs".into(),
         });
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let arch = Arch::load(&run.path.join("arch.json"))?;
+    let c = count(&arch.layout()?, arch.input_size);
+    let summary: Value = run.read_json("summary.json").map_err(|e| Error::NotARun {
+        path: run.path.clone(),
+        reason: format!("{e} (has the training run finished?)"),
+    })?;
+    let epochs = train_lines(&read_metrics::<TrainMetric>(run)?).1.len();
+    Ok(CompareRow {
+        run: run.path.display().to_string(),
+        arch: arch.name.clone().unwrap_or_else(|| "architecture".into()),
+        mflops: c.flops as f64 / 1e6,
+        mparams: c.params as f64 / 1e6,
+        best_top1: summary["best_top1"].as_f64().unwrap_or(f64::NAN),
+        last_top1: summary["last_top1"].as_f64().unwrap_or(f64::NAN),
+        epochs,
+        wall_seconds: summary["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+    })
+}
+
+/// The comparison as a table, one line per run.
+fn compare_table(rows: &[CompareRow]) -> Page {
     let mut page = Page::default();
     page.table(
         &[
@@ -627,6 +683,12 @@ pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
             })
             .collect::<Vec<_>>(),
     );
+    page
+}
+
+/// Test top-1 of the last epoch against exact MFLOPs, one marker per run, the top-1 axis
+/// padded around the runs' range.
+fn accuracy_vs_mflops(rows: &[CompareRow]) -> Panel {
     let series: Vec<Series> = rows
         .iter()
         .map(|r| Series {
@@ -637,13 +699,22 @@ pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
     let lo = rows.iter().map(|r| r.last_top1).fold(1.0, f64::min);
     let hi = rows.iter().map(|r| r.last_top1).fold(0.0, f64::max);
     let pad = ((hi - lo) * 0.2).max(0.01);
-    let p = Panel {
+    Panel {
         title: "test top-1 (last epoch) vs exact MFLOPs".into(),
         x_label: "MFLOPs".into(),
         y_label: "top-1".into(),
         series,
         y_range: Some(((lo - pad).max(0.0), (hi + pad).min(1.0))),
-    };
+    }
+}
+
+/// Compare finished training runs: a table (`compare.md`, `compare.json`) and test top-1
+/// against exact MFLOPs (`accuracy_vs_mflops.{svg,png}`), one marker per run.
+pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
+    let rows = runs.iter().map(compare_row).collect::<Result<Vec<_>>>()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let page = compare_table(&rows);
+    let p = accuracy_vs_mflops(&rows);
     let mut files = Vec::new();
     for ext in ["svg", "png"] {
         let f = out.join(format!("accuracy_vs_mflops.{ext}"));

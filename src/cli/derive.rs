@@ -3,13 +3,13 @@
 //! budget band in budget mode), N distinct samples of softmax(alpha), or the best of N
 //! candidates by one-shot score (`search::select`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
 use rand::{SeedableRng, rngs::StdRng};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cost::count;
 use crate::data::{ImageData, Split, Subset};
@@ -64,88 +64,142 @@ pub(super) fn print_selection(s: &Selection, path: &std::path::Path) {
     );
 }
 
+/// `dmasking derive`: the argmax, N samples (--sample) or the best of N candidates
+/// (--select) of a search run's newest checkpoint.
 pub fn run(args: DeriveArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(n) = args.select {
         return run_select(&args, n, device);
     }
-    let run = RunDir::open(&args.run)?;
-    let saved = RunConfig::read(&run)?;
-    let Some((dir, progress)) = run.latest_checkpoint::<crate::search::Progress>()? else {
-        bail!(
-            "{}: no checkpoint yet (the run has not finished an epoch)",
-            args.run.display()
-        );
-    };
-    let plan = Plan::new(&saved.space);
-    let device = burn::tensor::Device::default();
-    let logits = ArchLogits::new(&plan.choices, &device)
-        .try_load_file(dir.join("logits.bpk"))
-        .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;
-    let probs = logits.probabilities();
-    let provenance = |kind: &str, picks: &[usize]| {
-        json!({
-            "space": saved.space.name, "search": saved.search, "seed": saved.search.seed,
-            "epoch": progress.epoch, "derive": kind, "run": args.run.display().to_string(),
-            "picks": picks,
-        })
-    };
+    let ck = Checkpoint::open(&args.run)?;
     match args.sample {
         None => {
-            let (picks, _) = crate::search::final_picks(
-                &plan,
-                &logits,
-                &saved.search,
-                &*crate::search::loss::search_cost(&saved.search),
-            )?;
-            let kind = if saved.search.budget_flops().is_some() {
-                "argmax projected to the budget band"
-            } else {
-                "argmax"
-            };
-            let mut arch = plan.derive(&picks)?;
-            arch.provenance = Some(provenance(kind, &picks));
-            let c = count(&arch.layout()?, arch.input_size);
             let out = args.out.unwrap_or_else(|| args.run.join("argmax.json"));
-            write_atomic(&out, arch.to_json())?;
-            println!(
-                "argmax architecture after {} epochs: {:.2} MFLOPs, {} params -> {}",
-                progress.epoch,
-                c.flops as f64 / 1e6,
-                c.params,
-                out.display()
-            );
+            write_argmax(&ck, &out)
         }
         Some(n) => {
             let out = args.out.unwrap_or_else(|| args.run.clone());
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let mut rng = StdRng::seed_from_u64(args.seed);
-            let mut seen = std::collections::BTreeSet::new();
-            let mut tries = 0;
-            while seen.len() < n && tries < 1000 * n.max(1) {
-                tries += 1;
-                let picks: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
-                let mut arch = plan.derive(&picks)?;
-                if !seen.insert(arch.network_key()) {
-                    continue;
-                }
-                arch.provenance = Some(provenance("sample", &picks));
-                let k = seen.len() - 1;
-                let c = count(&arch.layout()?, arch.input_size);
-                let path = out.join(format!("arch_sample_{k}.json"));
-                write_atomic(&path, arch.to_json())?;
-                println!(
-                    "sample {k}: {:.2} MFLOPs -> {}",
-                    c.flops as f64 / 1e6,
-                    path.display()
-                );
-            }
-            if seen.len() < n {
-                bail!(
-                    "only {} distinct architectures found in {tries} draws (the distribution is nearly deterministic)",
-                    seen.len()
-                );
-            }
+            write_samples(&ck, n, args.seed, &out)
         }
+    }
+}
+
+/// A search run's newest checkpoint as `derive` reads it: the run's saved config, the
+/// epoch reached, and the plan of its space with the architecture logits there.
+struct Checkpoint {
+    /// The run directory, as given on the command line.
+    run: PathBuf,
+    /// The run's config.json.
+    saved: RunConfig,
+    /// The epoch of the checkpoint.
+    epoch: usize,
+    /// The plan of the run's space.
+    plan: Plan,
+    /// The architecture logits of the checkpoint.
+    logits: ArchLogits,
+}
+
+impl Checkpoint {
+    /// The newest checkpoint of the search run `run` (its logits on the default device);
+    /// an error when the run has not finished an epoch.
+    fn open(run_dir: &Path) -> Result<Self> {
+        let run = RunDir::open(run_dir)?;
+        let saved = RunConfig::read(&run)?;
+        let Some((dir, progress)) = run.latest_checkpoint::<crate::search::Progress>()? else {
+            bail!(
+                "{}: no checkpoint yet (the run has not finished an epoch)",
+                run_dir.display()
+            );
+        };
+        let plan = Plan::new(&saved.space);
+        let device = burn::tensor::Device::default();
+        let logits = ArchLogits::new(&plan.choices, &device)
+            .try_load_file(dir.join("logits.bpk"))
+            .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;
+        Ok(Self {
+            run: run_dir.to_path_buf(),
+            saved,
+            epoch: progress.epoch,
+            plan,
+            logits,
+        })
+    }
+
+    /// The provenance of an architecture derived from this checkpoint as `kind`.
+    fn provenance(&self, kind: &str, picks: &[usize]) -> Value {
+        provenance(&self.saved, self.epoch, &self.run, kind, picks)
+    }
+}
+
+/// The provenance of an architecture derived as `kind` (with `picks`) from search run
+/// `run` (config `saved`) at `epoch`.
+fn provenance(saved: &RunConfig, epoch: usize, run: &Path, kind: &str, picks: &[usize]) -> Value {
+    json!({
+        "space": saved.space.name, "search": saved.search, "seed": saved.search.seed,
+        "epoch": epoch, "derive": kind, "run": run.display().to_string(),
+        "picks": picks,
+    })
+}
+
+/// `derive` without --sample: the argmax of every choice (moved into the budget band in
+/// budget mode), written to `out`.
+fn write_argmax(ck: &Checkpoint, out: &Path) -> Result<()> {
+    let (picks, _) = crate::search::final_picks(
+        &ck.plan,
+        &ck.logits,
+        &ck.saved.search,
+        &*crate::search::loss::search_cost(&ck.saved.search),
+    )?;
+    let kind = if ck.saved.search.budget_flops().is_some() {
+        "argmax projected to the budget band"
+    } else {
+        "argmax"
+    };
+    let mut arch = ck.plan.derive(&picks)?;
+    arch.provenance = Some(ck.provenance(kind, &picks));
+    let c = count(&arch.layout()?, arch.input_size);
+    write_atomic(out, arch.to_json())?;
+    println!(
+        "argmax architecture after {} epochs: {:.2} MFLOPs, {} params -> {}",
+        ck.epoch,
+        c.flops as f64 / 1e6,
+        c.params,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `derive --sample N`: N distinct architectures drawn from softmax(alpha) with `seed`,
+/// written into the directory `out` as arch_sample_K.json; an error when 1000 N draws
+/// find fewer.
+fn write_samples(ck: &Checkpoint, n: usize, seed: u64, out: &Path) -> Result<()> {
+    let probs = ck.logits.probabilities();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut tries = 0;
+    while seen.len() < n && tries < 1000 * n.max(1) {
+        tries += 1;
+        let picks: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
+        let mut arch = ck.plan.derive(&picks)?;
+        if !seen.insert(arch.network_key()) {
+            continue;
+        }
+        arch.provenance = Some(ck.provenance("sample", &picks));
+        let k = seen.len() - 1;
+        let c = count(&arch.layout()?, arch.input_size);
+        let path = out.join(format!("arch_sample_{k}.json"));
+        write_atomic(&path, arch.to_json())?;
+        println!(
+            "sample {k}: {:.2} MFLOPs -> {}",
+            c.flops as f64 / 1e6,
+            path.display()
+        );
+    }
+    if seen.len() < n {
+        bail!(
+            "only {} distinct architectures found in {tries} draws (the distribution is nearly deterministic)",
+            seen.len()
+        );
     }
     Ok(())
 }
@@ -188,13 +242,16 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
     )?;
     let picks = s.picks().to_vec();
     let mut arch = net.plan.derive(&picks)?;
-    arch.provenance = Some(json!({
-        "space": saved.space.name, "search": saved.search, "seed": saved.search.seed,
-        "epoch": progress.epoch, "derive": "selected by one-shot score",
-        "run": args.run.display().to_string(), "picks": picks,
-        "selected": {"candidates": s.candidates.len(), "chosen": s.chosen,
-                     "source": s.candidates[s.chosen].source},
-    }));
+    let mut prov = provenance(
+        &saved,
+        progress.epoch,
+        &args.run,
+        "selected by one-shot score",
+        &picks,
+    );
+    prov["selected"] = json!({"candidates": s.candidates.len(), "chosen": s.chosen,
+                              "source": s.candidates[s.chosen].source});
+    arch.provenance = Some(prov);
     let out = args
         .out
         .clone()

@@ -1,13 +1,14 @@
 //! `dmasking eval --run DIR --data DIR`: test-set top-1, per-class accuracy and the
 //! confusion matrix of a training run's weights; also written to RUN/eval.json.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
 
+use crate::arch::Arch;
 use crate::data::Split;
-use crate::eval::evaluate;
+use crate::eval::{Evaluation, evaluate};
 use crate::run::{RunDir, RunKind};
 use crate::train::TrainRunConfig;
 
@@ -43,41 +44,13 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+/// `dmasking eval`: evaluate the network on the test set, print the result (one JSON
+/// object with --json) and, for a training run, write RUN/eval.json.
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be positive");
     }
-    // The network, its weights (named for the output) and the run to write eval.json into.
-    let (arch, path, run) = match &args.run {
-        Some(dir) => {
-            let run = RunDir::open(dir)?;
-            if run.kind()? != RunKind::Train {
-                bail!(
-                    "{} is a search run; eval needs a training run (dmasking train --arch ...)",
-                    dir.display()
-                );
-            }
-            let saved: TrainRunConfig = run.read_json("config.json")?;
-            let file = match args.weights.as_deref().unwrap_or("best") {
-                "best" => "best.bpk",
-                "last" => "last.bpk",
-                other => bail!("--weights with --run is `best` or `last`, not `{other}`"),
-            };
-            let path = run.path.join(file);
-            if !path.exists() {
-                bail!(
-                    "{}: no weights yet (the run has not finished an epoch)",
-                    path.display()
-                );
-            }
-            (saved.arch, path, Some(run))
-        }
-        None => {
-            let arch = super::arch_arg(args.arch.as_deref(), args.zoo.as_deref())?;
-            let path = PathBuf::from(args.weights.as_deref().expect("clap requires --weights"));
-            (arch, path, None)
-        }
-    };
+    let (arch, path, run) = network(&args)?;
     let net = super::load_net(&arch, &path, device)?;
     let data = super::data_dir(args.data.as_deref())?;
     let mut test = super::open_data(&data, Split::Test, arch.input_size)?;
@@ -85,21 +58,84 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         test = test.test_subset(n);
     }
     let ev = evaluate(&net, &test, args.batch_size, arch.input_size)?;
-    let file = path.display().to_string();
     if let Some(run) = &run {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let text = serde_json::to_string_pretty(&serde_json::json!({
-            "weights": name, "evaluation": &ev,
-        }))?;
-        run.write_atomic("eval.json", &text)?;
+        write_eval_json(run, &path, &ev)?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&ev)?);
         return Ok(());
     }
+    print_evaluation(&path, &ev);
+    if let Some(run) = &run {
+        println!("\nwritten to {}", run.path.join("eval.json").display());
+    }
+    Ok(())
+}
+
+/// The network, its weights (named for the output) and the run to write eval.json into:
+/// a training run's `best` or `last` weights, or an architecture or zoo model with a
+/// weights file.
+fn network(args: &EvalArgs) -> Result<(Arch, PathBuf, Option<RunDir>)> {
+    match &args.run {
+        Some(dir) => {
+            let (arch, path, run) = run_weights(dir, args.weights.as_deref())?;
+            Ok((arch, path, Some(run)))
+        }
+        None => {
+            let arch = super::arch_arg(args.arch.as_deref(), args.zoo.as_deref())?;
+            let path = PathBuf::from(args.weights.as_deref().expect("clap requires --weights"));
+            Ok((arch, path, None))
+        }
+    }
+}
+
+/// The architecture of training run `dir` and its weights file (`weights`: `best`, the
+/// default, or `last`); an error for a search run or a run without weights yet.
+fn run_weights(dir: &Path, weights: Option<&str>) -> Result<(Arch, PathBuf, RunDir)> {
+    let run = RunDir::open(dir)?;
+    if run.kind()? != RunKind::Train {
+        bail!(
+            "{} is a search run; eval needs a training run (dmasking train --arch ...)",
+            dir.display()
+        );
+    }
+    let saved: TrainRunConfig = run.read_json("config.json")?;
+    let file = match weights.unwrap_or("best") {
+        "best" => "best.bpk",
+        "last" => "last.bpk",
+        other => bail!("--weights with --run is `best` or `last`, not `{other}`"),
+    };
+    let path = run.path.join(file);
+    if !path.exists() {
+        bail!(
+            "{}: no weights yet (the run has not finished an epoch)",
+            path.display()
+        );
+    }
+    Ok((saved.arch, path, run))
+}
+
+/// Write RUN/eval.json: the weights file's name and the evaluation.
+fn write_eval_json(run: &RunDir, weights: &Path, ev: &Evaluation) -> Result<()> {
+    let name = weights
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "weights": name, "evaluation": ev,
+    }))?;
+    run.write_atomic("eval.json", &text)?;
+    Ok(())
+}
+
+/// Print the evaluation of the weights `weights`: top-1 and loss, the accuracy of every
+/// class and the confusion matrix.
+fn print_evaluation(weights: &Path, ev: &Evaluation) {
     println!(
         "{} on {} test images: top-1 {:.4}, loss {:.4}",
-        file, ev.images, ev.top1, ev.loss
+        weights.display(),
+        ev.images,
+        ev.top1,
+        ev.loss
     );
     let w = ev.classes.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
     println!("\n{:>w$}  accuracy", "class");
@@ -119,8 +155,4 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         }
         println!();
     }
-    if let Some(run) = &run {
-        println!("\nwritten to {}", run.path.join("eval.json").display());
-    }
-    Ok(())
 }
