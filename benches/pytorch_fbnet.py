@@ -17,7 +17,7 @@ block last, the classifier `head.conv`), draws random weights and BN statistics,
 The fixture in tests/fixtures/fbnet_small was made with
     python3 benches/pytorch_fbnet.py tests/fixtures/fbnet_small/arch.json tests/fixtures/fbnet_small
 The zoo models are checked (PyTorch needed) by
-    cargo test --release --test pretrained -- --ignored
+    cargo test --release --test tests -- pretrained:: --ignored
 which runs this script on zoo/fbnetv2_*.json.
 """
 

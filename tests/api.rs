@@ -1,27 +1,10 @@
 //! The API a new user reaches for: the space's cost range and the out-of-range budget
 //! (library and command line), an architecture's cost, predictions, typed errors.
 
-use std::path::{Path, PathBuf};
-
 use dmasking::prelude::*;
 use dmasking::search::LossMode;
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn dmasking(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmasking-api-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    d
-}
+use crate::util::{TempDir, device_rng_shared, dmasking, repo};
 
 /// `flops --space --json`'s smallest and largest FLOPs of a space file.
 fn printed_range(space: &str) -> (f64, f64) {
@@ -49,6 +32,7 @@ fn budget(mflops: f64) -> SearchConfig {
 
 #[test]
 fn the_space_range_is_the_one_flops_prints_and_budgets_outside_it_are_refused() {
+    let _rng = device_rng_shared();
     let space = Space::load(&repo("configs/cifar10_tiny.json")).unwrap();
     let (min, max) = printed_range("configs/cifar10_tiny.json");
     assert_eq!(space.flops_range().unwrap(), (min as u64, max as u64));
@@ -76,9 +60,10 @@ fn the_space_range_is_the_one_flops_prints_and_budgets_outside_it_are_refused() 
 
 #[test]
 fn run_refuses_an_out_of_range_budget_before_writing() {
+    let _rng = device_rng_shared();
     let space = Space::load(&repo("configs/cifar10_tiny.json")).unwrap();
     let data = load(&repo("data/cifar10-mini"), Split::Train).unwrap();
-    let dir = temp("budget-run");
+    let dir = TempDir::new("api-budget-run");
     let run = RunDir::create(&dir, false).unwrap();
     let cfg = SearchConfig {
         batch_size: 16,
@@ -93,13 +78,12 @@ fn run_refuses_an_out_of_range_budget_before_writing() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "files written");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn cli_search_with_an_out_of_range_budget_exits_2_naming_the_range_and_writes_nothing() {
     let (min, max) = printed_range("configs/cifar10_tiny.json");
-    let out = temp("budget-cli");
+    let out = TempDir::new("api-budget-cli");
     let o = dmasking(&[
         "search",
         "--space",
@@ -141,6 +125,7 @@ fn an_architecture_cost_matches_the_flops_command() {
 
 #[test]
 fn predictions_agree_with_the_evaluation_at_the_network_input_size() {
+    let _rng = device_rng_shared();
     // A network searched at 24 px, on 32 px images: predict resamples as evaluate does.
     let mut arch = Arch::load(&repo("docs/results/full_search_arch.json")).unwrap();
     arch.input_size = 24;

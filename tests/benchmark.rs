@@ -1,11 +1,13 @@
 //! NAS-Bench-Macro: our description of its space against every one of its networks, and
-//! `dmasking lookup`.
+//! `dmasking lookup`; Channel-Bench-Macro's reader on a synthetic file.
 
 use std::path::Path;
 
 use dmasking::arch::Arch;
 use dmasking::benchmark::{Benchmark, NasBenchMacro, lookup, percentile};
 use dmasking::cost::{Convention, count_in};
+
+use crate::util::{TempDir, dmasking, repo_str};
 
 const FILE: &str = "data/nas-bench-macro/nas-bench-macro_cifar10.json";
 
@@ -111,18 +113,10 @@ fn networks_outside_the_benchmark_are_refused() {
     );
 }
 
-fn dmasking(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn cli_lookup_prints_json_and_rejects_bad_input_with_exit_2() {
     let b = bench();
-    let dir = std::env::temp_dir().join(format!("dmasking-lookup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::create("lookup");
     let arch = dir.join("a.json");
     std::fs::write(&arch, arch_of(&b, "02012100").to_json()).unwrap();
     let a = arch.to_str().unwrap();
@@ -170,7 +164,6 @@ fn cli_lookup_prints_json_and_rejects_bad_input_with_exit_2() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a network of"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// `fidelity` on a (barely trained) supernet of the benchmark's space: the spread half
@@ -178,16 +171,14 @@ fn cli_lookup_prints_json_and_rejects_bad_input_with_exit_2() {
 /// middle of the range, τ is reported for both; a run of another space is refused.
 #[test]
 fn cli_fidelity_scores_spread_and_band_networks() {
-    let dir = std::env::temp_dir().join(format!("dmasking-fidelity-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    let repo = |p: &str| format!("{}/{p}", env!("CARGO_MANIFEST_DIR"));
+    let dir = TempDir::new("fidelity");
     let search = |space: &str, out: &str| {
         let o = dmasking(&[
             "search",
             "--space",
-            &repo(space),
+            &repo_str(space),
             "--data",
-            &repo("data/cifar10-mini"),
+            &repo_str("data/cifar10-mini"),
             "--out",
             dir.join(out).to_str().unwrap(),
             "--epochs",
@@ -214,7 +205,7 @@ fn cli_fidelity_scores_spread_and_band_networks() {
         "--benchmark",
         FILE,
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--networks",
         "6",
         "--calibration-images",
@@ -255,12 +246,68 @@ fn cli_fidelity_scores_spread_and_band_networks() {
         "--benchmark",
         FILE,
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--networks",
         "6",
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is not the benchmark's"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Channel-Bench-Macro's format, on a small synthetic file written here (its results file
+/// has no licence and is never shipped): `open` recognises it, keys map to the widths its
+/// model.py builds, and lookup finds a network's key and percentile.
+#[test]
+fn channel_bench_macro_results_are_read_from_a_synthetic_file() {
+    use dmasking::benchmark::open;
+    let dir = TempDir::create("cbm");
+    let file = dir.join("Results_MobileNet.json");
+    // Three networks: the first two of equal FLOPs (one band), the third far away.
+    std::fs::write(
+        &file,
+        r#"{"1234123": {"acc": [90.1, 90.3, 90.2], "mean": 90.2, "std": 0.08, "flops": 37928448, "params": 325610},
+            "1234124": {"acc": [90.0, 90.0, 90.0], "mean": 90.0, "std": 0.0, "flops": 37928448, "params": 1},
+            "4444444": {"acc": [91.0, 91.0, 91.0], "mean": 91.0, "std": 0.0, "flops": 211281920, "params": 2}}"#,
+    )
+    .unwrap();
+    let bench = open(&file).unwrap();
+    assert!(
+        bench.name().contains("Channel-Bench-Macro"),
+        "{}",
+        bench.name()
+    );
+    // Key (1, 2, 3, 4, 1, 2, 3) as model.py builds it: widths round(a · [128, 768, 768, 768,
+    // 256, 1536, 1024] / 4): stem 32; hidden 384, 576, then 768 in the stride-2 block;
+    // stage width 64; last hidden 768; head 768.
+    let arch = bench
+        .plan()
+        .derive(&bench.picks("1234123").unwrap())
+        .unwrap();
+    assert_eq!(arch.stem.out, 32);
+    let blocks: Vec<_> = arch
+        .blocks
+        .iter()
+        .map(|b| (b.mid.unwrap(), b.out, b.stride))
+        .collect();
+    assert_eq!(
+        blocks,
+        [(384, 32, 1), (576, 32, 1), (768, 64, 2), (768, 64, 1)]
+    );
+    assert_eq!(arch.head.out, 768);
+    assert_eq!(
+        bench.key(&bench.picks("1234123").unwrap()).unwrap(),
+        "1234123"
+    );
+    let found = dmasking::benchmark::lookup(&*bench, &arch).unwrap();
+    assert_eq!(found.key, "1234123");
+    assert_eq!((found.band_size, found.percentile), (2, 50.0));
+    // A key of another format is refused, naming it.
+    std::fs::write(
+        &file,
+        r#"{"1234125": {"mean": 1.0, "flops": 1, "params": 1}}"#,
+    )
+    .unwrap();
+    let err = open(&file).err().unwrap().to_string();
+    assert!(err.contains("1234125"), "{err}");
 }

@@ -5,8 +5,6 @@
 //! `DMASKING_REQUIRE_ONNXRUNTIME` is set (as `.ci/run` sets it after installing them): then
 //! it fails.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,14 +16,7 @@ use dmasking::nn::FixedNet;
 use dmasking::onnx::{Normalization, to_onnx};
 use serde_json::{Value, json};
 
-use common::{dmasking, repo};
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmasking-export-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::util::{TempDir, device_rng_shared, dmasking, plain_device, repo};
 
 /// Whether ONNX Runtime can be run (a failure where it is required).
 fn onnxruntime() -> bool {
@@ -152,8 +143,9 @@ const CONV_HEAD: &str = r#"{
 /// logits; the file itself is written by the library, as `dmasking export` writes it.
 #[test]
 fn zoo_models_run_in_onnx_runtime_to_the_same_logits() {
-    let dir = temp("zoo");
-    let device = common::plain_device();
+    let dir = TempDir::create("export-zoo");
+    let _rng = device_rng_shared();
+    let device = plain_device();
     let mut cases = Vec::new();
     let mut sizes = Vec::new();
     let mut archs: Vec<(String, Arch)> = dmasking::zoo::MODELS
@@ -183,7 +175,6 @@ fn zoo_models_run_in_onnx_runtime_to_the_same_logits() {
     for (r, (classes, size)) in results.iter().zip(sizes) {
         assert_matches(r, classes, size);
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A network trained on CIFAR-10 (the shipped subset) and exported from its run directory
@@ -191,7 +182,7 @@ fn zoo_models_run_in_onnx_runtime_to_the_same_logits() {
 /// accuracy `dmasking eval` reports.
 #[test]
 fn trained_network_exports_with_its_accuracy() {
-    let dir = temp("trained");
+    let dir = TempDir::create("export-trained");
     let run = dir.join("run");
     let data = repo("data/cifar10-mini");
     let arch = dir.join("arch.json");
@@ -232,7 +223,8 @@ fn trained_network_exports_with_its_accuracy() {
 
     // The test images as the ONNX file takes them: RGB in [0, 1] at the network's input
     // size (every 2nd pixel of the 32×32 images, as evaluation subsamples them).
-    let device = common::plain_device();
+    let _rng = device_rng_shared();
+    let device = plain_device();
     let a = Arch::load(&arch).unwrap();
     let test = open(&data, Split::Test, a.input_size).unwrap();
     let n = test.len();
@@ -267,13 +259,12 @@ fn trained_network_exports_with_its_accuracy() {
         "ONNX Runtime's test accuracy is dmasking eval's"
     );
     assert!(top1 > 0.15, "the trained network beats chance ({top1})");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Bad requests name the problem and exit 2, writing nothing.
 #[test]
 fn bad_exports_fail_with_exit_2() {
-    let dir = temp("bad");
+    let dir = TempDir::create("export-bad");
     let out = dir.join("x.onnx");
     let out_s = out.to_str().unwrap();
     let arch = dir.join("arch.json");
@@ -324,7 +315,6 @@ fn bad_exports_fail_with_exit_2() {
         assert!(err.contains(message), "{args:?}: {err}");
         assert!(!out.exists(), "{args:?} wrote a file");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A small CIFAR-10 network at 16×16 input: SE, hswish, a skip projection, residuals.

@@ -4,19 +4,12 @@
 //! network's input size is decoded into memory instead; an unreadable file is an error
 //! that names it.
 
-mod common;
+use std::path::Path;
 
-use std::path::{Path, PathBuf};
-
-use common::{dmasking, repo};
 use dmasking::data::{ImageData, Images, Split, make_batch, open};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmasking-folder-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    d
-}
+use crate::util::{TempDir, command, dmasking, repo};
 
 /// `root/{train,test}/<class>/*`: `per_class` training and a quarter as many test images
 /// of three CIFAR-10 classes, each resized to a random width and height in 20..100 px
@@ -52,7 +45,7 @@ fn write_folder(root: &Path, per_class: usize, fixed: Option<u32>) {
 
 #[test]
 fn a_folder_of_mixed_sizes_streams_and_one_of_the_input_size_is_read_into_memory() {
-    let root = temp("mixed");
+    let root = TempDir::new("folder-mixed");
     write_folder(&root, 40, None);
     let train = open(&root, Split::Train, 16).unwrap();
     assert!(train.is_streamed());
@@ -77,7 +70,7 @@ fn a_folder_of_mixed_sizes_streams_and_one_of_the_input_size_is_read_into_memory
     assert_ne!(a, other);
     assert_ne!(a, plain);
     assert_eq!(a.len(), 24 * 3 * 16 * 16);
-    let same = temp("same");
+    let same = TempDir::new("folder-same");
     write_folder(&same, 10, Some(16));
     assert!(matches!(
         open(&same, Split::Train, 16).unwrap(),
@@ -85,14 +78,11 @@ fn a_folder_of_mixed_sizes_streams_and_one_of_the_input_size_is_read_into_memory
     ));
     // The same folder at another input size streams.
     assert!(open(&same, Split::Train, 24).unwrap().is_streamed());
-    for d in [root, same] {
-        std::fs::remove_dir_all(d).ok();
-    }
 }
 
 #[test]
 fn search_and_train_run_on_a_streamed_folder_and_a_bad_file_is_named() {
-    let root = temp("run");
+    let root = TempDir::new("folder-run");
     write_folder(&root, 40, None);
     let data = root.to_str().unwrap();
     let space = repo("configs/cifar10_tiny.json");
@@ -146,7 +136,6 @@ fn search_and_train_run_on_a_streamed_folder_and_a_bad_file_is_named() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("0007.jpg"), "{err}");
-    std::fs::remove_dir_all(&root).ok();
 }
 
 /// ImageNet's layout: `train/<class>/*` with the test split as `val/`, either in class
@@ -154,14 +143,14 @@ fn search_and_train_run_on_a_streamed_folder_and_a_bad_file_is_named() {
 /// in the training split's class order; label files that do not fit are named errors.
 #[test]
 fn imagenet_layouts_with_val_in_class_folders_or_flat_with_a_label_file() {
-    let root = temp("imagenet");
+    let root = TempDir::new("folder-imagenet");
     write_folder(&root, 8, None);
     std::fs::rename(root.join("test"), root.join("val")).unwrap();
     let nested = open(&root, Split::Test, 16).unwrap();
     assert_eq!(nested.len(), 6);
     // A test split without some classes keeps the training split's labels; one with a
     // class training does not have is an error naming it.
-    let part = temp("imagenet-part");
+    let part = TempDir::new("folder-imagenet-part");
     write_folder(&part, 8, None);
     std::fs::remove_dir_all(part.join("test/airplane")).unwrap();
     let test = open(&part, Split::Test, 16).unwrap();
@@ -174,7 +163,7 @@ fn imagenet_layouts_with_val_in_class_folders_or_flat_with_a_label_file() {
         err.contains("class folder `zebra` is not a class of the training split"),
         "{err}"
     );
-    std::fs::remove_dir_all(&part).ok();
+    drop(part);
     // Flatten val/ (renaming files so the names say nothing of the class) and write the
     // labels in both accepted formats.
     let flat = root.join("flat");
@@ -251,7 +240,6 @@ fn imagenet_layouts_with_val_in_class_folders_or_flat_with_a_label_file() {
         let err = open(&root, Split::Test, 16).unwrap_err().to_string();
         assert!(err.contains(message), "{message}: {err}");
     }
-    std::fs::remove_dir_all(root).ok();
 }
 
 /// `root/{train,test}/<class>/*.jpg`: `n` training images and 20 test images, CIFAR-10
@@ -283,7 +271,7 @@ fn write_sized_folder(root: &Path, n: usize) {
 /// that one child process (reaped by `wait4`, which returns it).
 #[allow(clippy::zombie_processes)]
 fn peak_rss_kib(args: &[&str]) -> i64 {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dmasking"))
+    let child = command()
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -309,15 +297,14 @@ fn peak_rss_kib(args: &[&str]) -> i64 {
 /// the 2,700 more images decoded at the input size alone would take 33 MB.
 #[test]
 fn training_memory_stays_bounded_when_the_folder_grows_tenfold() {
-    let dir = temp("mem-settings");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::create("folder-mem-settings");
     let arch_file = dir.join("arch.json");
     std::fs::write(&arch_file, ARCH).unwrap();
     let settings = dir.join("train.json");
     std::fs::write(&settings, r#"{"validation_fraction": 0.0}"#).unwrap();
     let mut peaks = Vec::new();
     for (n, epochs) in [(300, "10"), (3000, "1")] {
-        let root = temp(&format!("mem-{n}"));
+        let root = TempDir::new(&format!("folder-mem-{n}"));
         write_sized_folder(&root, n);
         let out = root.join("run");
         let peak = peak_rss_kib(&[
@@ -338,7 +325,6 @@ fn training_memory_stays_bounded_when_the_folder_grows_tenfold() {
         let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         assert!(metrics.contains("\"kind\":\"epoch\""), "the epochs ran");
         peaks.push(peak);
-        std::fs::remove_dir_all(&root).ok();
     }
     eprintln!(
         "peak RSS: 300 images {} KiB, 3,000 images {} KiB",
@@ -350,7 +336,6 @@ fn training_memory_stays_bounded_when_the_folder_grows_tenfold() {
         peaks[0],
         peaks[1]
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A small network at 64×64 input.

@@ -1,13 +1,13 @@
 //! Architecture and space files: strict parsing, validation errors with JSON paths, the
 //! exact counter against published numbers and against an independent count, and the CLI.
 
-use std::process::Command;
-
 use dmasking::arch::Arch;
 use dmasking::cost::{Convention, count, count_in};
 use dmasking::space::Space;
 use dmasking::zoo;
 use serde_json::{Value, json};
+
+use crate::util::{TempDir, dmasking, repo, repo_str};
 
 /// Published counts (mobile-vision model_zoo/models/model_info/fbnet_v2, flops_m/params_m).
 #[test]
@@ -334,9 +334,7 @@ fn malformed_architectures_name_the_json_path() {
 
 #[test]
 fn malformed_spaces_name_the_json_path() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/cifar10.json"))
-            .unwrap();
+    let text = std::fs::read_to_string(repo("configs/cifar10.json")).unwrap();
     let good: Value = serde_json::from_str(&text).unwrap();
     assert!(Space::from_json(&text).is_ok());
     let cases: Vec<(Edit, &str)> = vec![
@@ -435,13 +433,6 @@ fn malformed_spaces_name_the_json_path() {
     }
 }
 
-fn dmasking(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn cli_flops_prints_json_and_rejects_bad_files_with_exit_2() {
     let ok = dmasking(&["flops", "--zoo", "fbnetv2_f4", "--json"]);
@@ -450,8 +441,7 @@ fn cli_flops_prints_json_and_rejects_bad_files_with_exit_2() {
     assert_eq!(v["flops"], 238_351_984u64);
     assert_eq!(v["params"], 6_994_824u64);
 
-    let dir = std::env::temp_dir().join(format!("dmasking-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::create("cli");
     let bad = dir.join("bad.json");
     let mut v = base_arch();
     v["blocks"][1]["kernal"] = json!(3);
@@ -477,7 +467,7 @@ fn cli_flops_prints_json_and_rejects_bad_files_with_exit_2() {
     let space = dmasking(&[
         "flops",
         "--space",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/configs/cifar10.json"),
+        &repo_str("configs/cifar10.json"),
         "--json",
     ]);
     assert!(space.status.success());
@@ -493,7 +483,6 @@ fn cli_flops_prints_json_and_rejects_bad_files_with_exit_2() {
     );
     let mean = s["uniform_mean_flops"].as_f64().unwrap();
     assert!(lo < mean && mean < hi);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Every field added to the space format is optional with a default that keeps the old
@@ -514,8 +503,7 @@ fn shipped_spaces_keep_their_networks_and_counts() {
         ),
     ];
     for (name, choices, log10, min, max) in pinned {
-        let path = format!("{}/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = std::fs::read_to_string(repo(&format!("configs/{name}.json"))).unwrap();
         let space = Space::from_json(&text).unwrap();
         let plan = dmasking::supernet::Plan::new(&space);
         assert_eq!(plan.choices.len(), choices, "{name}");
@@ -548,11 +536,7 @@ fn shipped_spaces_keep_their_networks_and_counts() {
 /// largest network's torch-convention FLOPs counted by hand from that model.
 #[test]
 fn channel_bench_macro_mobilenet_is_described_by_the_format() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/configs/channel_bench_macro_mobilenet.json"
-    );
-    let space = Space::load(std::path::Path::new(path)).unwrap();
+    let space = Space::load(&repo("configs/channel_bench_macro_mobilenet.json")).unwrap();
     let plan = dmasking::supernet::Plan::new(&space);
     assert_eq!(plan.choices.len(), 7);
     assert!(plan.choices.iter().all(|c| c.options.len() == 4));

@@ -5,12 +5,9 @@
 //! channel padding and the resolution lattice exactly). On another backend
 //! (`DMASKING_TEST_DEVICE`) the same tests check the fallbacks.
 
-mod common;
-
 use burn::module::Param;
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use common::{on_flex, plain_device};
 use dmasking::arch::Act;
 use dmasking::kernels::{
     batch_norm, batch_norm_act, depthwise_conv2d, lattice_gather, lattice_scatter, pad_channels,
@@ -20,6 +17,8 @@ use dmasking::kernels::{
 };
 use dmasking::supernet::lattice::lattice_positions;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use crate::util::{device_rng_shared, on_flex, plain_device};
 
 /// max |a − b| / max |b|.
 fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -159,6 +158,7 @@ fn check(dev: &Device) {
 
 #[test]
 fn depthwise_matches_burn() {
+    let _rng = device_rng_shared();
     let dev = plain_device().autodiff();
     let x = Tensor::<4>::zeros([1, 2, 5, 5], &dev);
     let w = Tensor::<4>::zeros([2, 1, 3, 3], &dev);
@@ -172,6 +172,7 @@ fn depthwise_matches_burn() {
 
 #[test]
 fn depthwise_matches_burn_with_gradient_checkpointing() {
+    let _rng = device_rng_shared();
     check(&plain_device().autodiff().gradient_checkpointing());
 }
 
@@ -179,6 +180,7 @@ fn depthwise_matches_burn_with_gradient_checkpointing() {
 /// the weight is a product with a mask (the superkernel's kernel mask).
 #[test]
 fn depthwise_input_gradient_through_a_masked_weight() {
+    let _rng = device_rng_shared();
     let dev = plain_device().autodiff();
     let x = Tensor::<4>::random([2, 3, 9, 7], Distribution::Normal(0.0, 1.0), &dev).require_grad();
     let m = Tensor::<4>::random([1, 1, 5, 5], Distribution::Default, &dev).require_grad();
@@ -195,6 +197,7 @@ fn depthwise_input_gradient_through_a_masked_weight() {
 /// Without autodiff (plain Flex, e.g. evaluation) the kernel's forward is the op's.
 #[test]
 fn depthwise_forward_without_autodiff() {
+    let _rng = device_rng_shared();
     let dev = plain_device();
     let x = Tensor::<4>::random([2, 4, 10, 9], Distribution::Normal(0.0, 1.0), &dev);
     let w = Tensor::<4>::random([4, 1, 3, 3], Distribution::Normal(0.0, 1.0), &dev);
@@ -210,6 +213,7 @@ fn depthwise_forward_without_autodiff() {
 /// and without gradient checkpointing; only-input and only-weight gradients too.
 #[test]
 fn pointwise_matches_burn() {
+    let _rng = device_rng_shared();
     let mut rng = StdRng::seed_from_u64(11);
     for dev in [
         plain_device().autodiff(),
@@ -303,6 +307,7 @@ fn assert_exact(input: &Tensor<4>, ours: Tensor<4>, reference: Tensor<4>, what: 
 /// Zero-padding channels against `zeros` + `cat`: the padded map and x's gradient.
 #[test]
 fn pad_channels_matches_burn() {
+    let _rng = device_rng_shared();
     let mut rng = StdRng::seed_from_u64(5);
     for dev in [plain_device(), plain_device().autodiff()] {
         for case in 0..8 {
@@ -322,6 +327,7 @@ fn pad_channels_matches_burn() {
 /// values and the input's gradient, on the positions the supernet uses.
 #[test]
 fn lattice_ops_match_burn() {
+    let _rng = device_rng_shared();
     let mut rng = StdRng::seed_from_u64(9);
     for dev in [plain_device(), plain_device().autodiff()] {
         for case in 0..8 {
@@ -348,6 +354,7 @@ fn lattice_ops_match_burn() {
 /// output, the gradients of x, γ and β, and the running statistics it leaves behind.
 #[test]
 fn batch_norm_matches_burn() {
+    let _rng = device_rng_shared();
     let mut rng = StdRng::seed_from_u64(3);
     for dev in [
         plain_device().autodiff(),
@@ -408,6 +415,7 @@ fn batch_norm_matches_burn() {
 /// (an architecture step: only x and s need gradients).
 #[test]
 fn batch_norm_act_matches_burn() {
+    let _rng = device_rng_shared();
     let mut rng = StdRng::seed_from_u64(5);
     let dev = plain_device().autodiff();
     for act in [Act::None, Act::Relu, Act::Hswish] {
@@ -472,6 +480,7 @@ fn batch_norm_act_matches_burn() {
 /// Outside training (a plain device) the layer normalises with its running statistics.
 #[test]
 fn batch_norm_outside_training_uses_running_statistics() {
+    let _rng = device_rng_shared();
     let dev = plain_device();
     let bn = BatchNormConfig::new(3).init(&dev);
     let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(5.0, 1.0), &dev);
@@ -484,6 +493,7 @@ fn batch_norm_outside_training_uses_running_statistics() {
 /// channels as a w-wide layer with the same γ and β would, and leaves the others alone.
 #[test]
 fn batch_norm_on_the_first_channels_of_a_wider_layer() {
+    let _rng = device_rng_shared();
     let dev = plain_device().autodiff();
     let (c, w) = (12, 5);
     let mut wide = BatchNormConfig::new(c).init(&dev);

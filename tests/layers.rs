@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::util::repo;
+
 /// Bottom first. Modules on one line share a layer and may not use each other.
 const LAYERS: &[&[&str]] = &[
     &["error"],
@@ -74,7 +76,7 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn no_module_uses_one_above_it() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = repo("src");
     let mut all = Vec::new();
     files(&src, &mut all);
     let mut wrong = BTreeMap::new();

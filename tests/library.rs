@@ -2,24 +2,10 @@
 //! run directory, their observer callbacks and stop token, and a run directory made from
 //! code that the CLI's `derive` and `--resume` accept.
 
-use std::path::{Path, PathBuf};
-
 use dmasking::prelude::*;
 use dmasking::search::LossMode;
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmasking-lib-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    d
-}
-
-/// Burn seeds one random generator per device, shared by every run in the process:
-/// runs that must be reproducible take turns (the tests of this file run on threads).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use crate::util::{TempDir, command, device_rng_alone, device_rng_shared, repo};
 
 fn setup() -> (Space, ImageSet, SearchConfig) {
     // The tiny test space at CIFAR's 32x32.
@@ -75,7 +61,8 @@ impl Observer<SearchMetric> for &mut Counts {
 
 #[test]
 fn a_search_from_code_reports_to_its_observer_and_needs_no_run_directory() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Runs that must reproduce each other: the device's random generator to themselves.
+    let _rng = device_rng_alone();
     let (space, train, cfg) = setup();
     let mut counts = Counts::default();
     let out = Searcher::new(space.clone(), cfg.clone(), &Device::default())
@@ -102,7 +89,7 @@ fn a_search_from_code_reports_to_its_observer_and_needs_no_run_directory() {
 
     // The same search with a run directory gives the same network and writes what the
     // CLI's runs hold, so `derive` works on it.
-    let dir = temp("search");
+    let dir = TempDir::new("lib-search");
     let with_dir = Searcher::new(space, cfg, &Device::default())
         .run_dir(RunDir::create(&dir, false).unwrap())
         .run(&train)
@@ -118,7 +105,7 @@ fn a_search_from_code_reports_to_its_observer_and_needs_no_run_directory() {
         assert!(dir.join(f).exists(), "{f}");
     }
     let derived = dir.join("argmax.json");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dmasking"))
+    let o = command()
         .args([
             "derive",
             "--run",
@@ -129,12 +116,12 @@ fn a_search_from_code_reports_to_its_observer_and_needs_no_run_directory() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_stop_token_checkpoints_a_run_directory_and_resume_finishes_it() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Runs that must reproduce each other: the device's random generator to themselves.
+    let _rng = device_rng_alone();
     let (space, train, cfg) = setup();
     let stop = StopToken::new();
     stop.stop();
@@ -149,7 +136,7 @@ fn a_stop_token_checkpoints_a_run_directory_and_resume_finishes_it() {
     assert_eq!(counts.stops, 1);
     // With one, a checkpoint at the first step, and a resume from code finishes the run
     // with the network of an uninterrupted one.
-    let dir = temp("stop");
+    let dir = TempDir::new("lib-stop");
     let err = Searcher::new(space.clone(), cfg.clone(), &Device::default())
         .run_dir(RunDir::create(&dir, false).unwrap())
         .stop_token(stop)
@@ -165,14 +152,14 @@ fn a_stop_token_checkpoints_a_run_directory_and_resume_finishes_it() {
         .run(&train)
         .unwrap();
     assert_eq!(resumed.arch.blocks, whole.arch.blocks);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Runs that must reproduce each other: the device's random generator to themselves.
+    let _rng = device_rng_alone();
     let (space, train, cfg) = setup();
-    let dir = temp("bad");
+    let dir = TempDir::new("lib-bad");
     let bad = SearchConfig {
         batch_size: 0,
         ..cfg.clone()
@@ -191,8 +178,7 @@ fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
         .unwrap_err();
     assert!(matches!(err, Error::Data(_)), "{err}");
     // Forced over an old run, bad data leaves the old run as it was.
-    let old = temp("forced");
-    std::fs::create_dir_all(&old).unwrap();
+    let old = TempDir::create("lib-forced");
     std::fs::write(old.join("config.json"), "{\"old\": true}").unwrap();
     std::fs::write(old.join("metrics.jsonl"), "{}\n").unwrap();
     let err = Searcher::new(space, cfg, &Device::default())
@@ -205,19 +191,17 @@ fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
         "{\"old\": true}"
     );
     assert!(old.join("metrics.jsonl").exists());
-    std::fs::remove_dir_all(&old).ok();
     let recipe = TrainConfig {
         validation_fraction: 1.0,
         ..TrainConfig::default()
     };
     assert!(matches!(recipe.validate(), Err(Error::Config(_))));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn run_directories_of_the_previous_version_resume_with_their_old_behaviour() {
     let (space, _, cfg) = setup();
-    let dir = temp("old");
+    let dir = TempDir::new("lib-old");
     let run = RunDir::create(&dir, false).unwrap();
     // A search config.json written before the selection existed: no select_* fields.
     let mut v = serde_json::to_value(dmasking::search::RunConfig { space, search: cfg }).unwrap();
@@ -251,7 +235,6 @@ fn run_directories_of_the_previous_version_resume_with_their_old_behaviour() {
     run.write_config(&v).unwrap();
     let read = dmasking::train::TrainRunConfig::read(&run).unwrap();
     assert_eq!(read.train.validation_fraction, 0.0);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A user's own data: 16x16 images generated on demand (horizontal stripes whose period
@@ -305,7 +288,8 @@ impl ImageData for Stripes {
 /// be read ends the run with that image's error.
 #[test]
 fn your_own_image_data_searches_and_trains_as_the_same_images_in_memory() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Runs that must reproduce each other: the device's random generator to themselves.
+    let _rng = device_rng_alone();
     let space = Space::load(&repo("configs/cifar10_tiny.json")).unwrap();
     let n = 120;
     let classes: Vec<String> = ["two", "three", "four"].map(String::from).into();
@@ -378,6 +362,7 @@ fn your_own_image_data_searches_and_trains_as_the_same_images_in_memory() {
 /// both, not a panic.
 #[test]
 fn evaluation_rejects_labels_the_network_cannot_output() {
+    let _rng = device_rng_shared();
     let arch = Arch::from_json(
         &std::fs::read_to_string(repo("tests/fixtures/fbnet_small/arch.json"))
             .unwrap()

@@ -3,8 +3,6 @@
 //! weights saved as mobile-vision's checkpoints are, and PyTorch's logits) loads to the
 //! same logits; the zoo models are checked against PyTorch with `-- --ignored`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +11,7 @@ use dmasking::arch::Arch;
 use dmasking::nn::FixedNet;
 use dmasking::pretrained::load_mobile_vision;
 
-use common::{dmasking, plain_device, repo};
+use crate::util::{TempDir, device_rng_shared, dmasking, plain_device, repo};
 
 fn floats(path: &Path) -> Vec<f32> {
     std::fs::read(path)
@@ -60,6 +58,7 @@ fn fixture() -> PathBuf {
 /// and the 1×1-conv classifier, under `state_dict` with `module.` prefixes.
 #[test]
 fn fixture_state_dict_loads_to_pytorch_logits() {
+    let _rng = device_rng_shared();
     let arch = Arch::load(&fixture().join("arch.json")).unwrap();
     let (ours, theirs) = logits(&fixture(), &arch);
     assert_close("fixture", &ours, &theirs);
@@ -68,6 +67,7 @@ fn fixture_state_dict_loads_to_pytorch_logits() {
 /// A state dict that does not fit the architecture is an error naming the problem.
 #[test]
 fn mismatched_state_dicts_name_the_problem() {
+    let _rng = device_rng_shared();
     let device = plain_device();
     let weights = fixture().join("weights.pth");
     let fixture_arch = std::fs::read_to_string(fixture().join("arch.json")).unwrap();
@@ -106,8 +106,7 @@ fn mismatched_state_dicts_name_the_problem() {
 /// state dict; eval's accuracy is the library's on the same weights.
 #[test]
 fn eval_and_export_read_state_dicts() {
-    let dir = std::env::temp_dir().join(format!("dmasking-pretrained-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::create("pretrained");
     let (arch, weights) = (fixture().join("arch.json"), fixture().join("weights.pth"));
     let data = repo("data/cifar10-mini");
     let o = dmasking(&[
@@ -122,6 +121,7 @@ fn eval_and_export_read_state_dicts() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let _rng = device_rng_shared();
     let device = plain_device();
     let a = Arch::load(&arch).unwrap();
     let net = load_mobile_vision(FixedNet::new(&a, &device).unwrap(), &weights, &device).unwrap();
@@ -142,7 +142,6 @@ fn eval_and_export_read_state_dicts() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::metadata(&out).unwrap().len() > 100_000);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// The six zoo models: benches/pytorch_fbnet.py builds each in PyTorch with mobile-vision's
@@ -151,13 +150,12 @@ fn eval_and_export_read_state_dicts() {
 #[ignore]
 fn zoo_state_dicts_load_to_pytorch_logits() {
     for (name, _) in dmasking::zoo::MODELS {
-        let dir =
-            std::env::temp_dir().join(format!("dmasking-zoo-pth-{name}-{}", std::process::id()));
+        let dir = TempDir::new(&format!("zoo-pth-{name}"));
         let ok = Command::new("python3")
             .current_dir(repo("benches"))
             .arg("pytorch_fbnet.py")
             .arg(repo(&format!("zoo/{name}.json")))
-            .arg(&dir)
+            .arg(&*dir)
             .arg("--batch")
             .arg("1")
             .status()
@@ -168,8 +166,10 @@ fn zoo_state_dicts_load_to_pytorch_logits() {
             "benches/pytorch_fbnet.py failed (is PyTorch installed?)"
         );
         let arch = dmasking::zoo::get(name).unwrap();
-        let (ours, theirs) = logits(&dir, &arch);
+        let (ours, theirs) = {
+            let _rng = device_rng_shared();
+            logits(&dir, &arch)
+        };
         assert_close(name, &ours, &theirs);
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,28 +1,20 @@
-//! The search CLI on real CIFAR-10 records: a short run and its run directory, and the
+//! The search CLI on real CIFAR-10 records: a short run and its run directory (one search,
+//! read by the tests of what it wrote and of `derive`, `score` and `report` on it), and the
 //! clear errors (exit code 2) that leave an existing run untouched.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use dmasking::arch::Arch;
+use dmasking::space::Space;
+use dmasking::supernet::Plan;
 use serde_json::Value;
 
-fn dmasking(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn repo(p: &str) -> String {
-    format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmasking-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    d
-}
+use crate::util::{
+    TempDir, checkpoint_position, command, dmasking, epoch_lines, kill_in_the_second_epoch, repo,
+    repo_str,
+};
 
 /// Every file under `dir` (recursively) with its bytes.
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -39,39 +31,106 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-#[test]
-fn short_search_writes_a_valid_architecture_and_metrics() {
-    let out = temp("search");
+/// A copy of the directory tree `from` at `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (p, target) = (e.path(), to.join(e.file_name()));
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+/// The run directory of a short search (2 epochs, the first a warm-up, on 160 images),
+/// searched once per test process. The tests only read it: one that writes into a run
+/// directory writes into a copy.
+fn searched() -> &'static Path {
+    static RUN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = TempDir::new("search").until_exit();
+        let o = dmasking(&[
+            "search",
+            "--space",
+            &repo_str("configs/cifar10.json"),
+            "--data",
+            &repo_str("data/cifar10-mini"),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--warmup-epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--max-images",
+            "160",
+            "--seed",
+            "3",
+        ]);
+        if o.status.success() {
+            Ok(out)
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    })
+    .as_ref()
+    .unwrap_or_else(|err| panic!("the short search failed: {err}"))
+}
+
+/// The searched architecture, arch.json.
+fn searched_arch() -> Arch {
+    Arch::load(&searched().join("arch.json")).unwrap()
+}
+
+/// The searched space's plan.
+fn plan() -> Plan {
+    Plan::new(&Space::load(&repo("configs/cifar10.json")).unwrap())
+}
+
+/// The search's selection.json.
+fn selection() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(searched().join("selection.json")).unwrap())
+        .unwrap()
+}
+
+/// A candidate's (or the provenance's) picks.
+fn picks_of(c: &Value) -> Vec<usize> {
+    c["picks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// `derive --sample 3` of the search into `dir`/samples: arch_sample_{0,1,2}.json.
+fn samples(dir: &Path) -> PathBuf {
+    let samples = dir.join("samples");
     let o = dmasking(&[
-        "search",
-        "--space",
-        &repo("configs/cifar10.json"),
-        "--data",
-        &repo("data/cifar10-mini"),
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--warmup-epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--max-images",
-        "160",
-        "--seed",
+        "derive",
+        "--run",
+        searched().to_str().unwrap(),
+        "--sample",
         "3",
+        "--out",
+        samples.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let arch = Arch::load(&out.join("arch.json")).unwrap();
+    samples
+}
+
+#[test]
+fn short_search_writes_a_valid_architecture_and_metrics() {
+    let out = searched();
+    let arch = searched_arch();
     assert_eq!(arch.num_classes, 10);
     let prov = arch.provenance.as_ref().unwrap();
     assert!(prov["exact_flops"].as_u64().unwrap() > 0);
-    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let epochs: Vec<Value> = metrics
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["kind"] == "epoch")
-        .collect();
+    let epochs = epoch_lines(out);
     assert_eq!(epochs.len(), 2);
     for e in &epochs {
         assert!(e["expected_mflops"].as_f64().unwrap() > 0.0);
@@ -87,25 +146,17 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
             assert!((s - 1.0).abs() < 1e-4);
         }
     }
+    // The picks recorded by the search derive its architecture.
+    assert_eq!(plan().derive(&picks_of(prov)).unwrap().blocks, arch.blocks);
+}
 
-    // The derived network was selected among distinct candidates, the argmax first: the
-    // best one-shot score wins, and every sample lies within ±5 % of the argmax's FLOPs
-    // (no budget: the band is centred on the argmax).
-    let plan = dmasking::supernet::Plan::new(
-        &dmasking::space::Space::load(Path::new(&repo("configs/cifar10.json"))).unwrap(),
-    );
-    let sel: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("selection.json")).unwrap())
-            .unwrap();
+/// The derived network was selected among distinct candidates, the argmax first: the best
+/// one-shot score wins, and every sample lies within ±5 % of the argmax's FLOPs (no
+/// budget: the band is centred on the argmax).
+#[test]
+fn short_search_chooses_the_best_of_distinct_candidates_near_the_argmax() {
+    let (arch, plan, sel) = (searched_arch(), plan(), selection());
     let cands = sel["candidates"].as_array().unwrap();
-    let picks_of = |c: &Value| -> Vec<usize> {
-        c["picks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_u64().unwrap() as usize)
-            .collect()
-    };
     assert!(cands.len() > 1, "{sel}");
     assert_eq!(cands[0]["source"], "argmax");
     let argmax_flops = cands[0]["flops"].as_f64().unwrap();
@@ -137,10 +188,17 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
             "{f} vs {argmax_flops}"
         );
     }
+}
 
-    // derive re-derives the argmax from the checkpoint, and with --select the same
-    // selection as the search's.
-    let derived = out.join("derived.json");
+/// derive re-derives the argmax from the checkpoint; without --out it writes
+/// RUN/argmax.json and leaves the search's arch.json.
+#[test]
+fn derive_writes_the_argmax_and_keeps_the_searchs_arch_json() {
+    let out = searched();
+    let sel = selection();
+    let cands = sel["candidates"].as_array().unwrap();
+    let dir = TempDir::create("derive");
+    let derived = dir.join("derived.json");
     let o = dmasking(&[
         "derive",
         "--run",
@@ -152,47 +210,55 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
     let again = Arch::load(&derived).unwrap();
     assert_eq!(
         again.blocks,
-        plan.derive(&picks_of(&cands[0])).unwrap().blocks
+        plan().derive(&picks_of(&cands[0])).unwrap().blocks
     );
-    // Without --out, derive writes RUN/argmax.json and leaves the search's arch.json.
-    let before = std::fs::read(out.join("arch.json")).unwrap();
-    let o = dmasking(&["derive", "--run", out.to_str().unwrap()]);
+    // On a copy of the run, which the other tests read as the search left it.
+    let run = dir.join("run");
+    copy_dir(out, &run);
+    let before = std::fs::read(run.join("arch.json")).unwrap();
+    let o = dmasking(&["derive", "--run", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
-        Arch::load(&out.join("argmax.json")).unwrap().blocks,
+        Arch::load(&run.join("argmax.json")).unwrap().blocks,
         again.blocks
     );
-    assert_eq!(std::fs::read(out.join("arch.json")).unwrap(), before);
-    let reselected = out.join("reselected.json");
+    assert_eq!(std::fs::read(run.join("arch.json")).unwrap(), before);
+}
+
+/// derive with --select makes the same selection as the search's.
+#[test]
+fn derive_select_repeats_the_searchs_selection() {
+    let sel = selection();
+    let cands = sel["candidates"].as_array().unwrap();
+    let dir = TempDir::create("reselect");
+    let reselected = dir.join("reselected.json");
     let o = dmasking(&[
         "derive",
         "--run",
-        out.to_str().unwrap(),
+        searched().to_str().unwrap(),
         "--select",
         &cands.len().to_string(),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--out",
         reselected.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(Arch::load(&reselected).unwrap().blocks, arch.blocks);
+    assert_eq!(
+        Arch::load(&reselected).unwrap().blocks,
+        searched_arch().blocks
+    );
     let resel: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("reselected.selection.json")).unwrap(),
+        &std::fs::read_to_string(dir.join("reselected.selection.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(resel["candidates"], sel["candidates"]);
-    let samples = out.join("samples");
-    let o = dmasking(&[
-        "derive",
-        "--run",
-        out.to_str().unwrap(),
-        "--sample",
-        "3",
-        "--out",
-        samples.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn derive_samples_distinct_architectures() {
+    let dir = TempDir::create("sample");
+    let samples = samples(&dir);
     let sampled: Vec<Arch> = (0..3)
         .map(|k| Arch::load(&samples.join(format!("arch_sample_{k}.json"))).unwrap())
         .collect();
@@ -204,18 +270,23 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
             );
         }
     }
-    // The picks recorded by the search derive its architecture.
-    assert_eq!(plan.derive(&picks_of(prov)).unwrap().blocks, arch.blocks);
+}
 
-    // score: the supernet's one-shot accuracy of the argmax and a sample, one row each.
+/// score: the supernet's one-shot accuracy of the argmax and a sample, one row each.
+#[test]
+fn score_rates_the_argmax_and_a_sample_one_row_each() {
+    let out = searched();
+    let arch = searched_arch();
+    let prov = arch.provenance.as_ref().unwrap();
+    let dir = TempDir::create("score");
     let arch_file = out.join("arch.json");
-    let sample0 = samples.join("arch_sample_0.json");
+    let sample0 = samples(&dir).join("arch_sample_0.json");
     let o = dmasking(&[
         "score",
         "--run",
         out.to_str().unwrap(),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--arch",
         arch_file.to_str().unwrap(),
         sample0.to_str().unwrap(),
@@ -234,17 +305,22 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         let top1 = r["top1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&top1), "{top1}");
     }
-    // A network outside the space: a clear error naming the file, exit 2.
-    let mut foreign = arch.clone();
+}
+
+/// A network outside the space: a clear error naming the file, exit 2.
+#[test]
+fn score_refuses_a_network_outside_the_space_with_exit_2() {
+    let mut foreign = searched_arch();
     foreign.blocks[0].out = 24;
-    let foreign_file = out.join("foreign.json");
+    let dir = TempDir::create("score-outside");
+    let foreign_file = dir.join("foreign.json");
     std::fs::write(&foreign_file, foreign.to_json()).unwrap();
     let o = dmasking(&[
         "score",
         "--run",
-        out.to_str().unwrap(),
+        searched().to_str().unwrap(),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--arch",
         foreign_file.to_str().unwrap(),
     ]);
@@ -254,16 +330,16 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         err.contains("not in search space") && err.contains("foreign.json"),
         "{err}"
     );
-    std::fs::remove_file(&foreign_file).unwrap();
-    std::fs::remove_file(&derived).unwrap();
-    std::fs::remove_dir_all(&samples).unwrap();
+}
 
-    // The report: one probability panel per choice, cost/loss curves, the arch table.
-    let rep = std::env::temp_dir().join(format!("dmasking-search-report-{}", std::process::id()));
+/// The report: one probability panel per choice, cost/loss curves, the arch table.
+#[test]
+fn search_report_plots_the_probabilities_and_curves_and_tables_the_arch() {
+    let rep = TempDir::new("search-report");
     let o = dmasking(&[
         "report",
         "--run",
-        out.to_str().unwrap(),
+        searched().to_str().unwrap(),
         "--out",
         rep.to_str().unwrap(),
     ]);
@@ -279,18 +355,22 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains(" | ir | "))
         .count();
-    let ir_blocks = arch.blocks.len();
+    let ir_blocks = searched_arch().blocks.len();
     assert_eq!(table_rows, ir_blocks, "{md}");
-    std::fs::remove_dir_all(&rep).ok();
+}
 
-    // An existing run without --force: exit 2, nothing changed.
+/// An existing run without --force: exit 2, nothing changed (a copy of the search's run).
+#[test]
+fn search_over_an_existing_run_without_force_exits_2_and_changes_nothing() {
+    let out = TempDir::new("search-again");
+    copy_dir(searched(), &out);
     let before = snapshot(&out);
     let again = dmasking(&[
         "search",
         "--space",
-        &repo("configs/cifar10.json"),
+        &repo_str("configs/cifar10.json"),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--out",
         out.to_str().unwrap(),
         "--epochs",
@@ -299,15 +379,14 @@ fn short_search_writes_a_valid_architecture_and_metrics() {
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(before, snapshot(&out));
-    std::fs::remove_dir_all(&out).ok();
 }
 
 fn search_error(extra: &[&str], data: &str) -> String {
-    let out = temp("bad");
+    let out = TempDir::new("bad");
     let mut args: Vec<String> = vec![
         "search".into(),
         "--space".into(),
-        repo("configs/cifar10.json"),
+        repo_str("configs/cifar10.json"),
         "--data".into(),
         data.into(),
         "--out".into(),
@@ -334,8 +413,7 @@ fn bad_search_inputs_fail_with_exit_2() {
     let missing = search_error(&[], "/nonexistent/cifar");
     assert!(missing.contains("does not exist"), "{missing}");
 
-    let dir = temp("trunc");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::create("trunc");
     for f in [
         "data_batch_1.bin",
         "data_batch_2.bin",
@@ -358,14 +436,14 @@ fn bad_search_inputs_fail_with_exit_2() {
     assert!(missing_file.contains("data_batch_5.bin"), "{missing_file}");
 
     // An output path that cannot be created (below a regular file).
-    let blocker = temp("blocker");
+    let blocker = TempDir::new("blocker");
     std::fs::write(&blocker, b"not a directory").unwrap();
     let o = dmasking(&[
         "search",
         "--space",
-        &repo("configs/cifar10.json"),
+        &repo_str("configs/cifar10.json"),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--out",
         blocker.join("run").to_str().unwrap(),
         "--epochs",
@@ -373,13 +451,11 @@ fn bad_search_inputs_fail_with_exit_2() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("blocker"));
-    std::fs::remove_file(&blocker).ok();
 
-    let loss = search_error(&["--loss", "magic"], &repo("data/cifar10-mini"));
+    let loss = search_error(&["--loss", "magic"], &repo_str("data/cifar10-mini"));
     assert!(loss.contains("unknown loss mode"), "{loss}");
 
-    let space = temp("space");
-    std::fs::create_dir_all(&space).unwrap();
+    let space = TempDir::create("space");
     let bad = space.join("s.json");
     std::fs::write(&bad, "{\"format\": \"dmasking-space/1\", \"stages\": 3}").unwrap();
     let o = dmasking(&[
@@ -387,23 +463,21 @@ fn bad_search_inputs_fail_with_exit_2() {
         "--space",
         bad.to_str().unwrap(),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--out",
         space.join("r").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("$."));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::remove_dir_all(&space).ok();
 }
 
 fn search_args(out: &Path) -> Vec<String> {
     [
         "search",
         "--space",
-        &repo("configs/cifar10.json"),
+        &repo_str("configs/cifar10.json"),
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--out",
         out.to_str().unwrap(),
         "--epochs",
@@ -427,7 +501,7 @@ fn search_args(out: &Path) -> Vec<String> {
 #[test]
 fn single_path_search_is_reproducible() {
     let run = |name: &str, extra: &[&str]| {
-        let out = temp(name);
+        let out = TempDir::new(name);
         let mut args = search_args(&out);
         args.extend(extra.iter().map(|s| s.to_string()));
         let o = dmasking(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -436,10 +510,8 @@ fn single_path_search_is_reproducible() {
     };
     let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
     let losses = |d: &Path| -> Vec<f64> {
-        read(d, "metrics.jsonl")
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|v| v["kind"] == "epoch")
+        epoch_lines(d)
+            .iter()
             .map(|v| v["weight_loss"].as_f64().unwrap())
             .collect()
     };
@@ -459,22 +531,12 @@ fn single_path_search_is_reproducible() {
     let cfg: Value = serde_json::from_str(&read(&c, "config.json")).unwrap();
     assert_eq!(cfg["search"]["weight_step"], "sandwich");
     assert_eq!(cfg["search"]["full_width_warmup"], 0.5);
-    for dir in [a, b, c, d] {
-        std::fs::remove_dir_all(&dir).ok();
-    }
-    let bad = temp("bad-warmup");
+    let bad = TempDir::new("bad-warmup");
     let mut args = search_args(&bad);
     args.extend(["--full-width-warmup".to_string(), "1.5".to_string()]);
     let o = dmasking(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--full-width-warmup must be"));
-}
-
-/// Where a run's newest checkpoint stands: (epoch, batches done in it), once readable.
-fn checkpoint_position(run: &Path) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(run.join("checkpoint/progress.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some((v["epoch"].as_u64()?, v["batch"].as_u64()?))
 }
 
 /// SIGKILL between mid-epoch checkpoints (every 3 steps), then --resume from the last
@@ -486,33 +548,13 @@ fn killed_search_resumes_to_the_same_architecture() {
         args.extend(["--checkpoint-steps".to_string(), "3".to_string()]);
         args
     };
-    let whole = temp("whole");
-    let o = Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(with_checkpoints(&whole))
-        .output()
-        .unwrap();
+    let whole = TempDir::new("whole");
+    let o = command().args(with_checkpoints(&whole)).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    let killed = temp("killed");
-    let args = with_checkpoints(&killed);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for a mid-epoch checkpoint of the second epoch (architecture steps running),
-    // then kill.
-    let t0 = std::time::Instant::now();
-    while !checkpoint_position(&killed).is_some_and(|(e, b)| e >= 1 && b > 0) {
-        assert!(
-            t0.elapsed().as_secs() < 300,
-            "no mid-epoch checkpoint appeared"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    // Killed at a mid-epoch checkpoint of the second epoch (architecture steps running).
+    let killed = TempDir::new("killed");
+    kill_in_the_second_epoch(with_checkpoints(&killed), &killed, Duration::from_secs(300));
     assert!(
         !killed.join("arch.json").exists(),
         "the run finished before it was killed"
@@ -524,7 +566,7 @@ fn killed_search_resumes_to_the_same_architecture() {
         "search",
         "--resume",
         "--data",
-        &repo("data/cifar10-mini"),
+        &repo_str("data/cifar10-mini"),
         "--out",
         killed.to_str().unwrap(),
     ]);
@@ -542,20 +584,18 @@ fn killed_search_resumes_to_the_same_architecture() {
     };
     assert_eq!(epochs(&whole), 3);
     assert_eq!(epochs(&killed), 3);
-    std::fs::remove_dir_all(&whole).ok();
-    std::fs::remove_dir_all(&killed).ok();
 }
 
 #[test]
 fn random_architectures_are_distinct_valid_and_flop_matched() {
-    let out = temp("random");
+    let out = TempDir::new("random");
     // 6 MFLOPs lies in the bulk of the space (uniform draws land there); 2.6 MFLOPs is
     // near its smallest architecture (2.48), where only the random walk gets in.
     for (target, walk_needed) in [(6.0, false), (2.6, true)] {
         let o = dmasking(&[
             "random",
             "--space",
-            &repo("configs/cifar10.json"),
+            &repo_str("configs/cifar10.json"),
             "--count",
             "4",
             "--match-mflops",
@@ -600,7 +640,7 @@ fn random_architectures_are_distinct_valid_and_flop_matched() {
     let o = dmasking(&[
         "random",
         "--space",
-        &repo("configs/cifar10.json"),
+        &repo_str("configs/cifar10.json"),
         "--count",
         "2",
         "--match-mflops",
@@ -611,5 +651,4 @@ fn random_architectures_are_distinct_valid_and_flop_matched() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    std::fs::remove_dir_all(&out).ok();
 }

@@ -1,17 +1,16 @@
 //! Correctness properties of the masked supernet (the claims of docs/ALGORITHM.md).
 
-mod common;
-
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use common::plain_device;
 use dmasking::cost::count;
 use dmasking::nn::{ConvBnActConfig, fit_channels};
 use dmasking::space::Space;
 use dmasking::supernet::mask::{channel_mask, prefix_matrix};
 use dmasking::supernet::{ArchLogits, ArchWeights, Eff, OpSharing, Supernet};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use crate::util::{device_rng_shared, plain_device, repo};
 
 fn device() -> Device {
     plain_device().autodiff()
@@ -23,11 +22,7 @@ fn space(name: &str) -> Space {
     } else {
         "configs"
     };
-    Space::load(std::path::Path::new(&format!(
-        "{}/{dir}/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .unwrap()
+    Space::load(&repo(&format!("{dir}/{name}.json"))).unwrap()
 }
 
 fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -45,6 +40,7 @@ fn scalar(e: Eff) -> f64 {
 /// filters of the same weights, zero-padded to C and summed with the same g.
 #[test]
 fn masked_forward_equals_naive_sum_of_options() {
+    let _rng = device_rng_shared();
     let dev = device();
     let widths = [8usize, 16, 24, 40];
     let c = 40;
@@ -91,6 +87,7 @@ fn random_picks(net: &Supernet, rng: &mut StdRng) -> Vec<usize> {
 /// With one-hot weights the supernet equals the derived network with inherited weights.
 #[test]
 fn one_hot_supernet_equals_derived_network() {
+    let _rng = device_rng_shared();
     one_hot_equals_derived(OpSharing::Branches);
 }
 
@@ -98,6 +95,7 @@ fn one_hot_supernet_equals_derived_network() {
 /// centre of the 5×5 kernel and SE is on or off.
 #[test]
 fn one_hot_superkernel_supernet_equals_derived_network() {
+    let _rng = device_rng_shared();
     one_hot_equals_derived(OpSharing::Superkernel);
 }
 
@@ -126,6 +124,7 @@ fn one_hot_equals_derived(sharing: OpSharing) {
 /// as the searched widths agree or not), a conv head and a stem without bias.
 #[test]
 fn one_hot_coupled_supernet_equals_derived_network() {
+    let _rng = device_rng_shared();
     for sharing in [OpSharing::Branches, OpSharing::Superkernel] {
         let archs = one_hot_trials("coupled_tiny", sharing, 40);
         let blocks = || archs.iter().flat_map(|a| a.blocks.iter());
@@ -158,6 +157,7 @@ fn one_hot_coupled_supernet_equals_derived_network() {
 /// width that feeds it, identity residual included), and a conv head's.
 #[test]
 fn one_hot_width_supernet_equals_derived_network() {
+    let _rng = device_rng_shared();
     for sharing in [OpSharing::Branches, OpSharing::Superkernel] {
         let archs = one_hot_trials("width_tiny", sharing, 24);
         let seen = |f: &dyn Fn(&dmasking::arch::Arch) -> usize| {
@@ -239,6 +239,7 @@ fn one_hot_trials(name: &str, sharing: OpSharing, trials: usize) -> Vec<dmasking
 /// The expected cost at one-hot weights is the exact count of the derived architecture.
 #[test]
 fn one_hot_expected_cost_equals_exact_count() {
+    let _rng = device_rng_shared();
     let dev = plain_device();
     for (name, sharing) in [
         ("cifar10_tiny", OpSharing::Branches),
@@ -290,6 +291,7 @@ fn loss_and_logits(
 /// architecture toward cheaper options.
 #[test]
 fn architecture_gradients_move_toward_cheaper_options() {
+    let _rng = device_rng_shared();
     let dev = device();
     let net = Supernet::new(&space("cifar10_tiny"), &dev).no_grad();
     let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Default, &dev);
@@ -333,6 +335,7 @@ fn flat(t: Tensor<1>) -> Vec<f32> {
 /// not weights (no weight gradient is computed or applied).
 #[test]
 fn weight_and_architecture_steps_touch_disjoint_parameters() {
+    let _rng = device_rng_shared();
     use dmasking::search::{LossMode, SearchConfig, SupernetTrainer as Trainer};
     let cfg = SearchConfig {
         loss: LossMode::Additive,
@@ -442,6 +445,7 @@ impl burn::module::ModuleVisitor for CompareGrads<'_> {
 /// in both op-sharing modes, over picks that cover both resolutions and skipped blocks.
 #[test]
 fn single_path_weight_gradients_equal_masked_ones() {
+    let _rng = device_rng_shared();
     for (name, sharing) in [
         ("cifar10_tiny", OpSharing::Branches),
         ("cifar10_tiny", OpSharing::Superkernel),

@@ -3,28 +3,21 @@
 //! run beats chance, `eval` agrees with the run's own test accuracy, a killed run resumes
 //! to the same result, bad input exits with 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::Value;
 
-fn dmasking(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmasking-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    d
-}
+use crate::util::{
+    TempDir, checkpoint_position, command, dmasking, epoch_lines, kill_in_the_second_epoch, repo,
+    repo_str,
+};
 
 /// Real CIFAR-10 images for the runs: the shared JPEG archive
-/// (../shared/data/cifar10-jpeg.tar.gz, unpacked once per test process) where it exists
-/// beside the repo, as in CI; else the 1,000 / 200-image binary subset the repo ships
+/// (../shared/data/cifar10-jpeg.tar.gz, unpacked once per test process and removed at its
+/// exit) where it exists beside the repo, as in CI; else the 1,000 / 200-image binary subset the repo ships
 /// (data/cifar10-mini), so that a fresh clone passes too.
 struct Data {
     dir: String,
@@ -39,18 +32,16 @@ struct Data {
 fn data_set() -> &'static Data {
     static DATA: OnceLock<Data> = OnceLock::new();
     DATA.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let archive = root.join("../shared/data/cifar10-jpeg.tar.gz");
+        let archive = repo("../shared/data/cifar10-jpeg.tar.gz");
         if !archive.exists() {
             return Data {
-                dir: root.join("data/cifar10-mini").to_str().unwrap().to_string(),
+                dir: repo_str("data/cifar10-mini"),
                 train: "1000",
                 test: "200",
                 epochs: "6",
             };
         }
-        let dir = temp("cifar-jpeg");
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::create("cifar-jpeg").until_exit();
         let ok = Command::new("tar")
             .arg("xzf")
             .arg(&archive)
@@ -120,20 +111,11 @@ fn train_args<'a>(arch: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> 
     ]
 }
 
-fn epoch_lines(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["kind"] == "epoch")
-        .collect()
-}
-
 /// Chance is 10 %; its 99.9 % quantile is near 13 % on 1,000 test images and near 16.5 %
 /// on the shipped subset's 200.
 #[test]
 fn short_training_beats_chance_and_eval_agrees_with_the_run() {
-    let dir = temp("train");
+    let dir = TempDir::new("train");
     let arch = arch_file(&dir);
     let out = dir.join("run");
     let o = dmasking(&train_args(&arch, out.to_str().unwrap(), data_set().epochs));
@@ -255,7 +237,7 @@ fn short_training_beats_chance_and_eval_agrees_with_the_run() {
 /// one ends with the metrics of one never stopped.
 #[test]
 fn killed_training_resumes_to_the_same_result() {
-    let dir = temp("train-resume");
+    let dir = TempDir::new("train-resume");
     let arch = arch_file(&dir);
     let whole = dir.join("whole");
     let o = dmasking(&train_args(&arch, whole.to_str().unwrap(), "2"));
@@ -264,29 +246,9 @@ fn killed_training_resumes_to_the_same_result() {
     let cut = dir.join("cut");
     let mut args = train_args(&arch, cut.to_str().unwrap(), "2");
     args.extend(["--checkpoint-steps", "2"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dmasking"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // Kill once a mid-epoch checkpoint of the second epoch exists.
-    let position = || {
-        let text = std::fs::read_to_string(cut.join("checkpoint/progress.json")).ok()?;
-        let v: Value = serde_json::from_str(&text).ok()?;
-        Some((v["epoch"].as_u64()?, v["batch"].as_u64()?))
-    };
-    let t0 = std::time::Instant::now();
-    while !position().is_some_and(|(e, b)| e >= 1 && b > 0) {
-        assert!(
-            t0.elapsed().as_secs() < 600,
-            "no mid-epoch checkpoint written"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let (epoch, batch) = position().unwrap();
+    kill_in_the_second_epoch(args, &cut, Duration::from_secs(600));
+    let (epoch, batch) = checkpoint_position(&cut).unwrap();
     assert!(epoch == 1 && batch > 0, "the resume starts mid-epoch");
     let o = dmasking(&[
         "train",
@@ -339,7 +301,7 @@ fn error_of(args: &[&str]) -> String {
 
 #[test]
 fn bad_training_inputs_fail_with_exit_2() {
-    let dir = temp("train-bad");
+    let dir = TempDir::new("train-bad");
     let arch = arch_file(&dir);
     let d = dir.to_str().unwrap();
     let missing = format!("{d}/nope.json");
@@ -384,10 +346,10 @@ fn bad_training_inputs_fail_with_exit_2() {
 /// written to the cache and used, and the user is told it is demo-sized.
 #[test]
 fn offline_default_data_is_the_embedded_demo_subset() {
-    let dir = temp("train-offline");
+    let dir = TempDir::new("train-offline");
     let arch = arch_file(&dir);
     let cache = dir.join("cache");
-    let o = Command::new(env!("CARGO_BIN_EXE_dmasking"))
+    let o = command()
         .args([
             "train",
             "--arch",
