@@ -134,7 +134,7 @@ fn search_and_train_run_on_a_streamed_folder_and_a_bad_file_is_named() {
     std::fs::write(&bad, b"not a jpeg").unwrap();
     let o = search(&root.join("runs/bad"), "1");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("0007.jpg"), "{err}");
 }
 

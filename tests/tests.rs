@@ -6,6 +6,7 @@ mod util;
 
 mod api;
 mod benchmark;
+mod cli;
 mod export;
 mod folder;
 mod formats;
