@@ -565,3 +565,22 @@ fn channel_bench_macro_mobilenet_is_described_by_the_format() {
     );
     assert_eq!(c.flops, 211_281_920);
 }
+
+/// Two architectures are the same network exactly when everything but their name and
+/// provenance agrees: on Channel-Bench-Macro's space, networks that differ only in the
+/// head's width (or only in the stem's) are different networks.
+#[test]
+fn network_keys_tell_apart_networks_that_differ_only_in_stem_or_head_width() {
+    let space = Space::load(&repo("configs/channel_bench_macro_mobilenet.json")).unwrap();
+    let plan = dmasking::supernet::Plan::new(&space);
+    let a = plan.derive(&[1, 1, 1, 1, 1, 1, 1]).unwrap();
+    let head = plan.derive(&[1, 1, 1, 1, 1, 1, 2]).unwrap();
+    assert_eq!(a.blocks, head.blocks);
+    assert_ne!(a.network_key(), head.network_key());
+    let stem = plan.derive(&[2, 1, 1, 1, 1, 1, 1]).unwrap();
+    assert_ne!(a.network_key(), stem.network_key());
+    let mut renamed = a.clone();
+    renamed.name = Some("other".into());
+    renamed.provenance = Some(serde_json::json!({"seed": 3}));
+    assert_eq!(a.network_key(), renamed.network_key());
+}

@@ -26,10 +26,15 @@ impl Arch {
     }
 
     /// A key that is equal for two architectures exactly when they describe the same
-    /// network (input size and blocks; name and provenance ignored).
+    /// network: every field but the name and the provenance (input size, stem, blocks,
+    /// head, ...).
     pub fn network_key(&self) -> String {
-        let blocks = serde_json::to_string(&self.blocks).expect("blocks serialize");
-        format!("{}:{blocks}", self.input_size)
+        let network = Arch {
+            name: None,
+            provenance: None,
+            ..self.clone()
+        };
+        serde_json::to_string(&network).expect("an Arch always serializes")
     }
 
     /// Pretty JSON, one block per line.
