@@ -277,24 +277,12 @@ fn channel_bench_macro_results_are_read_from_a_synthetic_file() {
         "{}",
         bench.name()
     );
-    // Key (1, 2, 3, 4, 1, 2, 3) as model.py builds it: widths round(a · [128, 768, 768, 768,
-    // 256, 1536, 1024] / 4): stem 32; hidden 384, 576, then 768 in the stride-2 block;
-    // stage width 64; last hidden 768; head 768.
+    // Key (1, 2, 3, 4, 1, 2, 3) as model.py builds it.
     let arch = bench
         .plan()
         .derive(&bench.picks("1234123").unwrap())
         .unwrap();
-    assert_eq!(arch.stem.out, 32);
-    let blocks: Vec<_> = arch
-        .blocks
-        .iter()
-        .map(|b| (b.mid.unwrap(), b.out, b.stride))
-        .collect();
-    assert_eq!(
-        blocks,
-        [(384, 32, 1), (576, 32, 1), (768, 64, 2), (768, 64, 1)]
-    );
-    assert_eq!(arch.head.out, 768);
+    crate::util::assert_channel_bench_key_1234123(&arch);
     assert_eq!(
         bench.key(&bench.picks("1234123").unwrap()).unwrap(),
         "1234123"

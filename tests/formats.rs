@@ -544,17 +544,7 @@ fn channel_bench_macro_mobilenet_is_described_by_the_format() {
     // stride-2 block), stage width 64, last hidden 768, head 768. Our choice order is stem,
     // stage-0 hidden x2, stage-1 width, stage-1 hidden x2, head.
     let arch = plan.derive(&[0, 1, 2, 0, 3, 1, 2]).unwrap();
-    assert_eq!(arch.stem.out, 32);
-    let blocks: Vec<_> = arch
-        .blocks
-        .iter()
-        .map(|b| (b.mid.unwrap(), b.out, b.stride))
-        .collect();
-    assert_eq!(
-        blocks,
-        [(384, 32, 1), (576, 32, 1), (768, 64, 2), (768, 64, 1)]
-    );
-    assert_eq!(arch.head.out, 768);
+    crate::util::assert_channel_bench_key_1234123(&arch);
     // All at a = 4: stem 884,736 + two 16x16 blocks 2 x 52,101,120 + the stride-2 block
     // 38,191,104 + the 8x8 block 51,216,384 + head conv 16,777,216 + classifier 10,240.
     let largest = plan.derive(&[3; 7]).unwrap();

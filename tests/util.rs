@@ -172,3 +172,21 @@ pub fn device_rng_alone() -> RwLockWriteGuard<'static, ()> {
 pub fn device_rng_shared() -> RwLockReadGuard<'static, ()> {
     DEVICE_RNG.read().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// The network of Channel-Bench-Macro's key (1, 2, 3, 4, 1, 2, 3) as its model.py builds
+/// it (widths round(a · [128, 768, 768, 768, 256, 1536, 1024] / 4)): stem 32; hidden
+/// widths 384, 576, then 768 in the stride-2 block; stage width 64; last hidden 768;
+/// head 768.
+pub fn assert_channel_bench_key_1234123(arch: &dmasking::arch::Arch) {
+    assert_eq!(arch.stem.out, 32);
+    let blocks: Vec<_> = arch
+        .blocks
+        .iter()
+        .map(|b| (b.mid.unwrap(), b.out, b.stride))
+        .collect();
+    assert_eq!(
+        blocks,
+        [(384, 32, 1), (576, 32, 1), (768, 64, 2), (768, 64, 1)]
+    );
+    assert_eq!(arch.head.out, 768);
+}

@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
-use super::{Benchmark, Entry};
+use super::{Benchmark, Entry, read_entries};
 use crate::error::{Error, Result};
 use crate::space::Space;
 use crate::supernet::Plan;
@@ -20,13 +18,6 @@ pub const SPACE: &str = include_str!("../../configs/channel_bench_macro_mobilene
 /// For each of our choices (stem, stage-0 hidden ×2, stage-1 width, stage-1 hidden ×2,
 /// head), the position of its digit in a key.
 const DIGIT_OF_CHOICE: [usize; 7] = [0, 1, 2, 4, 3, 5, 6];
-
-#[derive(Deserialize)]
-struct Record {
-    mean: f64,
-    params: u64,
-    flops: u64,
-}
 
 /// Channel-Bench-Macro's MobileNet results, loaded from its file (`Results_MobileNet.json`).
 pub struct ChannelBenchMacro {
@@ -43,30 +34,8 @@ impl ChannelBenchMacro {
     /// Parse the results JSON (`{"4432214": {"acc": [...], "mean": ..., "std": ...,
     /// "params": ..., "flops": ...}, ...}`); `what` names it in errors.
     pub fn from_json(text: &str, what: &str) -> Result<Self> {
-        let records: HashMap<String, Record> = serde_json::from_str(text).map_err(|e| {
-            Error::Data(format!(
-                "{what}: not a Channel-Bench-Macro results file (an object of key -> {{mean, \
-                 params, flops, ...}}): {e}"
-            ))
-        })?;
-        if let Some(bad) = records.keys().find(|k| !is_key(k)) {
-            return Err(Error::Data(format!(
-                "{what}: key {bad:?} is not 7 digits 1-4 (a Channel-Bench-Macro key)"
-            )));
-        }
-        let mut keys: Vec<String> = records.keys().cloned().collect();
-        keys.sort();
-        let entries = records
-            .into_iter()
-            .map(|(k, r)| {
-                let e = Entry {
-                    mean_acc: r.mean,
-                    flops: r.flops,
-                    params: r.params,
-                };
-                (k, e)
-            })
-            .collect();
+        let format = "Channel-Bench-Macro";
+        let (keys, entries) = read_entries(text, what, format, "7 digits 1-4", is_key)?;
         Ok(ChannelBenchMacro {
             plan: Plan::new(&Space::from_json(SPACE)?),
             keys,

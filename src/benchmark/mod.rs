@@ -27,6 +27,53 @@ pub fn open(path: &std::path::Path) -> Result<Box<dyn Benchmark>> {
     }
 }
 
+/// A record of a benchmark file: the mean accuracy (`mean_acc` in NAS-Bench-Macro,
+/// `mean` in Channel-Bench-Macro), params and FLOPs; other fields are ignored.
+#[derive(serde::Deserialize)]
+struct Record {
+    #[serde(alias = "mean")]
+    mean_acc: f64,
+    params: u64,
+    flops: u64,
+}
+
+/// The sorted keys and the entries of a benchmark file's JSON `text` (an object of key ->
+/// record), every key checked by `is_key`. `what` names the file, `format` the benchmark
+/// and `key_rule` what a key is, in errors.
+fn read_entries(
+    text: &str,
+    what: &str,
+    format: &str,
+    key_rule: &str,
+    is_key: impl Fn(&str) -> bool,
+) -> Result<(Vec<String>, std::collections::HashMap<String, Entry>)> {
+    let records: std::collections::HashMap<String, Record> = serde_json::from_str(text)
+        .map_err(|e| {
+            Error::Data(format!(
+                "{what}: not a {format} data file (an object of key -> {{mean accuracy, params, flops}}): {e}"
+            ))
+        })?;
+    if let Some(bad) = records.keys().find(|k| !is_key(k)) {
+        return Err(Error::Data(format!(
+            "{what}: key {bad:?} is not {key_rule} (a {format} key)"
+        )));
+    }
+    let mut keys: Vec<String> = records.keys().cloned().collect();
+    keys.sort();
+    let entries = records
+        .into_iter()
+        .map(|(k, r)| {
+            let e = Entry {
+                mean_acc: r.mean_acc,
+                flops: r.flops,
+                params: r.params,
+            };
+            (k, e)
+        })
+        .collect();
+    Ok((keys, entries))
+}
+
 /// One network of a benchmark: its measured accuracy and its counts as the benchmark
 /// gives them.
 #[derive(Clone, Debug, PartialEq)]

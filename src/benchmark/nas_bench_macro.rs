@@ -6,22 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
-
-use super::{Benchmark, Entry};
+use super::{Benchmark, Entry, read_entries};
 use crate::error::{Error, Result};
 use crate::space::Space;
 use crate::supernet::Plan;
 
 /// Our description of the benchmark's space.
 pub const SPACE: &str = include_str!("../../configs/nas_bench_macro.json");
-
-#[derive(Deserialize)]
-struct Record {
-    mean_acc: f64,
-    params: u64,
-    flops: u64,
-}
 
 /// NAS-Bench-Macro loaded from its data file.
 pub struct NasBenchMacro {
@@ -34,35 +25,11 @@ impl NasBenchMacro {
     /// Parse the benchmark's JSON (`{"02012100": {"mean_acc": ..., "params": ...,
     /// "flops": ...}, ...}`); `what` names it in errors.
     pub fn from_json(text: &str, what: &str) -> Result<Self> {
-        let records: HashMap<String, Record> = serde_json::from_str(text).map_err(|e| {
-            Error::Data(format!(
-                "{what}: not a NAS-Bench-Macro data file (an object of key -> {{mean_acc, \
-                 params, flops}}): {e}"
-            ))
-        })?;
         let plan = Plan::new(&Space::from_json(SPACE)?);
         let ops = plan.choices.len();
-        if let Some(bad) = records
-            .keys()
-            .find(|k| k.len() != ops || !k.bytes().all(|b| (b'0'..=b'2').contains(&b)))
-        {
-            return Err(Error::Data(format!(
-                "{what}: key {bad:?} is not {ops} digits 0-2 (a NAS-Bench-Macro key)"
-            )));
-        }
-        let mut keys: Vec<String> = records.keys().cloned().collect();
-        keys.sort();
-        let entries = records
-            .into_iter()
-            .map(|(k, r)| {
-                let e = Entry {
-                    mean_acc: r.mean_acc,
-                    flops: r.flops,
-                    params: r.params,
-                };
-                (k, e)
-            })
-            .collect();
+        let is_key = |k: &str| k.len() == ops && k.bytes().all(|b| (b'0'..=b'2').contains(&b));
+        let rule = format!("{ops} digits 0-2");
+        let (keys, entries) = read_entries(text, what, "NAS-Bench-Macro", &rule, is_key)?;
         Ok(NasBenchMacro {
             plan,
             keys,
