@@ -263,12 +263,13 @@ fn channel_bench_macro_results_are_read_from_a_synthetic_file() {
     use dmasking::benchmark::open;
     let dir = TempDir::create("cbm");
     let file = dir.join("Results_MobileNet.json");
-    // Three networks: the first two of equal FLOPs (one band), the third far away.
+    // Three made-up networks (not the benchmark's figures): the first two of equal FLOPs
+    // (one band), the third far away.
     std::fs::write(
         &file,
-        r#"{"1234123": {"acc": [90.1, 90.3, 90.2], "mean": 90.2, "std": 0.08, "flops": 37928448, "params": 325610},
-            "1234124": {"acc": [90.0, 90.0, 90.0], "mean": 90.0, "std": 0.0, "flops": 37928448, "params": 1},
-            "4444444": {"acc": [91.0, 91.0, 91.0], "mean": 91.0, "std": 0.0, "flops": 211281920, "params": 2}}"#,
+        r#"{"1234123": {"acc": [90.1, 90.3, 90.2], "mean": 90.2, "std": 0.08, "flops": 1000, "params": 3},
+            "1234124": {"acc": [90.0, 90.0, 90.0], "mean": 90.0, "std": 0.0, "flops": 1000, "params": 1},
+            "4444444": {"acc": [91.0, 91.0, 91.0], "mean": 91.0, "std": 0.0, "flops": 5000, "params": 2}}"#,
     )
     .unwrap();
     let bench = open(&file).unwrap();
