@@ -239,12 +239,10 @@ impl SearchConfig {
         Ok(())
     }
 
-    /// The budget target in FLOPs: set in budget mode with a positive, finite target.
+    /// The budget target in FLOPs: set in budget mode with a positive, finite target
+    /// (the band of [`band::budget_band`](super::band::budget_band) with the FLOP cost).
     pub fn budget_flops(&self) -> Option<f64> {
-        match (self.loss, self.budget_mflops) {
-            (LossMode::Budget, Some(b)) if b > 0.0 && b.is_finite() => Some(b * 1e6),
-            _ => None,
-        }
+        super::band::budget_band(self, &super::loss::Flops).map(|(target, _)| target)
     }
 
     /// Gumbel temperature at epoch `e`.

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Int, Tensor};
 use std::sync::Arc;
 
 use super::config::SearchConfig;
-use super::loss::{ArchLoss, CostRange, SearchCost, search_cost};
+use super::loss::{ArchLoss, SearchCost, search_cost};
 use crate::error::{Error, Result};
 use crate::space::Space;
 use crate::supernet::{ArchLogits, ArchWeights, EXTREME_LIMIT, Eff, Supernet};
@@ -30,8 +30,6 @@ pub struct SupernetTrainer {
     ce: CrossEntropyLoss,
     /// The cost the architecture loss reads.
     pub cost: Arc<dyn SearchCost>,
-    /// The space's range of that cost.
-    pub range: CostRange,
     /// Expected cost at uniform weights (the additive loss's reference).
     pub uniform_cost: f64,
     /// The architecture loss, with its state (the budget form's μ).
@@ -61,13 +59,13 @@ impl SupernetTrainer {
         ad.seed(cfg.seed);
         let net = Supernet::with_sharing(space, cfg.op_sharing, &ad);
         let logits = ArchLogits::new(&net.plan.choices, &ad);
-        let largest = net.plan.extreme(true, EXTREME_LIMIT)?;
-        let smallest = net.plan.extreme(false, EXTREME_LIMIT)?;
         let cost = search_cost(cfg);
         let range = cost.range(&net.plan)?;
         let uniform_cost =
             value(cost.expected(&net.valid(), &logits.valid().sample(1.0, None, false)));
         let loss = ArchLoss::new(cfg, &*cost, range, uniform_cost)?;
+        let largest = net.plan.extreme(true, EXTREME_LIMIT)?;
+        let smallest = net.plan.extreme(false, EXTREME_LIMIT)?;
         // PyTorch-equivalent settings: SGD without dampening, Adam eps 1e-8.
         let weight_opt = SgdConfig::new()
             .with_momentum(Some(MomentumConfig {
@@ -88,7 +86,6 @@ impl SupernetTrainer {
             arch_opt,
             ce: CrossEntropyLossConfig::new().init(&ad),
             cost,
-            range,
             uniform_cost,
             loss,
             largest: largest.picks,
@@ -209,12 +206,6 @@ impl SupernetTrainer {
     pub fn expected_flops(&self) -> f64 {
         let g = self.logits.valid().sample(1.0, None, false);
         value(self.net.valid().expected_cost(&g).flops)
-    }
-
-    /// Expected cost (the search's, raw unit) under softmax(alpha) (no noise, T = 1).
-    pub fn expected_cost(&self) -> f64 {
-        let g = self.logits.valid().sample(1.0, None, false);
-        value(self.cost.expected(&self.net.valid(), &g))
     }
 
     /// Save weights, logits and both optimizers into `dir`.

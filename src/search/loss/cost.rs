@@ -3,8 +3,6 @@
 //! for picks, its range over the space, its unit. FLOPs ([`Flops`]) implement it; the
 //! loss forms, the projection into the budget band and the selection read only this.
 
-use std::sync::OnceLock;
-
 use crate::error::Result;
 use crate::search::SearchConfig;
 use crate::supernet::{ArchWeights, Eff, Plan, Supernet};
@@ -13,7 +11,7 @@ use crate::supernet::{ArchWeights, Eff, Plan, Supernet};
 /// registered (FLOPs today).
 pub fn search_cost(cfg: &SearchConfig) -> std::sync::Arc<dyn SearchCost> {
     let _ = cfg;
-    std::sync::Arc::new(Flops::new())
+    std::sync::Arc::new(Flops)
 }
 
 /// The smallest and largest cost of a space's networks (raw unit).
@@ -52,15 +50,13 @@ pub trait SearchCost: Send + Sync {
 }
 
 /// FLOPs in our counting convention (docs/ALGORITHM.md, "Counting"), read in MFLOPs.
-#[derive(Debug, Default)]
-pub struct Flops {
-    range: OnceLock<CostRange>,
-}
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flops;
 
 impl Flops {
     /// The FLOP cost.
     pub fn new() -> Self {
-        Self::default()
+        Flops
     }
 }
 
@@ -86,14 +82,10 @@ impl SearchCost for Flops {
         Ok(plan.flops_of(picks)? as f64)
     }
     fn range(&self, plan: &Plan) -> Result<CostRange> {
-        if let Some(r) = self.range.get() {
-            return Ok(*r);
-        }
-        let r = plan.flops_range()?;
-        let r = CostRange {
-            min: r.0 as f64,
-            max: r.1 as f64,
-        };
-        Ok(*self.range.get_or_init(|| r))
+        let (min, max) = plan.flops_range()?;
+        Ok(CostRange {
+            min: min as f64,
+            max: max as f64,
+        })
     }
 }

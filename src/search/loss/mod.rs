@@ -91,12 +91,4 @@ impl ArchLoss {
             l.mu = mu;
         }
     }
-
-    /// The budget band `(target, tolerance)` in the cost's raw unit, in the budget form.
-    pub fn band(&self) -> Option<(f64, f64)> {
-        match self {
-            ArchLoss::Budget(l) => Some((l.target, l.tolerance)),
-            _ => None,
-        }
-    }
 }
