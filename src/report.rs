@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::arch::{Arch, BlockLayout};
-use crate::cost::count;
 use crate::error::{Error, Result};
 use crate::plot::{Panel, Series, panels};
 use crate::run::{RunDir, RunKind};
@@ -546,7 +545,7 @@ fn architecture_section(page: &mut Page, run: &RunDir) -> Result<()> {
     page.heading(2, "Architecture");
     if run.path.join("arch.json").exists() {
         let arch = Arch::load(&run.path.join("arch.json"))?;
-        let c = count(&arch.layout()?, arch.input_size);
+        let c = arch.cost()?;
         page.para(&format!(
             "{}: input {}x{}, {:.2} MFLOPs, {:.3} M params (exact counts).",
             arch.name.as_deref().unwrap_or("architecture"),
@@ -635,7 +634,7 @@ fn compare_row(run: &RunDir) -> Result<CompareRow> {
         });
     }
     let arch = Arch::load(&run.path.join("arch.json"))?;
-    let c = count(&arch.layout()?, arch.input_size);
+    let c = arch.cost()?;
     let summary: Value = run.read_json("summary.json").map_err(|e| Error::NotARun {
         path: run.path.clone(),
         reason: format!("{e} (has the training run finished?)"),

@@ -11,7 +11,6 @@ use clap::Args;
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
-use crate::cost::count;
 use crate::data::{ImageData, Split, Subset};
 use crate::run::{RunDir, write_atomic};
 use crate::search::select::{self, Selection, draw};
@@ -156,7 +155,7 @@ fn write_argmax(ck: &Checkpoint, out: &Path) -> Result<()> {
     };
     let mut arch = ck.plan.derive(&picks)?;
     arch.provenance = Some(ck.provenance(kind, &picks));
-    let c = count(&arch.layout()?, arch.input_size);
+    let c = arch.cost()?;
     write_atomic(out, arch.to_json())?;
     println!(
         "argmax architecture after {} epochs: {:.2} MFLOPs, {} params -> {}",
@@ -186,7 +185,7 @@ fn write_samples(ck: &Checkpoint, n: usize, seed: u64, out: &Path) -> Result<()>
         }
         arch.provenance = Some(ck.provenance("sample", &picks));
         let k = seen.len() - 1;
-        let c = count(&arch.layout()?, arch.input_size);
+        let c = arch.cost()?;
         let path = out.join(format!("arch_sample_{k}.json"));
         write_atomic(&path, arch.to_json())?;
         println!(

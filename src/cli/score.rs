@@ -9,7 +9,6 @@ use clap::Args;
 use serde_json::json;
 
 use crate::arch::Arch;
-use crate::cost::count;
 use crate::data::{ImageData, Images, Split};
 use crate::run::{RunDir, RunKind};
 use crate::search::oneshot;
@@ -115,7 +114,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     let mut rows = Vec::new();
     for ((arch, path), picks) in archs.iter().zip(&args.arch).zip(&picks) {
         let ev = oneshot::score(&net, picks, &calibration, args.batch_size, &test)?;
-        let c = count(&arch.layout()?, arch.input_size);
+        let c = arch.cost()?;
         if !args.json {
             println!(
                 "  {:<40} {:>8.3} MFLOPs  top-1 {:.4}  loss {:.4}",

@@ -12,7 +12,6 @@ use serde_json::json;
 use super::metrics::{SearchEpoch, SearchMetric, SearchStep};
 use super::trainer::SupernetTrainer;
 use super::{Progress, SearchConfig, WeightStep};
-use crate::cost::count;
 use crate::data::{Batch, ImageData, epoch_batches, next_batch};
 use crate::error::{Error, Result};
 use crate::eval::resample;
@@ -265,7 +264,7 @@ impl EpochLoop for SearchEpochs<'_> {
         )?;
         let plan = &self.tr.net.plan;
         let derived = plan.derive(&self.tr.logits.argmax())?;
-        let argmax = count(&derived.layout()?, derived.input_size).flops;
+        let argmax = derived.cost()?.flops;
         let line = SearchMetric::Epoch(SearchEpoch {
             epoch,
             step: at.step,

@@ -14,7 +14,6 @@ use super::select::{self, Selection};
 use super::trainer::SupernetTrainer;
 use super::{RunConfig, SearchConfig, final_picks, fnv1a};
 use crate::arch::Arch;
-use crate::cost::count;
 use crate::data::{ImageData, Subset, check_input, split};
 use crate::error::{Error, Result};
 use crate::run::{Attach, Attachments, RunDir, drive};
@@ -241,7 +240,7 @@ fn derive(
 ) -> Result<Arch> {
     let plan = &tr.net.plan;
     let mut arch = plan.derive(&chosen.picks)?;
-    let exact = count(&arch.layout()?, arch.input_size).flops;
+    let exact = arch.cost()?.flops;
     let config_text =
         serde_json::to_string(&json!({"space": space, "search": cfg})).expect("config serializes");
     let selection = chosen.selection.as_ref();

@@ -118,7 +118,7 @@ pub fn select(
         let drawn: Vec<usize> = probs.iter().map(|p| draw(&mut rng, p)).collect();
         let picks = band::project(plan, cost, &drawn, &probs, band, cfg.budget_tolerance)?;
         let arch = plan.derive(&picks)?;
-        let flops = crate::cost::count(&arch.layout()?, arch.input_size).flops;
+        let flops = arch.cost()?.flops;
         let off = cost.exact(plan, &picks)? / band - 1.0;
         if off.abs() <= cfg.budget_tolerance && seen.insert(arch.network_key()) {
             picked.push(("sample", picks, flops));

@@ -2,7 +2,7 @@
 //! their range, and the exact cost of picks.
 
 use super::plan::{ChoiceKind, Plan};
-use crate::cost::{Convention, count, count_in};
+use crate::cost::{Convention, count_in};
 use crate::error::Result;
 
 /// Network-wide option combinations [`Plan::extreme`] enumerates by default (beyond it,
@@ -30,7 +30,7 @@ impl Plan {
     /// Exact FLOPs of the architecture `picks` describes.
     pub fn flops_of(&self, picks: &[usize]) -> Result<u64> {
         let arch = self.derive(picks)?;
-        Ok(count(&arch.layout()?, arch.input_size).flops)
+        Ok(arch.cost()?.flops)
     }
 
     /// The FLOPs of the space's smallest and largest networks (what `flops --space`

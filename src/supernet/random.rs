@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::plan::Plan;
-use crate::cost::{Convention, count};
+use crate::cost::Convention;
 use crate::error::Result;
 
 impl Plan {
@@ -67,7 +67,7 @@ impl Plan {
         let mut offer =
             |picks: Vec<usize>, method: &'static str, found: &mut Vec<RandomArch>| -> Result<()> {
                 let arch = self.derive(&picks)?;
-                let flops = count_flops(&arch)?;
+                let flops = arch.cost()?.flops;
                 if in_band(flops) && seen.insert(arch.network_key()) {
                     found.push(RandomArch {
                         arch,
@@ -138,7 +138,3 @@ impl Plan {
 
 /// Random changes a walk makes inside the band before its architecture is taken.
 pub const WALK_MIX: usize = 200;
-
-fn count_flops(arch: &crate::arch::Arch) -> Result<u64> {
-    Ok(count(&arch.layout()?, arch.input_size).flops)
-}
