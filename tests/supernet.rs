@@ -440,9 +440,53 @@ impl burn::module::ModuleVisitor for CompareGrads<'_> {
     }
 }
 
+/// One trial of the single-path check: the same input through the masked supernet under
+/// one-hot weights and through the path; the losses must agree, then the gradients
+/// (`CompareGrads`). Returns the worst relative gradient difference, the parameters with
+/// a nonzero gradient, and those off the path.
+fn single_path_trial(
+    net: &Supernet,
+    picks: &[usize],
+    rng: &mut StdRng,
+    dev: &Device,
+) -> (f32, usize, usize) {
+    let ce = CrossEntropyLossConfig::new().init(dev);
+    let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), dev);
+    let labels: Vec<i64> = (0..4).map(|_| rng.random_range(0..10)).collect();
+    let y = Tensor::<1, Int>::from_ints(labels.as_slice(), dev);
+    let g = ArchWeights::one_hot(&net.plan.choices, picks, dev);
+    let l_masked = ce.forward(net.forward(x.clone(), &g), y.clone());
+    let l_path = ce.forward(net.forward_path(x, picks), y);
+    let (a, b) = (
+        l_masked.clone().into_scalar::<f32>(),
+        l_path.clone().into_scalar::<f32>(),
+    );
+    assert!(
+        (a - b).abs() < 1e-4 * a.abs().max(1.0),
+        "{picks:?}: loss {a} vs {b}"
+    );
+    let (gm, gp) = (l_masked.backward(), l_path.backward());
+    let mut cmp = CompareGrads {
+        masked: &gm,
+        path: &gp,
+        worst: 0.0,
+        nonzero: 0,
+        untouched: 0,
+    };
+    net.visit(&mut cmp);
+    (cmp.worst, cmp.nonzero, cmp.untouched)
+}
+
 /// The single-path weight step *(ours)*: for a one-hot sample, the supernet cut to that
 /// path gives the masked supernet's loss and weight gradients under the one-hot weights,
 /// in both op-sharing modes, over picks that cover both resolutions and skipped blocks.
+///
+/// The two graphs round differently (a masked conv sums over more channels), so on rare
+/// inputs a ReLU whose input lies within rounding of zero opens in one and not the other:
+/// every gradient upstream of it then differs by about 1% while the losses stay equal
+/// (seen in 6 of about 2,500 trials on ndarray; each retry agreed). A wrong gradient would
+/// differ for every input, so a trial that disagrees is retried on fresh inputs, with at
+/// most two retries per space.
 #[test]
 fn single_path_weight_gradients_equal_masked_ones() {
     let _rng = device_rng_shared();
@@ -458,10 +502,9 @@ fn single_path_weight_gradients_equal_masked_ones() {
         let mut net = Supernet::with_sharing(&space, sharing, &dev);
         // Dropout draws from the device RNG; both steps must see the same classifier input.
         net.head.dropout = burn::nn::DropoutConfig::new(0.0).init();
-        let ce = CrossEntropyLossConfig::new().init(&dev);
         let mut rng = StdRng::seed_from_u64(21);
         let (mut seen_res, mut seen_skip) = (std::collections::BTreeSet::new(), false);
-        let mut touched = 0;
+        let (mut touched, mut retries) = (0, 0);
         for trial in 0..10 {
             let mut picks = random_picks(&net, &mut rng);
             if trial == 0 {
@@ -470,40 +513,18 @@ fn single_path_weight_gradients_equal_masked_ones() {
             let arch = net.plan.derive(&picks).unwrap();
             seen_res.insert(arch.input_size);
             seen_skip |= arch.blocks.len() < net.plan.blocks.len();
-            let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
-            let labels: Vec<i64> = (0..4).map(|_| rng.random_range(0..10)).collect();
-            let y = Tensor::<1, Int>::from_ints(labels.as_slice(), &dev);
-            let g = ArchWeights::one_hot(&net.plan.choices, &picks, &dev);
-            let l_masked = ce.forward(net.forward(x.clone(), &g), y.clone());
-            let l_path = ce.forward(net.forward_path(x, &picks), y);
-            let (a, b) = (
-                l_masked.clone().into_scalar::<f32>(),
-                l_path.clone().into_scalar::<f32>(),
-            );
+            let mut outcome = single_path_trial(&net, &picks, &mut rng, &dev);
+            while outcome.0 >= 1e-4 && retries < 2 {
+                retries += 1;
+                outcome = single_path_trial(&net, &picks, &mut rng, &dev);
+            }
+            let (worst, nonzero, untouched) = outcome;
             assert!(
-                (a - b).abs() < 1e-4 * a.abs().max(1.0),
-                "{picks:?}: loss {a} vs {b}"
+                worst < 1e-4,
+                "{sharing:?} {picks:?}: gradients differ by {worst} ({retries} retries)"
             );
-            let (gm, gp) = (l_masked.backward(), l_path.backward());
-            let mut cmp = CompareGrads {
-                masked: &gm,
-                path: &gp,
-                worst: 0.0,
-                nonzero: 0,
-                untouched: 0,
-            };
-            net.visit(&mut cmp);
-            assert!(
-                cmp.worst < 1e-4,
-                "{sharing:?} {picks:?}: gradients differ by {}",
-                cmp.worst
-            );
-            assert!(
-                cmp.nonzero > 10,
-                "too few parameters compared: {}",
-                cmp.nonzero
-            );
-            touched += cmp.untouched;
+            assert!(nonzero > 10, "too few parameters compared: {nonzero}");
+            touched += untouched;
         }
         if net.plan.resolution.choice.is_some() {
             assert!(seen_res.len() > 1, "trials should cover both resolutions");
