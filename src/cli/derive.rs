@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::data::{ImageData, Split, Subset};
 use crate::run::{RunDir, write_atomic};
+use crate::search::SelectBy;
 use crate::search::select::{self, Selection, draw};
 use crate::search::{RunConfig, oneshot};
 use crate::supernet::{ArchLogits, Plan};
@@ -43,6 +44,18 @@ pub struct DeriveArgs {
     /// The run's training data (as given to `search`), for --select.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// With --select: score on this many architecture-split images instead of the run's
+    /// `select_images` (at most the split's size).
+    #[arg(long, requires = "select")]
+    pub select_images: Option<usize>,
+    /// With --select: re-estimate BN on this many weight-split images instead of the
+    /// run's `select_calibration_images`.
+    #[arg(long, requires = "select")]
+    pub select_calibration_images: Option<usize>,
+    /// With --select: rank by `top1` or `loss` (the negated mean cross-entropy) instead
+    /// of the run's `select_by`.
+    #[arg(long, requires = "select")]
+    pub select_by: Option<SelectBy>,
 }
 
 /// Print what a selection compared and chose.
@@ -50,11 +63,13 @@ pub(super) fn print_selection(s: &Selection, path: &std::path::Path) {
     let c = &s.candidates[s.chosen];
     let argmax = &s.candidates[0];
     println!(
-        "selected candidate {} of {} ({}): one-shot top-1 {:.3} on {} held-out images, {:.2} MFLOPs (argmax: {:.3}, {:.2} MFLOPs) -> {}",
+        "selected candidate {} of {} ({}) by {:?}: one-shot top-1 {:.3}, loss {:.4} on {} held-out images, {:.2} MFLOPs (argmax: {:.3}, {:.2} MFLOPs) -> {}",
         s.chosen,
         s.candidates.len(),
         c.source,
+        s.select_by,
         c.top1,
+        c.loss.unwrap_or(f64::NAN),
         s.validation_images,
         c.flops as f64 / 1e6,
         argmax.top1,
@@ -210,7 +225,16 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
         bail!("--select needs at least one candidate");
     }
     let run = super::score::open_search_run(&args.run, "derive --select")?;
-    let (saved, net, progress, dir) = oneshot::load_supernet(&run, device)?;
+    let (mut saved, net, progress, dir) = oneshot::load_supernet(&run, device)?;
+    let s = &mut saved.search;
+    s.select_images = args.select_images.unwrap_or(s.select_images);
+    s.select_calibration_images = args
+        .select_calibration_images
+        .unwrap_or(s.select_calibration_images);
+    s.select_by = args.select_by.unwrap_or(s.select_by);
+    if s.select_images == 0 || s.select_calibration_images == 0 {
+        bail!("--select-images and --select-calibration-images must be positive");
+    }
     let logits = ArchLogits::new(&net.plan.choices, &net.one.device())
         .try_load_file(dir.join("logits.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: loading logits: {e:?}", dir.display()))?;

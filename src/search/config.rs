@@ -51,6 +51,20 @@ pub enum WeightStep {
 
 crate::json::from_str_by_serde!(WeightStep, "weight step");
 
+/// The one-shot score the selection ranks candidates by (higher is better).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectBy {
+    /// Top-1 on the held-out images.
+    #[default]
+    Top1,
+    /// The negated mean cross-entropy on the held-out images: continuous, so it tells
+    /// apart candidates whose top-1 differs by a few images.
+    Loss,
+}
+
+crate::json::from_str_by_serde!(SelectBy, "selection score");
+
 /// Every setting of a search run; written to the run directory. A settings file may
 /// give any subset (the rest take their defaults); an unknown field is an error.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -128,6 +142,8 @@ pub struct SearchConfig {
     pub select_images: usize,
     /// Weight-split images over which each candidate's BN statistics are re-estimated.
     pub select_calibration_images: usize,
+    /// The one-shot score candidates are ranked by.
+    pub select_by: SelectBy,
     /// Also checkpoint mid-epoch every this many steps (0: not by steps).
     pub checkpoint_steps: usize,
     /// Also checkpoint mid-epoch once this many minutes have passed since the last
@@ -169,6 +185,7 @@ impl Default for SearchConfig {
             select_candidates: 16,
             select_images: 2000,
             select_calibration_images: 512,
+            select_by: SelectBy::Top1,
             checkpoint_steps: 0,
             checkpoint_minutes: 30.0,
         }

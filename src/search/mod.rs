@@ -18,7 +18,7 @@ pub mod select;
 pub mod trainer;
 
 pub use band::final_picks;
-pub use config::{RunConfig, SearchConfig, WeightStep};
+pub use config::{RunConfig, SearchConfig, SelectBy, WeightStep};
 pub use loss::{ArchLoss, CostRange, Flops, LossMode, SearchCost};
 pub use metrics::{SearchEpoch, SearchMetric, SearchStep};
 pub use progress::Progress;

@@ -5,15 +5,16 @@
 //! band of the search's cost (the budget's in budget mode, else ±`budget_tolerance` around
 //! the argmax's cost) by [`band::project`], distinct as networks. Each is scored as
 //! [`oneshot::score`] scores: inherited weights, BN statistics
-//! re-estimated on weight-split images, top-1 on architecture-split images (held out from
-//! the weight steps; never the test set). The best score wins; ties go to the more
+//! re-estimated on weight-split images, top-1 and mean cross-entropy on
+//! architecture-split images (held out from the weight steps; never the test set). The
+//! best score (`select_by`: top-1, or the negated loss) wins; ties go to the more
 //! probable network.
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use super::loss::SearchCost;
-use super::{SearchConfig, band, oneshot};
+use super::{SearchConfig, SelectBy, band, oneshot};
 use crate::data::{ImageData, split};
 use crate::error::Result;
 use crate::run::stream_seed;
@@ -32,6 +33,20 @@ pub struct Candidate {
     pub log_prob: f64,
     /// One-shot top-1 on the held-out architecture-split images.
     pub top1: f64,
+    /// One-shot mean cross-entropy on the same images (absent in selections written
+    /// before it was recorded).
+    #[serde(default)]
+    pub loss: Option<f64>,
+}
+
+impl Candidate {
+    /// The candidate's score under `by` (higher is better).
+    pub fn score(&self, by: SelectBy) -> f64 {
+        match by {
+            SelectBy::Top1 => self.top1,
+            SelectBy::Loss => -self.loss.unwrap_or(f64::INFINITY),
+        }
+    }
 }
 
 /// What [`select`] chose and everything it compared (written as `selection.json`).
@@ -48,6 +63,9 @@ pub struct Selection {
     pub calibration_images: usize,
     /// Architecture-split images each candidate was scored on.
     pub validation_images: usize,
+    /// The score that chose (top-1 in selections written before it was recorded).
+    #[serde(default)]
+    pub select_by: SelectBy,
     /// Every candidate, the argmax first.
     pub candidates: Vec<Candidate>,
 }
@@ -127,20 +145,21 @@ pub fn select(
     let batch = cfg.batch_size.max(1);
     let mut candidates = Vec::with_capacity(picked.len());
     for (source, picks, flops) in picked {
-        let top1 = oneshot::score(net, &picks, calibration, batch, validation)?.top1;
+        let eval = oneshot::score(net, &picks, calibration, batch, validation)?;
         candidates.push(Candidate {
             source: source.into(),
             flops,
             log_prob: log_prob(&picks),
-            top1,
+            top1: eval.top1,
+            loss: Some(eval.loss),
             picks,
         });
     }
     let chosen = (0..candidates.len())
         .max_by(|&a, &b| {
             let (a, b) = (&candidates[a], &candidates[b]);
-            a.top1
-                .total_cmp(&b.top1)
+            a.score(cfg.select_by)
+                .total_cmp(&b.score(cfg.select_by))
                 .then(a.log_prob.total_cmp(&b.log_prob))
         })
         .expect("the argmax is always a candidate");
@@ -150,6 +169,7 @@ pub fn select(
         tolerance: cfg.budget_tolerance,
         calibration_images: calibration.len(),
         validation_images: validation.len(),
+        select_by: cfg.select_by,
         candidates,
     })
 }

@@ -2,7 +2,8 @@
 """The selection's candidates of a Channel-Bench-Macro search judged by the benchmark:
 each candidate's key and percentile within ±5 % of its FLOPs (as `dmasking lookup`
 computes it), and Kendall's tau-b of the one-shot top-1 against the true accuracy over
-the candidates. Writes RUN_DIR/candidates.json without the benchmark's accuracies (its
+the candidates (and of the negated one-shot loss where the selection recorded it, with
+the candidate each score would choose). Writes RUN_DIR/candidates.json without the benchmark's accuracies (its
 file has no licence: we commit what we measure with it, not its contents).
 usage: candidates.py RESULTS_MOBILENET_JSON RUN_DIR [RUN_DIR ...]"""
 import json, sys
@@ -46,10 +47,15 @@ for run in sys.argv[2:]:
     for i, c in enumerate(sel["candidates"]):
         k = key_of(c["picks"])
         p, n = percentile(k)
-        rows.append((i, c["source"], k, c["top1"], bench[k]["mean"], p, n))
+        loss = c.get("loss")
+        rows.append((i, c["source"], k, c["top1"], bench[k]["mean"], p, n, None if loss is None else -loss))
     chosen = rows[sel["chosen"]]
     taus = tau_b([r[3] for r in rows], [r[4] for r in rows])
     best = max(rows, key=lambda r: r[5])
+    has_loss = all(r[7] is not None for r in rows)
+    tau_loss = tau_b([r[7] for r in rows], [r[4] for r in rows]) if has_loss else None
+    by_top1 = max(rows, key=lambda r: r[3])  # ties: the earlier (selection breaks them by probability)
+    by_loss = max(rows, key=lambda r: r[7]) if has_loss else None
     out = {
         "run": run,
         "chosen": {"key": chosen[2], "percentile": chosen[5], "oneshot": chosen[3]},
@@ -57,8 +63,12 @@ for run in sys.argv[2:]:
         "best_candidate_percentile": best[5],
         "candidates": len(rows),
         "tau_oneshot_vs_true": taus,
+        "tau_neg_loss_vs_true": tau_loss,
+        "by_top1_percentile": by_top1[5],
+        "by_loss_percentile": by_loss[5] if by_loss else None,
         "rows": [dict(zip(["i", "source", "key", "oneshot_top1", "percentile", "band"], r[:4] + r[5:])) for r in rows],
     }
     json.dump(out, open(f"{run}/candidates.json", "w"), indent=1)
     print(f"{run}: chosen {chosen[2]} at the {chosen[5]:.1f}th percentile (argmax {rows[0][5]:.1f}th), "
-          f"best candidate {best[5]:.1f}th, tau {taus:+.2f} over {len(rows)} candidates")
+          f"best candidate {best[5]:.1f}th, tau {taus:+.2f} over {len(rows)} candidates"
+          + (f"; by loss: {by_loss[5]:.1f}th, tau {tau_loss:+.2f}" if has_loss else ""))
