@@ -177,6 +177,52 @@ fn zoo_models_run_in_onnx_runtime_to_the_same_logits() {
     }
 }
 
+/// `dmasking export --weights FILE.pth` from the command line, with identity normalisation:
+/// ONNX Runtime gives PyTorch's logits for the committed mobile-vision fixture
+/// (tests/fixtures/fbnet_small: its arch.json, weights.pth, input.f32 and PyTorch's
+/// logits.f32), within 1e-4 of the largest logit. An export that ignored the weights
+/// would give another network's logits.
+#[test]
+fn export_with_imported_weights_gives_pytorch_logits() {
+    let dir = TempDir::create("export-pth");
+    let fixture = repo("tests/fixtures/fbnet_small");
+    let arch_path = fixture.join("arch.json");
+    let model = dir.join("small.onnx");
+    let o = dmasking(&[
+        "export",
+        "--arch",
+        arch_path.to_str().unwrap(),
+        "--weights",
+        fixture.join("weights.pth").to_str().unwrap(),
+        "--mean",
+        "0,0,0",
+        "--std",
+        "1,1,1",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let arch = Arch::load(&arch_path).unwrap();
+    let floats = |name: &str| -> Vec<f32> {
+        std::fs::read(fixture.join(name))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    let device = plain_device();
+    let (c, s, k) = (arch.in_channels, arch.input_size, arch.num_classes);
+    let x = floats("input.f32");
+    let n = x.len() / (c * s * s);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [n, c, s, s]), &device);
+    let torch = Tensor::<2>::from_data(TensorData::new(floats("logits.f32"), [n, k]), &device);
+    if !onnxruntime() {
+        return;
+    }
+    let r = &run_onnxruntime(&dir, &[("fbnet_small".into(), model, x, torch)])[0];
+    assert_matches(r, k, s);
+}
+
 /// A network trained on CIFAR-10 (the shipped subset) and exported from its run directory
 /// with the training data's normalisation: ONNX Runtime gives its logits and the test
 /// accuracy `dmasking eval` reports.

@@ -574,3 +574,110 @@ fn network_keys_tell_apart_networks_that_differ_only_in_stem_or_head_width() {
     renamed.provenance = Some(serde_json::json!({"seed": 3}));
     assert_eq!(a.network_key(), renamed.network_key());
 }
+
+/// The default space's extreme FLOPs, which `flops --space` prints (and the README quotes),
+/// by an independent exact method. Given the network-wide choices (resolution, stem, stage
+/// and head widths), a network's FLOPs are the cost of its network-wide part plus one term
+/// per block that depends on that block's own choices alone; this is checked on 500 random
+/// networks. Then the extremes are, over every network-wide combination, that cost plus
+/// each block's best term: every combination of every block's options is counted, with no
+/// search (the library's `Plan::extreme` takes blocks one after another, and beyond 20,000
+/// combinations searches the widths by coordinate descent).
+#[test]
+fn default_space_extremes_by_exhaustive_separable_enumeration() {
+    use dmasking::supernet::{ChoiceKind, Plan};
+    use rand::{SeedableRng, rngs::StdRng};
+    use std::collections::BTreeMap;
+    let space = Space::load(&repo("configs/cifar10.json")).unwrap();
+    let plan = Plan::new(&space);
+    let n = plan.choices.len();
+    // Network-wide choices, and each block's own choices grouped by (stage, block).
+    let mut global = Vec::new();
+    let mut blocks: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+    for (c, ch) in plan.choices.iter().enumerate() {
+        match ch.kind {
+            ChoiceKind::Expansion { stage, block } | ChoiceKind::Op { stage, block } => {
+                blocks.entry((stage, block)).or_default().push(c)
+            }
+            _ => global.push(c),
+        }
+    }
+    let options = |c: usize| plan.choices[c].options.len();
+    // Every assignment of the choices `cs` (odometer order).
+    let assignments = |cs: &[usize]| -> Vec<Vec<usize>> {
+        let mut all = vec![vec![]];
+        for &c in cs {
+            all = all
+                .into_iter()
+                .flat_map(|a: Vec<usize>| {
+                    (0..options(c)).map(move |o| [a.clone(), vec![o]].concat())
+                })
+                .collect();
+        }
+        all
+    };
+    let flops = |p: &[usize]| plan.flops_of(p).unwrap() as i64;
+    let set = |p: &mut Vec<usize>, cs: &[usize], os: &[usize]| {
+        cs.iter().zip(os).for_each(|(&c, &o)| p[c] = o);
+    };
+    // For each network-wide assignment: its base cost (every block at option 0) and each
+    // block's term for each of its own assignments.
+    // Network-wide assignment -> (base cost, per block: own assignment -> term).
+    type Terms = (i64, Vec<BTreeMap<Vec<usize>, i64>>);
+    let mut terms: BTreeMap<Vec<usize>, Terms> = BTreeMap::new();
+    for g in assignments(&global) {
+        let mut base = vec![0; n];
+        set(&mut base, &global, &g);
+        let f0 = flops(&base);
+        let per_block = blocks
+            .values()
+            .map(|cs| {
+                assignments(cs)
+                    .into_iter()
+                    .map(|a| {
+                        let mut p = base.clone();
+                        set(&mut p, cs, &a);
+                        let t = flops(&p) - f0;
+                        (a, t)
+                    })
+                    .collect()
+            })
+            .collect();
+        terms.insert(g, (f0, per_block));
+    }
+    // Separability, on random networks.
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..500 {
+        let p = plan.random_picks(&mut rng);
+        let g: Vec<usize> = global.iter().map(|&c| p[c]).collect();
+        let (f0, per_block) = &terms[&g];
+        let sum: i64 = blocks
+            .values()
+            .zip(per_block)
+            .map(|(cs, t)| t[&cs.iter().map(|&c| p[c]).collect::<Vec<_>>()])
+            .sum();
+        assert_eq!(
+            flops(&p),
+            f0 + sum,
+            "{p:?}: FLOPs are not separable by block"
+        );
+    }
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (f0, per_block) in terms.values() {
+        let min: i64 = per_block.iter().map(|t| *t.values().min().unwrap()).sum();
+        let max: i64 = per_block.iter().map(|t| *t.values().max().unwrap()).sum();
+        lo = lo.min(f0 + min);
+        hi = hi.max(f0 + max);
+    }
+    assert_eq!(space.flops_range().unwrap(), (lo as u64, hi as u64));
+    let out = dmasking(&[
+        "flops",
+        "--space",
+        &repo_str("configs/cifar10.json"),
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["min_flops"].as_i64(), Some(lo));
+    assert_eq!(v["max_flops"].as_i64(), Some(hi));
+}

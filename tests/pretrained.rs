@@ -102,11 +102,11 @@ fn mismatched_state_dicts_name_the_problem() {
     assert!(err.contains("arch.json: not a PyTorch file"), "{err}");
 }
 
-/// `dmasking eval --arch A --weights FILE.pth` and `export --weights FILE.pth` read the
-/// state dict; eval's accuracy is the library's on the same weights.
+/// `dmasking eval --arch A --weights FILE.pth` reads the state dict; eval's accuracy is the
+/// library's on the same weights (`export --weights` is checked by value in
+/// tests/export.rs).
 #[test]
-fn eval_and_export_read_state_dicts() {
-    let dir = TempDir::create("pretrained");
+fn eval_reads_state_dicts() {
     let (arch, weights) = (fixture().join("arch.json"), fixture().join("weights.pth"));
     let data = repo("data/cifar10-mini");
     let o = dmasking(&[
@@ -130,18 +130,6 @@ fn eval_and_export_read_state_dicts() {
     assert_eq!(v["images"], 200);
     assert_eq!(v["top1"].as_f64().unwrap(), ev.top1);
     assert_eq!(v["loss"].as_f64().unwrap(), ev.loss);
-    let out = dir.join("small.onnx");
-    let o = dmasking(&[
-        "export",
-        "--arch",
-        arch.to_str().unwrap(),
-        "--weights",
-        weights.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(std::fs::metadata(&out).unwrap().len() > 100_000);
 }
 
 /// The six zoo models: benches/pytorch_fbnet.py builds each in PyTorch with mobile-vision's
