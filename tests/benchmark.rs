@@ -232,8 +232,41 @@ fn cli_fidelity_scores_spread_and_band_networks() {
         assert_eq!(n["in_band"], true);
     }
     assert_eq!(v["overall"]["networks"], 6);
-    for t in [&v["overall"]["oneshot"], &v["band"]["flops"]] {
-        assert!((-1.0..=1.0).contains(&t.as_f64().unwrap()), "{v}");
+    // The τ values are Kendall's τ-b of the listed scores, recomputed here from the
+    // definition: (concordant − discordant) / √((n0 + ties only in a)(n0 + ties only in b)).
+    let tau_b = |a: &[f64], b: &[f64]| -> f64 {
+        let (mut c, mut d, mut ta, mut tb) = (0f64, 0f64, 0f64, 0f64);
+        for i in 0..a.len() {
+            for j in i + 1..a.len() {
+                let (x, y) = (a[i] - a[j], b[i] - b[j]);
+                match (x == 0.0, y == 0.0) {
+                    (true, true) => {}
+                    (true, false) => ta += 1.0,
+                    (false, true) => tb += 1.0,
+                    _ if x * y > 0.0 => c += 1.0,
+                    _ => d += 1.0,
+                }
+            }
+        }
+        let den = ((c + d + ta) * (c + d + tb)).sqrt();
+        if den == 0.0 { 0.0 } else { (c - d) / den }
+    };
+    for (group, members) in [
+        ("overall", nets.iter().collect::<Vec<_>>()),
+        (
+            "band",
+            nets.iter().filter(|n| n["in_band"] == true).collect(),
+        ),
+    ] {
+        let col =
+            |k: &str| -> Vec<f64> { members.iter().map(|n| n[k].as_f64().unwrap()).collect() };
+        let truth = col("benchmark_acc");
+        assert_eq!(v[group]["networks"], members.len());
+        for (score, key) in [("oneshot_top1", "oneshot"), ("flops", "flops")] {
+            let t = tau_b(&col(score), &truth);
+            let got = v[group][key].as_f64().unwrap();
+            assert!((got - t).abs() < 1e-12, "{group} {key}: {got} vs {t}");
+        }
     }
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("Kendall tau"), "{stdout}");

@@ -3,7 +3,9 @@
 //! reference, relative to the reference tensor's largest magnitude, on random shapes (odd
 //! sizes, batch 1, strides 2 and 3 on odd inputs, kernels 3/5/7, padding k/2, 0 and k;
 //! channel padding and the resolution lattice exactly). On another backend
-//! (`DMASKING_TEST_DEVICE`) the same tests check the fallbacks.
+//! (`DMASKING_TEST_DEVICE`) the same tests check the fallbacks, and
+//! `backends_match_our_flex_kernels` checks that backend's results against our Flex
+//! kernels on the same inputs.
 
 use burn::module::Param;
 use burn::nn::BatchNormConfig;
@@ -518,4 +520,142 @@ fn batch_norm_on_the_first_channels_of_a_wider_layer() {
         let rest = all.narrow(0, w, c - w).sub_scalar(init).abs().max();
         assert_eq!(rest.into_scalar::<f32>(), 0.0, "unused channels changed");
     }
+}
+
+/// Host values of a tensor.
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+/// max |a − b| / max |b| on host values.
+fn host_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+/// `f` of the same `inputs` (host values and shapes) on `dev` and on `reference`: the
+/// output and the gradient of every input under one random weighting of the outputs.
+fn outputs_and_gradients(
+    inputs: &[(Vec<f32>, [usize; 4])],
+    f: &dyn Fn(&[Tensor<4>]) -> Tensor<4>,
+    dev: &Device,
+    weighting: &mut Option<Vec<f32>>,
+) -> Vec<Vec<f32>> {
+    let xs: Vec<Tensor<4>> = inputs
+        .iter()
+        .map(|(v, s)| {
+            Tensor::<4>::from_data(burn::tensor::TensorData::new(v.clone(), *s), dev).require_grad()
+        })
+        .collect();
+    let y = f(&xs);
+    let dims = y.dims();
+    let r = weighting.get_or_insert_with(|| {
+        let mut rng = StdRng::seed_from_u64(17);
+        (0..dims.iter().product::<usize>())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect()
+    });
+    let r = Tensor::<4>::from_data(burn::tensor::TensorData::new(r.clone(), dims), dev);
+    let g = (y.clone() * r).sum().backward();
+    let mut out = vec![host(y)];
+    out.extend(xs.iter().map(|x| host(x.grad(&g).expect("a gradient"))));
+    out
+}
+
+/// Off Flex (the ndarray and wgpu passes of `.ci/run`) our kernels' fallbacks compute with
+/// that backend's Burn ops, so comparing them with the `reference_*` functions on the same
+/// backend checks little. Here the backend under test is compared with Flex, where our own
+/// kernels run: depthwise and pointwise convolution, channel padding, the lattice gather
+/// and scatter, and training-mode batch norm with each activation and a channel scale;
+/// outputs and every input's gradient within 1e-4 of the largest magnitude. On Flex itself
+/// there is nothing independent to compare with, and the test returns.
+#[test]
+fn backends_match_our_flex_kernels() {
+    if on_flex() {
+        return;
+    }
+    let _rng = device_rng_shared();
+    let (dev, flex) = (plain_device().autodiff(), Device::flex().autodiff());
+    let mut rng = StdRng::seed_from_u64(13);
+    let mut random = |s: [usize; 4], mean: f32| -> (Vec<f32>, [usize; 4]) {
+        let v = (0..s.iter().product::<usize>())
+            .map(|_| mean + rng.random_range(-2.0..2.0f32))
+            .collect();
+        (v, s)
+    };
+    let mut checked = 0;
+    let mut check =
+        |what: &str, inputs: Vec<(Vec<f32>, [usize; 4])>, f: &dyn Fn(&[Tensor<4>]) -> Tensor<4>| {
+            let mut r = None;
+            let ours = outputs_and_gradients(&inputs, f, &flex, &mut r);
+            let theirs = outputs_and_gradients(&inputs, f, &dev, &mut r);
+            for (k, (a, b)) in theirs.iter().zip(&ours).enumerate() {
+                let e = host_rel_err(a, b);
+                assert!(
+                    e < 1e-4,
+                    "{what}: {} differs from Flex by {e}",
+                    if k == 0 {
+                        "output".to_string()
+                    } else {
+                        format!("gradient of input {k}")
+                    }
+                );
+            }
+            checked += 1;
+        };
+    for c in cases().into_iter().take(12) {
+        let (s, p) = (c.stride, c.padding);
+        check(
+            &format!("depthwise {}x{} k{} s{s} p{p}", c.h, c.w, c.k),
+            vec![
+                random([c.n, c.c, c.h, c.w], 0.0),
+                random([c.c, 1, c.k, c.k], 0.0),
+            ],
+            &move |t| depthwise_conv2d(t[0].clone(), t[1].clone(), s, p),
+        );
+    }
+    for (n, ci, co, h, w) in [(1, 3, 5, 7, 5), (3, 17, 9, 4, 6), (2, 32, 40, 3, 3)] {
+        check(
+            &format!("pointwise {ci}->{co} {h}x{w}"),
+            vec![random([n, ci, h, w], 0.0), random([co, ci, 1, 1], 0.0)],
+            &|t| pointwise_conv2d(t[0].clone(), t[1].clone()),
+        );
+    }
+    check("pad channels", vec![random([2, 3, 5, 4], 0.0)], &|t| {
+        pad_channels(t[0].clone(), 7)
+    });
+    let positions = lattice_positions(9, 6);
+    let at: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+    check("lattice gather", vec![random([2, 3, 9, 9], 0.0)], &|t| {
+        let index = Tensor::<1, Int>::from_ints(at.as_slice(), &t[0].device());
+        lattice_gather(t[0].clone(), &positions, &index)
+    });
+    check("lattice scatter", vec![random([2, 3, 6, 6], 0.0)], &|t| {
+        let index = Tensor::<1, Int>::from_ints(at.as_slice(), &t[0].device());
+        lattice_scatter(t[0].clone(), &positions, &index, 9)
+    });
+    for act in [Act::None, Act::Relu, Act::Hswish] {
+        for (n, c, h, w) in [(4, 6, 5, 3), (1, 9, 4, 4)] {
+            check(
+                &format!("batch norm {act:?} [{n}, {c}, {h}, {w}]"),
+                vec![
+                    random([n, c, h, w], 0.7),
+                    random([c, 1, 1, 1], 1.0),
+                    random([c, 1, 1, 1], 0.0),
+                    random([c, 1, 1, 1], 0.5),
+                ],
+                &move |t| {
+                    let d = t[0].device();
+                    let mut bn = BatchNormConfig::new(c).init(&d);
+                    // Not leaves (reshaped inputs), so not `Param::from_tensor`.
+                    let id = burn::module::ParamId::new;
+                    bn.gamma = Param::initialized(id(), t[1].clone().reshape([c]));
+                    bn.beta = Param::initialized(id(), t[2].clone().reshape([c]));
+                    batch_norm_act(&bn, t[0].clone(), act, Some(t[3].clone().reshape([c])))
+                },
+            );
+        }
+    }
+    assert_eq!(checked, 12 + 3 + 3 + 6);
 }
