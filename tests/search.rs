@@ -255,6 +255,56 @@ fn derive_select_repeats_the_searchs_selection() {
     assert_eq!(resel["candidates"], sel["candidates"]);
 }
 
+/// derive --select --select-by loss --select-images N: the same candidates (the same
+/// draws), each scored on N held-out images, and the chosen one has the lowest one-shot
+/// loss among them; with top-1 on fewer images, scores differ from the search's.
+#[test]
+fn derive_select_by_loss_on_other_images_chooses_the_lowest_loss() {
+    let sel = selection();
+    let cands = sel["candidates"].as_array().unwrap();
+    let dir = TempDir::create("reselect-loss");
+    let out = dir.join("by-loss.json");
+    let o = dmasking(&[
+        "derive",
+        "--run",
+        searched().to_str().unwrap(),
+        "--select",
+        &cands.len().to_string(),
+        "--data",
+        &repo_str("data/cifar10-mini"),
+        "--select-by",
+        "loss",
+        "--select-images",
+        "7",
+        "--select-calibration-images",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resel: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("by-loss.selection.json")).unwrap())
+            .unwrap();
+    assert_eq!(resel["select_by"], "loss");
+    assert_eq!(resel["validation_images"], 7);
+    assert_eq!(resel["calibration_images"], 16);
+    let again = resel["candidates"].as_array().unwrap();
+    let picks = |c: &[Value]| c.iter().map(picks_of).collect::<Vec<_>>();
+    assert_eq!(picks(again), picks(cands));
+    let losses: Vec<f64> = again.iter().map(|c| c["loss"].as_f64().unwrap()).collect();
+    let chosen = resel["chosen"].as_u64().unwrap() as usize;
+    assert!(losses.iter().all(|&l| l >= losses[chosen]), "{losses:?}");
+    for c in again {
+        // Top-1 on 7 images: a whole number of them.
+        let k = c["top1"].as_f64().unwrap() * 7.0;
+        assert!((k - k.round()).abs() < 1e-9, "{k}");
+    }
+    assert_eq!(
+        Arch::load(&out).unwrap().blocks,
+        plan().derive(&picks_of(&again[chosen])).unwrap().blocks
+    );
+}
+
 #[test]
 fn derive_samples_distinct_architectures() {
     let dir = TempDir::create("sample");
