@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use dmasking::cost::count;
-use dmasking::nn::{ConvBnActConfig, fit_channels};
+use dmasking::nn::ConvBnActConfig;
 use dmasking::space::Space;
 use dmasking::supernet::mask::{channel_mask, prefix_matrix};
 use dmasking::supernet::{ArchLogits, ArchWeights, Eff, OpSharing, Supernet};
@@ -36,44 +36,124 @@ fn scalar(e: Eff) -> f64 {
     }
 }
 
-/// Masked: one conv with C outputs times the soft mask. Naive: K convs with the first c_i
-/// filters of the same weights, zero-padded to C and summed with the same g.
+/// The paper's width search on one layer, in training mode, under soft weights: the masked
+/// layer (one conv → BN → hswish at the largest width C, times the mask g·P) against K
+/// separate conv → BN → hswish modules written here from the paper's definition, the i-th
+/// with the first c_i filters and BN channels of the masked layer's weights, each output
+/// zero-padded to C and weighted by g_i. BN normalises each channel by its own batch
+/// statistics, so the two agree in training mode too. Outputs, the gradients of x and of
+/// the logits α (g = softmax(α)), and the weight gradients (the masked layer's rows
+/// 0..c_i collect every option i that has them) within 1e-4 relative; the memory bench's
+/// `WidthChoice` in both modes gives the same outputs.
 #[test]
-fn masked_forward_equals_naive_sum_of_options() {
+fn soft_width_mask_equals_separate_modules_in_training() {
+    use burn::module::Param;
+    use dmasking::supernet::naive::WidthChoice;
     let _rng = device_rng_shared();
     let dev = device();
     let widths = [8usize, 16, 24, 40];
-    let c = 40;
-    let block = ConvBnActConfig::new(12, c)
-        .with_kernel(3)
-        .with_act(Some(dmasking::arch::Act::Hswish))
-        .init(&dev);
-    // Perturb BN statistics, then compare in eval mode.
-    let warm = Tensor::<4>::random([4, 12, 8, 8], Distribution::Normal(0.5, 2.0), &dev);
-    let _ = block.forward(warm);
-    let block = block.valid();
-    let x = Tensor::<4>::random(
-        [2, 12, 8, 8],
-        Distribution::Default,
-        &block.conv.weight.device(),
-    );
-    let g = burn::tensor::activation::softmax(
-        Tensor::<1>::from_floats([0.3, -1.0, 2.0, 0.1], &x.device()),
-        0,
-    );
-    let masked = block.forward(x.clone()) * channel_mask(&g, &prefix_matrix(&widths, &x.device()));
-    let full = block.forward(x.clone());
-    let mut naive = Tensor::<4>::zeros([2, c, 8, 8], &x.device());
-    for (i, &w) in widths.iter().enumerate() {
-        // A separate option conv: the first w filters (and BN channels) of the shared block.
-        let option = full.clone().narrow(1, 0, w);
-        let gi = g.clone().narrow(0, i, 1).reshape([1, 1, 1, 1]);
-        naive = naive + fit_channels(option, c) * gi;
+    let (c_in, c) = (12, 40);
+    let layer = |w: usize| {
+        ConvBnActConfig::new(c_in, w)
+            .with_kernel(3)
+            .with_act(Some(dmasking::arch::Act::Hswish))
+            .init(&dev)
+    };
+    let masked = layer(c);
+    // Non-trivial γ and β, so that their gradients and roles show.
+    let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &dev);
+    let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &dev);
+    let mut masked = masked;
+    masked.bn.gamma = Param::from_tensor(gamma.clone());
+    masked.bn.beta = Param::from_tensor(beta.clone());
+    let w_full = masked.conv.weight.val();
+    fn fresh<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+        let d = t.device();
+        Tensor::from_data(t.into_data(), &d)
     }
-    let d = max_abs_diff(masked.clone(), naive);
-    assert!(d < 1e-5, "masked vs naive differ by {d}");
-    // And the mask is not trivially all ones.
-    assert!(max_abs_diff(masked, full) > 1e-3);
+    let options: Vec<_> = widths
+        .iter()
+        .map(|&w| {
+            let mut m = layer(w);
+            // Fresh leaves holding the shared layer's first w filters and BN channels.
+            m.conv.weight = Param::from_tensor(fresh(w_full.clone().narrow(0, 0, w)));
+            m.bn.gamma = Param::from_tensor(fresh(gamma.clone().narrow(0, 0, w)));
+            m.bn.beta = Param::from_tensor(fresh(beta.clone().narrow(0, 0, w)));
+            m
+        })
+        .collect();
+    let x =
+        Tensor::<4>::random([3, c_in, 6, 5], Distribution::Normal(0.3, 1.5), &dev).require_grad();
+    let alpha = Tensor::<1>::from_floats([0.3, -1.0, 2.0, 0.1], &dev).require_grad();
+    // One softmax per side: Burn consumes a graph in its backward pass.
+    let g = || burn::tensor::activation::softmax(alpha.clone(), 0);
+    let y_masked = masked.forward(x.clone()) * channel_mask(&g(), &prefix_matrix(&widths, &dev));
+    let g_naive = g();
+    let mut y_naive = Tensor::<4>::zeros([3, c, 6, 5], &dev);
+    for (i, (m, &w)) in options.iter().zip(&widths).enumerate() {
+        let y = m.forward(x.clone());
+        let pad = Tensor::<4>::zeros([3, c - w, 6, 5], &dev);
+        let y = if w < c {
+            Tensor::cat(vec![y, pad], 1)
+        } else {
+            y
+        };
+        y_naive = y_naive + y * g_naive.clone().narrow(0, i, 1).reshape([1, 1, 1, 1]);
+    }
+    let rel = |a: Tensor<4>, b: Tensor<4>| {
+        max_abs_diff(a, b.clone()) / b.abs().max().into_scalar::<f32>()
+    };
+    let e = rel(y_masked.clone(), y_naive.clone());
+    assert!(e < 1e-4, "outputs differ by {e}");
+    // The mask is not trivially all ones: the masked output differs from the full layer's.
+    assert!(max_abs_diff(y_masked.clone(), masked.forward(x.clone())) > 1e-3);
+    let r = Tensor::<4>::random([3, c, 6, 5], Distribution::Normal(0.0, 1.0), &dev);
+    let gm = (y_masked * r.clone()).sum().backward();
+    let gn = (y_naive * r).sum().backward();
+    let e = rel(x.grad(&gm).unwrap(), x.grad(&gn).unwrap());
+    assert!(e < 1e-4, "input gradients differ by {e}");
+    let (da, db) = (alpha.grad(&gm).unwrap(), alpha.grad(&gn).unwrap());
+    let e = max_abs_diff(da.clone(), db.clone()) / db.abs().max().into_scalar::<f32>();
+    assert!(e < 1e-4, "architecture gradients differ by {e}");
+    // Weight rows 0..c_i of the shared conv and BN collect option i's gradient.
+    type Grad = dyn Fn(&dmasking::nn::ConvBnAct, &burn::tensor::Gradients) -> Tensor<4>;
+    let conv: &Grad = &|m, gr| m.conv.weight.val().grad(gr).unwrap();
+    fn rows(t: Tensor<1>) -> Tensor<4> {
+        let n = t.dims()[0];
+        t.reshape([n, 1, 1, 1])
+    }
+    let gam: &Grad = &|m, gr| rows(m.bn.gamma.val().grad(gr).unwrap());
+    let bet: &Grad = &|m, gr| rows(m.bn.beta.val().grad(gr).unwrap());
+    for (name, grad) in [("conv weight", conv), ("BN gamma", gam), ("BN beta", bet)] {
+        let theirs = grad(&masked, &gm);
+        let mut ours = Tensor::<4>::zeros(theirs.dims(), &theirs.device());
+        for (m, &w) in options.iter().zip(&widths) {
+            let gi = grad(m, &gn);
+            let mut d = gi.dims();
+            d[0] = c - w;
+            ours = ours
+                + if w < c {
+                    Tensor::cat(vec![gi.clone(), Tensor::zeros(d, &gi.device())], 0)
+                } else {
+                    gi
+                };
+        }
+        let e = max_abs_diff(theirs, ours.clone()) / ours.abs().max().into_scalar::<f32>();
+        assert!(e < 1e-4, "{name} gradients differ by {e}");
+    }
+    // The memory bench's WidthChoice: the masked and naive modes agree on the same weights.
+    let bench_masked = WidthChoice::new(c_in, &widths, 3, false, &dev);
+    let mut bench_naive = WidthChoice::new(c_in, &widths, 3, true, &dev);
+    let w_bench = bench_masked.layers[0].conv.weight.val();
+    for (m, &w) in bench_naive.layers.iter_mut().zip(&widths) {
+        m.conv.weight = Param::from_tensor(fresh(w_bench.clone().narrow(0, 0, w)));
+    }
+    let x = x.detach();
+    let e = rel(
+        bench_masked.forward(x.clone(), &g().detach()),
+        bench_naive.forward(x, &g().detach()),
+    );
+    assert!(e < 1e-4, "WidthChoice masked vs naive differ by {e}");
 }
 
 fn random_picks(net: &Supernet, rng: &mut StdRng) -> Vec<usize> {
