@@ -154,6 +154,69 @@ fn a_stop_token_checkpoints_a_run_directory_and_resume_finishes_it() {
     assert_eq!(resumed.arch.blocks, whole.arch.blocks);
 }
 
+/// Stops the run through its token once `after` steps are done.
+struct StopAfter {
+    token: StopToken,
+    steps: usize,
+    after: usize,
+}
+
+impl Observer<SearchMetric> for &mut StopAfter {
+    fn on_step(&mut self) {
+        self.steps += 1;
+        if self.steps == self.after {
+            self.token.stop();
+        }
+    }
+}
+
+/// Stopped from code in the middle of its second epoch (after real weight and
+/// architecture steps) and resumed from code, a search derives the same network as an
+/// uninterrupted one: every field (input size, stem, blocks, head), and the same
+/// selection's candidates and scores.
+#[test]
+fn a_search_stopped_after_real_steps_resumes_to_the_whole_architecture() {
+    let _rng = device_rng_alone();
+    let (space, train, cfg) = setup();
+    let dir = TempDir::new("lib-stop-later");
+    let mut stop = StopAfter {
+        token: StopToken::new(),
+        steps: 0,
+        after: 11,
+    };
+    let err = Searcher::new(space.clone(), cfg.clone(), &Device::default())
+        .run_dir(RunDir::create(&dir, false).unwrap())
+        .stop_token(stop.token.clone())
+        .observer(&mut stop)
+        .run(&train)
+        .unwrap_err();
+    assert!(matches!(err, Error::Interrupted(_)), "{err}");
+    let progress: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("checkpoint/progress.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        progress["epoch"], 1,
+        "stopped in the second epoch: {progress}"
+    );
+    assert!(progress["batch"].as_u64().unwrap() > 0, "{progress}");
+    let resumed = Searcher::resume(RunDir::open(&dir).unwrap(), &Device::default())
+        .unwrap()
+        .run(&train)
+        .unwrap();
+    let whole_dir = TempDir::new("lib-whole");
+    let whole = Searcher::new(space, cfg, &Device::default())
+        .run_dir(RunDir::create(&whole_dir, false).unwrap())
+        .run(&train)
+        .unwrap();
+    assert_eq!(resumed.arch.network_key(), whole.arch.network_key());
+    assert_eq!(resumed.arch.input_size, whole.arch.input_size);
+    let selection = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("selection.json")).unwrap()).unwrap()
+    };
+    assert_eq!(selection(&dir), selection(&whole_dir));
+}
+
 #[test]
 fn bad_settings_and_data_are_typed_errors_before_anything_is_written() {
     // Runs that must reproduce each other: the device's random generator to themselves.
