@@ -260,11 +260,12 @@ fn killed_training_resumes_to_the_same_result() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // The resumed run sees the same batches, learning rates and dropout masks from the
-    // restored weights and momentum. Two uninterrupted runs are bit-identical, a resumed
-    // one is not: it repeats the first step's loss exactly and drifts at rounding level
-    // from the first update on (also with momentum and weight decay 0, and on ndarray;
-    // cause not found, docs/FILES.md). Measured after 36 steps: losses within 0.12 %,
-    // test top-1 within 0.008; checked here against 1 % and 0.02.
+    // restored weights and momentum. Measured (docs/FILES.md): every step's training loss
+    // is bit-identical to the uninterrupted run's; the epoch's mean training loss agrees to
+    // about 1e-7 (its running sums are restored from JSON), and the validation and test
+    // losses to about 6e-5 (BN's running statistics at the epoch's end differ slightly
+    // after a mid-epoch resume; not yet explained). Checked: 1e-6, 1e-3, and top-1 within
+    // 5 images in 1,000.
     let (a, b) = (epoch_lines(&whole), epoch_lines(&cut));
     assert_eq!(a.len(), 2);
     assert_eq!(b.len(), 2);
@@ -273,15 +274,18 @@ fn killed_training_resumes_to_the_same_result() {
             (&x["epoch"], &x["step"], &x["lr"]),
             (&y["epoch"], &y["step"], &y["lr"])
         );
-        for k in ["train_loss", "test_loss"] {
+        for (k, tol) in [
+            ("train_loss", 1e-6),
+            ("val_loss", 1e-3),
+            ("test_loss", 1e-3),
+        ] {
             let (u, v) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
-            assert!((u - v).abs() < 1e-2 * u.abs(), "{k}: {u} vs {v}");
+            assert!((u - v).abs() <= tol * u.abs(), "{k}: {u} vs {v}");
         }
-        let (u, v) = (
-            x["test_top1"].as_f64().unwrap(),
-            y["test_top1"].as_f64().unwrap(),
-        );
-        assert!((u - v).abs() <= 0.02, "test_top1: {u} vs {v}");
+        for k in ["val_top1", "test_top1"] {
+            let (u, v) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
+            assert!((u - v).abs() <= 0.005, "{k}: {u} vs {v}");
+        }
     }
     // The first epoch ran before the kill: identical but for the wall time.
     let strip = |v: &Value| {
@@ -384,4 +388,74 @@ fn offline_default_data_is_the_embedded_demo_subset() {
             .len();
         assert_eq!(n, 200 * 3073, "{f}");
     }
+}
+
+/// Every parameter of the network trains: in one training step each float parameter gets
+/// a gradient, the zero-initialised last BN scale of the residual block included (an
+/// untracked parameter would keep its initial value through the whole run, and a scale
+/// of 0 would leave the block's branch dead).
+#[test]
+fn every_parameter_of_a_fixed_network_gets_a_gradient() {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::{Distribution, Gradients, Tensor};
+    struct Check<'a> {
+        grads: &'a Gradients,
+        path: Vec<String>,
+        missing: Vec<String>,
+        zero_at_start: Vec<String>,
+        seen: usize,
+    }
+    impl ModuleVisitor for Check<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.seen += 1;
+            let name = self.path.join(".");
+            if !name.contains("running_") && p.val().abs().max().into_scalar::<f32>() == 0.0 {
+                self.zero_at_start.push(name.clone());
+            }
+            if name.contains("running_") {
+                return; // BN's running statistics: state, not trained
+            }
+            // At the first step the residual branch behind a zero scale gets zero
+            // gradients, but a gradient; the zero scale itself a nonzero one.
+            match p.val().grad(self.grads) {
+                None => self.missing.push(name),
+                Some(g) => {
+                    let zero_start =
+                        name.ends_with("bn.gamma") && self.zero_at_start.last() == Some(&name);
+                    if zero_start && g.abs().max().into_scalar::<f32>() == 0.0 {
+                        self.missing.push(format!("{name} (zero gradient)"));
+                    }
+                }
+            }
+        }
+    }
+    let _rng = crate::util::device_rng_shared();
+    let dev = crate::util::plain_device().autodiff();
+    let arch = dmasking::arch::Arch::from_json(ARCH).unwrap();
+    let mut net = dmasking::nn::FixedNet::new(&arch, &dev).unwrap();
+    net.head.dropout = burn::nn::DropoutConfig::new(0.0).init();
+    let x = Tensor::<4>::random([8, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+    let r = Tensor::<2>::random([8, 10], Distribution::Normal(0.0, 1.0), &dev);
+    let grads = (net.forward(x) * r).sum().backward();
+    let mut check = Check {
+        grads: &grads,
+        path: vec![],
+        missing: vec![],
+        zero_at_start: vec![],
+        seen: 0,
+    };
+    net.visit(&mut check);
+    assert!(check.seen > 20, "{} parameters", check.seen);
+    assert!(
+        check.zero_at_start.iter().any(|n| n.contains("bn.gamma")),
+        "the residual block's last BN scale starts at 0: {:?}",
+        check.zero_at_start
+    );
+    assert!(check.missing.is_empty(), "no gradient: {:?}", check.missing);
 }

@@ -71,7 +71,13 @@ impl ConvBnActConfig {
             .init(device);
         let mut bn = BatchNormConfig::new(self.c_out).init(device);
         if self.zero_gamma {
-            bn.gamma = bn.gamma.map(|g| g.zeros_like());
+            // `zeros_like` is a new, untracked tensor: without the parameter's own
+            // require-grad flag the scale would stay 0 for good and the block's branch
+            // would never train.
+            bn.gamma = bn.gamma.map(|g| {
+                let tracked = g.is_require_grad();
+                g.zeros_like().set_require_grad(tracked)
+            });
         }
         ConvBnAct {
             conv,
