@@ -225,66 +225,61 @@ fn derive_writes_the_argmax_and_keeps_the_searchs_arch_json() {
     assert_eq!(std::fs::read(run.join("arch.json")).unwrap(), before);
 }
 
-/// derive with --select makes the same selection as the search's.
-#[test]
-fn derive_select_repeats_the_searchs_selection() {
-    let sel = selection();
-    let cands = sel["candidates"].as_array().unwrap();
-    let dir = TempDir::create("reselect");
-    let reselected = dir.join("reselected.json");
-    let o = dmasking(&[
+/// `derive --run SEARCHED --select N --data MINI --out DIR/NAME.json EXTRA...` with N the
+/// search's candidate count: the written architecture and selection.
+fn reselect(dir: &Path, name: &str, extra: &[&str]) -> (Arch, Value) {
+    let n = selection()["candidates"]
+        .as_array()
+        .unwrap()
+        .len()
+        .to_string();
+    let out = dir.join(format!("{name}.json"));
+    let mut args = vec![
         "derive",
         "--run",
         searched().to_str().unwrap(),
         "--select",
-        &cands.len().to_string(),
+        &n,
         "--data",
-        &repo_str("data/cifar10-mini"),
-        "--out",
-        reselected.to_str().unwrap(),
-    ]);
+    ];
+    let data = repo_str("data/cifar10-mini");
+    args.extend([data.as_str(), "--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    let o = dmasking(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(
-        Arch::load(&reselected).unwrap().blocks,
-        searched_arch().blocks
-    );
-    let resel: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("reselected.selection.json")).unwrap(),
+    let sel = std::fs::read_to_string(dir.join(format!("{name}.selection.json"))).unwrap();
+    (
+        Arch::load(&out).unwrap(),
+        serde_json::from_str(&sel).unwrap(),
     )
-    .unwrap();
-    assert_eq!(resel["candidates"], sel["candidates"]);
+}
+
+/// derive with --select makes the same selection as the search's.
+#[test]
+fn derive_select_repeats_the_searchs_selection() {
+    let dir = TempDir::create("reselect");
+    let (arch, resel) = reselect(&dir, "reselected", &[]);
+    assert_eq!(arch.blocks, searched_arch().blocks);
+    assert_eq!(resel["candidates"], selection()["candidates"]);
 }
 
 /// derive --select --select-by loss --select-images N: the same candidates (the same
 /// draws), each scored on N held-out images, and the chosen one has the lowest one-shot
-/// loss among them; with top-1 on fewer images, scores differ from the search's.
+/// loss among them.
 #[test]
 fn derive_select_by_loss_on_other_images_chooses_the_lowest_loss() {
     let sel = selection();
     let cands = sel["candidates"].as_array().unwrap();
     let dir = TempDir::create("reselect-loss");
-    let out = dir.join("by-loss.json");
-    let o = dmasking(&[
-        "derive",
-        "--run",
-        searched().to_str().unwrap(),
-        "--select",
-        &cands.len().to_string(),
-        "--data",
-        &repo_str("data/cifar10-mini"),
+    let flags = [
         "--select-by",
         "loss",
         "--select-images",
         "7",
         "--select-calibration-images",
         "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let resel: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("by-loss.selection.json")).unwrap())
-            .unwrap();
+    ];
+    let (arch, resel) = reselect(&dir, "by-loss", &flags);
     assert_eq!(resel["select_by"], "loss");
     assert_eq!(resel["validation_images"], 7);
     assert_eq!(resel["calibration_images"], 16);
@@ -300,7 +295,7 @@ fn derive_select_by_loss_on_other_images_chooses_the_lowest_loss() {
         assert!((k - k.round()).abs() < 1e-9, "{k}");
     }
     assert_eq!(
-        Arch::load(&out).unwrap().blocks,
+        arch.blocks,
         plan().derive(&picks_of(&again[chosen])).unwrap().blocks
     );
 }
