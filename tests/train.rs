@@ -260,32 +260,23 @@ fn killed_training_resumes_to_the_same_result() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // The resumed run sees the same batches, learning rates and dropout masks from the
-    // restored weights and momentum. Measured (docs/FILES.md): every step's training loss
-    // is bit-identical to the uninterrupted run's; the epoch's mean training loss agrees to
-    // about 1e-7 (its running sums are restored from JSON), and the validation and test
-    // losses to about 6e-5 (BN's running statistics at the epoch's end differ slightly
-    // after a mid-epoch resume; not yet explained). Checked: 1e-6, 1e-3, and top-1 within
-    // 5 images in 1,000.
+    // restored weights, momentum and BN statistics: every line is identical except the
+    // epoch's mean training loss, whose running sum comes back from JSON (about 1e-7).
     let (a, b) = (epoch_lines(&whole), epoch_lines(&cut));
     assert_eq!(a.len(), 2);
     assert_eq!(b.len(), 2);
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        let o = v.as_object_mut().unwrap();
+        o.remove("seconds");
+        o.remove("images_per_second");
+        let loss = o.remove("train_loss").unwrap().as_f64().unwrap();
+        (v, loss)
+    };
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!(
-            (&x["epoch"], &x["step"], &x["lr"]),
-            (&y["epoch"], &y["step"], &y["lr"])
-        );
-        for (k, tol) in [
-            ("train_loss", 1e-6),
-            ("val_loss", 1e-3),
-            ("test_loss", 1e-3),
-        ] {
-            let (u, v) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
-            assert!((u - v).abs() <= tol * u.abs(), "{k}: {u} vs {v}");
-        }
-        for k in ["val_top1", "test_top1"] {
-            let (u, v) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
-            assert!((u - v).abs() <= 0.005, "{k}: {u} vs {v}");
-        }
+        let ((x, u), (y, v)) = (strip(x), strip(y));
+        assert_eq!(x, y);
+        assert!((u - v).abs() <= 1e-6 * u.abs(), "train_loss: {u} vs {v}");
     }
     // The first epoch ran before the kill: identical but for the wall time.
     let strip = |v: &Value| {

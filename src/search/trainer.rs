@@ -211,6 +211,9 @@ impl SupernetTrainer {
     /// Save weights, logits and both optimizers into `dir`.
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
         let err = |what: &str, e| Error::record(dir, format!("saving {what}"), e);
+        // BN's `RunningState` holds its last update aside until it is next read; a record
+        // takes the value without it. `valid` merges it (into the state the clones share).
+        let _ = self.net.valid();
         self.net
             .clone()
             .save_file(dir.join("supernet.bpk"))

@@ -81,6 +81,9 @@ impl Model {
 
     fn save(&self, dir: &Path) -> Result<()> {
         let err = |what: &str, e| Error::record(dir, format!("saving {what}"), e);
+        // BN's `RunningState` holds its last update aside until it is next read; a record
+        // takes the value without it. `valid` merges it (into the state the clones share).
+        let _ = self.net.valid();
         self.net
             .clone()
             .save_file(dir.join("model.bpk"))
@@ -128,6 +131,7 @@ impl Model {
 fn save_weights(net: &FixedNet, run: &RunDir, name: &str) -> Result<()> {
     let target = run.path.join(name);
     let tmp = run.path.join(format!(".{name}.tmp"));
+    let _ = net.valid(); // BN's pending running-statistics update (see `Model::save`)
     net.clone()
         .save_file(&tmp)
         .map_err(|e| Error::record(&tmp, "saving weights", e))?;
