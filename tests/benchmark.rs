@@ -302,7 +302,7 @@ fn channel_bench_macro_results_are_read_from_a_synthetic_file() {
         &file,
         r#"{"1234123": {"acc": [90.1, 90.3, 90.2], "mean": 90.2, "std": 0.08, "flops": 1000, "params": 3},
             "1234124": {"acc": [90.0, 90.0, 90.0], "mean": 90.0, "std": 0.0, "flops": 1000, "params": 1},
-            "4444444": {"acc": [91.0, 91.0, 91.0], "mean": 91.0, "std": 0.0, "flops": 5000, "params": 2}}"#,
+            "4444443": {"acc": [91.0, 91.0, 91.0], "mean": 91.0, "std": 0.0, "flops": 5000, "params": 2}}"#,
     )
     .unwrap();
     let bench = open(&file).unwrap();
