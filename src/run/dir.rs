@@ -9,6 +9,18 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// Save `module`'s record to `path`. BN's running statistics (Burn's `RunningState`) keep
+/// their latest update aside until they are next read, and a record takes the value
+/// without it; `valid` merges it first (into the state every clone shares), so a resumed
+/// run sees the statistics an uninterrupted one has.
+pub fn save_module<M: burn::module::Module + Clone>(
+    module: &M,
+    path: &Path,
+) -> std::result::Result<(), burn::store::RecordError> {
+    let _ = module.valid();
+    module.clone().save_file(path)
+}
+
 /// The position a checkpoint saves (search or training progress): what the loop driver
 /// ([`drive`](super::drive)) reads and advances; each loop adds its own fields.
 pub trait Position: Clone + Default + Serialize + serde::de::DeserializeOwned {

@@ -11,7 +11,7 @@ pub mod stop;
 pub mod sums;
 
 pub use cadence::Cadence;
-pub use dir::{Position, RunDir, RunKind, write_atomic};
+pub use dir::{Position, RunDir, RunKind, save_module, write_atomic};
 pub(crate) use driver::impl_position;
 pub use driver::{Driven, EpochLoop, check_finite, drive};
 pub use observer::{Collect, Observer, Silent};

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::config::SearchConfig;
 use super::loss::{ArchLoss, SearchCost, search_cost};
 use crate::error::{Error, Result};
+use crate::run::save_module;
 use crate::space::Space;
 use crate::supernet::{ArchLogits, ArchWeights, EXTREME_LIMIT, Eff, Supernet};
 
@@ -211,17 +212,8 @@ impl SupernetTrainer {
     /// Save weights, logits and both optimizers into `dir`.
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
         let err = |what: &str, e| Error::record(dir, format!("saving {what}"), e);
-        // BN's `RunningState` holds its last update aside until it is next read; a record
-        // takes the value without it. `valid` merges it (into the state the clones share).
-        let _ = self.net.valid();
-        self.net
-            .clone()
-            .save_file(dir.join("supernet.bpk"))
-            .map_err(|e| err("supernet", e))?;
-        self.logits
-            .clone()
-            .save_file(dir.join("logits.bpk"))
-            .map_err(|e| err("logits", e))?;
+        save_module(&self.net, &dir.join("supernet.bpk")).map_err(|e| err("supernet", e))?;
+        save_module(&self.logits, &dir.join("logits.bpk")).map_err(|e| err("logits", e))?;
         self.weight_opt
             .save(dir.join("weight_opt.bpk"))
             .map_err(|e| err("weight optimizer", e))?;

@@ -19,7 +19,7 @@ use crate::data::{Batch, ImageData, epoch_batches};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, evaluate, resample};
 use crate::nn::FixedNet;
-use crate::run::{EpochLoop, RunDir, Running, Sums, check_finite, stream_seed};
+use crate::run::{EpochLoop, RunDir, Running, Sums, check_finite, save_module, stream_seed};
 
 /// The float parameters of a module split by rank: conv and linear weights (rank ≥ 2,
 /// decayed) and BN scales, shifts and biases (rank 1, not decayed).
@@ -81,13 +81,7 @@ impl Model {
 
     fn save(&self, dir: &Path) -> Result<()> {
         let err = |what: &str, e| Error::record(dir, format!("saving {what}"), e);
-        // BN's `RunningState` holds its last update aside until it is next read; a record
-        // takes the value without it. `valid` merges it (into the state the clones share).
-        let _ = self.net.valid();
-        self.net
-            .clone()
-            .save_file(dir.join("model.bpk"))
-            .map_err(|e| err("network", e))?;
+        save_module(&self.net, &dir.join("model.bpk")).map_err(|e| err("network", e))?;
         self.decay_opt
             .save(dir.join("decay_opt.bpk"))
             .map_err(|e| err("optimizer", e))?;
@@ -131,10 +125,7 @@ impl Model {
 fn save_weights(net: &FixedNet, run: &RunDir, name: &str) -> Result<()> {
     let target = run.path.join(name);
     let tmp = run.path.join(format!(".{name}.tmp"));
-    let _ = net.valid(); // BN's pending running-statistics update (see `Model::save`)
-    net.clone()
-        .save_file(&tmp)
-        .map_err(|e| Error::record(&tmp, "saving weights", e))?;
+    save_module(net, &tmp).map_err(|e| Error::record(&tmp, "saving weights", e))?;
     std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))
 }
 
