@@ -4,22 +4,7 @@
 use dmasking::prelude::*;
 use dmasking::search::LossMode;
 
-use crate::util::{TempDir, device_rng_shared, dmasking, repo};
-
-/// `flops --space --json`'s smallest and largest FLOPs of a space file.
-fn printed_range(space: &str) -> (f64, f64) {
-    let out = dmasking(&["flops", "--space", &repo(space).to_string_lossy(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["min_flops"].as_f64().unwrap(),
-        v["max_flops"].as_f64().unwrap(),
-    )
-}
+use crate::util::{TempDir, device_rng_shared, dmasking, printed_range, repo};
 
 fn budget(mflops: f64) -> SearchConfig {
     SearchConfig {

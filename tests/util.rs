@@ -190,3 +190,18 @@ pub fn assert_channel_bench_key_1234123(arch: &dmasking::arch::Arch) {
     );
     assert_eq!(arch.head.out, 768);
 }
+
+/// `flops --space --json`'s smallest and largest FLOPs of a space file.
+pub fn printed_range(space: &str) -> (f64, f64) {
+    let out = dmasking(&["flops", "--space", &repo(space).to_string_lossy(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["min_flops"].as_f64().unwrap(),
+        v["max_flops"].as_f64().unwrap(),
+    )
+}
