@@ -16,7 +16,7 @@ use dmasking::nn::FixedNet;
 use dmasking::onnx::{Normalization, to_onnx};
 use serde_json::{Value, json};
 
-use crate::util::{TempDir, device_rng_shared, dmasking, plain_device, repo};
+use crate::util::{TempDir, device_rng_shared, dmasking, floats, plain_device, repo};
 
 /// Whether ONNX Runtime can be run (a failure where it is required).
 fn onnxruntime() -> bool {
@@ -203,19 +203,15 @@ fn export_with_imported_weights_gives_pytorch_logits() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let arch = Arch::load(&arch_path).unwrap();
-    let floats = |name: &str| -> Vec<f32> {
-        std::fs::read(fixture.join(name))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    };
     let device = plain_device();
     let (c, s, k) = (arch.in_channels, arch.input_size, arch.num_classes);
-    let x = floats("input.f32");
+    let x = floats(&fixture.join("input.f32"));
     let n = x.len() / (c * s * s);
     let x = Tensor::<4>::from_data(TensorData::new(x, [n, c, s, s]), &device);
-    let torch = Tensor::<2>::from_data(TensorData::new(floats("logits.f32"), [n, k]), &device);
+    let torch = Tensor::<2>::from_data(
+        TensorData::new(floats(&fixture.join("logits.f32")), [n, k]),
+        &device,
+    );
     if !onnxruntime() {
         return;
     }

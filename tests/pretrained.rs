@@ -11,15 +11,7 @@ use dmasking::arch::Arch;
 use dmasking::nn::FixedNet;
 use dmasking::pretrained::load_mobile_vision;
 
-use crate::util::{TempDir, device_rng_shared, dmasking, plain_device, repo};
-
-fn floats(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
+use crate::util::{TempDir, device_rng_shared, dmasking, floats, plain_device, repo};
 
 /// Logits of the fixture directory `dir`'s network with its weights.pth on its input.pth,
 /// beside PyTorch's.

@@ -205,3 +205,12 @@ pub fn printed_range(space: &str) -> (f64, f64) {
         v["max_flops"].as_f64().unwrap(),
     )
 }
+
+/// A file of little-endian f32 values (the fixtures' input.f32 and logits.f32).
+pub fn floats(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
