@@ -115,7 +115,8 @@ impl Timing<'_> {
             (true, _) => tr.arch_step(x, y, 1.0, &eps_t(), &self.cfg),
             (false, WeightStep::Masked) => tr.weight_step(x, y, 1.0, &eps_t(), false, 0.01),
             (false, WeightStep::SinglePath) => tr.weight_step_path(x, y, eps, 0.01),
-            (false, WeightStep::Sandwich) => tr.weight_step_sandwich(x, y, eps, 0.01),
+            (false, WeightStep::Sandwich) => tr.weight_step_sandwich(x, y, eps, false, 0.01),
+            (false, WeightStep::SandwichDistill) => tr.weight_step_sandwich(x, y, eps, true, 0.01),
         };
         loss
     }

@@ -137,6 +137,17 @@ pub enum Error {
     /// The data worker thread ended before the epoch did.
     #[error("the data worker stopped before the end of the epoch")]
     DataWorkerStopped,
+    /// A latency table without an entry a network needs.
+    #[error(
+        "the latency table has no entry `{key}`; measure the space's pieces with `dmasking latency table --space SPACE`"
+    )]
+    LatencyMissing {
+        /// The piece's key.
+        key: String,
+    },
+    /// ONNX Runtime could not be found, loaded or run.
+    #[error("ONNX Runtime: {0}")]
+    OnnxRuntime(String),
     /// An I/O error without a file to name (a stream, a pipe).
     #[error("{0}")]
     Stream(#[from] std::io::Error),

@@ -28,6 +28,7 @@ pub mod error;
 pub mod eval;
 pub mod json;
 pub mod kernels;
+pub mod latency;
 pub mod nn;
 #[cfg(feature = "onnx")]
 pub mod onnx;

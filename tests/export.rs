@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use burn::module::{Param, RunningState};
 use burn::tensor::{Distribution, Tensor, TensorData};
 use dmasking::arch::Arch;
 use dmasking::data::{ImageData, Split, open};
@@ -16,7 +15,9 @@ use dmasking::nn::FixedNet;
 use dmasking::onnx::{Normalization, to_onnx};
 use serde_json::{Value, json};
 
-use crate::util::{TempDir, device_rng_shared, dmasking, floats, plain_device, repo};
+use crate::util::{
+    TempDir, device_rng_shared, dmasking, floats, plain_device, randomise_batch_norms, repo,
+};
 
 /// Whether ONNX Runtime can be run (a failure where it is required).
 fn onnxruntime() -> bool {
@@ -106,20 +107,6 @@ fn assert_matches(r: &Value, classes: usize, size: usize) {
         one <= 1e-4 * scale,
         "{name}: a batch of one differs by {one}"
     );
-}
-
-/// Random weights with BN statistics, scales and shifts drawn too (a fresh network's are
-/// 0, 1, 1, 0, and its residual blocks' last scale is 0), so that folding BN is tested.
-fn randomise_batch_norms(net: &mut FixedNet) {
-    for bn in net.batch_norms_mut() {
-        let c = bn.gamma.dims()[0];
-        let d = bn.gamma.device();
-        let u = |lo: f64, hi: f64| Tensor::<1>::random([c], Distribution::Uniform(lo, hi), &d);
-        bn.gamma = Param::from_tensor(u(0.5, 1.5));
-        bn.beta = Param::from_tensor(u(-0.2, 0.2));
-        bn.running_mean = RunningState::new(u(-0.3, 0.3));
-        bn.running_var = RunningState::new(u(0.5, 2.0));
-    }
 }
 
 /// The rest of what the format allows: MobileNetV2's `conv` head, a stem without bias or

@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["cost", "onnx", "pretrained"],
     &["eval"],
     &["supernet"],
+    &["latency"],
     &["benchmark"],
     &["search"],
     &["train"],

@@ -698,3 +698,53 @@ fn random_architectures_are_distinct_valid_and_flop_matched() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// In-place distillation's loss, checked against its definition computed on the host:
+/// `H(p_t) + KL(p_t ‖ p_s)` averaged over the batch, and its gradient with respect to the
+/// student's logits `(p_s − p_t) / batch`; the teacher gets no gradient.
+#[test]
+fn soft_cross_entropy_is_entropy_plus_kl_with_the_probability_gap_as_gradient() {
+    use burn::tensor::{Tensor, TensorData};
+    use dmasking::search::distill::soft_cross_entropy;
+    let device = crate::util::plain_device().autodiff();
+    let (batch, classes) = (3, 4);
+    let s: Vec<f32> = (0..12).map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.9).collect();
+    let t: Vec<f32> = (0..12).map(|i| ((i * 3 % 7) as f32 - 3.0) * 0.6).collect();
+    let data = |v: &Vec<f32>| TensorData::new(v.clone(), [batch, classes]);
+    let student = Tensor::<2>::from_data(data(&s), &device).require_grad();
+    let teacher = Tensor::<2>::from_data(data(&t), &device).require_grad();
+    let loss = soft_cross_entropy(student.clone(), teacher.clone());
+    let got = loss.clone().into_scalar::<f32>() as f64;
+    let grads = loss.backward();
+    let g = student
+        .grad(&grads)
+        .unwrap()
+        .to_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(
+        teacher.grad(&grads).is_none(),
+        "the teacher must get no gradient"
+    );
+    let probs = |row: &[f32]| {
+        let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+        let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.into_iter().map(|v| v / z).collect::<Vec<f64>>()
+    };
+    let mut want = 0.0;
+    for b in 0..batch {
+        let (ps, pt) = (probs(&s[b * 4..b * 4 + 4]), probs(&t[b * 4..b * 4 + 4]));
+        let entropy: f64 = -pt.iter().map(|p| p * p.ln()).sum::<f64>();
+        let kl: f64 = pt.iter().zip(&ps).map(|(p, q)| p * (p / q).ln()).sum();
+        want += (entropy + kl) / batch as f64;
+        for c in 0..classes {
+            let expect = (ps[c] - pt[c]) / batch as f64;
+            assert!(
+                (g[b * 4 + c] as f64 - expect).abs() < 1e-6,
+                "gradient [{b},{c}]"
+            );
+        }
+    }
+    assert!((got - want).abs() < 1e-5, "loss {got} against {want}");
+}

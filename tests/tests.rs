@@ -11,6 +11,7 @@ mod export;
 mod folder;
 mod formats;
 mod kernels;
+mod latency;
 mod layers;
 mod library;
 mod pretrained;

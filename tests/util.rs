@@ -214,3 +214,19 @@ pub fn floats(path: &Path) -> Vec<f32> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
+
+/// Random weights with BN statistics, scales and shifts drawn too (a fresh network's are
+/// 0, 1, 1, 0, and its residual blocks' last scale is 0), so that folding BN is tested.
+pub fn randomise_batch_norms(net: &mut dmasking::nn::FixedNet) {
+    for bn in net.batch_norms_mut() {
+        let c = bn.gamma.dims()[0];
+        let d = bn.gamma.device();
+        let u = |lo: f64, hi: f64| {
+            burn::tensor::Tensor::<1>::random([c], burn::tensor::Distribution::Uniform(lo, hi), &d)
+        };
+        bn.gamma = burn::module::Param::from_tensor(u(0.5, 1.5));
+        bn.beta = burn::module::Param::from_tensor(u(-0.2, 0.2));
+        bn.running_mean = burn::module::RunningState::new(u(-0.3, 0.3));
+        bn.running_var = burn::module::RunningState::new(u(0.5, 2.0));
+    }
+}

@@ -33,7 +33,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "branches")]
     pub op_sharing: OpSharing,
     /// masked (the paper's step), single-path (ours: only one sampled network) or
-    /// sandwich (largest + smallest + one sampled network).
+    /// sandwich (largest + smallest + one sampled network) or sandwich-distill (the
+    /// largest teaching the other two).
     #[arg(long, default_value = "masked")]
     pub weight_step: WeightStep,
     /// Print one JSON object on stdout.

@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod fidelity;
 mod flops;
+mod latency;
 mod lookup;
 mod random;
 mod report;
@@ -56,6 +57,8 @@ pub enum Command {
     Fidelity(fidelity::FidelityArgs),
     /// A network's accuracy and percentile in a tabular benchmark (NAS-Bench-Macro).
     Lookup(lookup::LookupArgs),
+    /// Latency tables measured in ONNX Runtime, predictions from them, measurements.
+    Latency(latency::LatencyArgs),
 }
 
 /// A settings file (`--config`): any subset of `T`'s fields, parsed strictly.
@@ -205,6 +208,7 @@ pub fn main() -> ExitCode {
             Command::Score(args) => score::run(args, &device),
             Command::Lookup(args) => lookup::run(args),
             Command::Fidelity(args) => fidelity::run(args, &device),
+            Command::Latency(args) => latency::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

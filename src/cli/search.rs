@@ -55,7 +55,8 @@ pub struct SearchArgs {
     pub op_sharing: Option<OpSharing>,
     /// masked (the whole supernet under g, the paper; default), single-path (ours: each
     /// weight step trains only one hard-sampled network, at that network's cost) or
-    /// sandwich (the largest, the smallest and one sampled network per step).
+    /// sandwich (the largest, the smallest and one sampled network per step) or
+    /// sandwich-distill (the same, the largest teaching the other two).
     #[arg(long)]
     pub weight_step: Option<WeightStep>,
     /// Weight-only warm-up epochs.

@@ -11,5 +11,5 @@ pub use act::Act;
 pub use conv_bn::{ConvBnAct, ConvBnActConfig};
 pub use head::{Head, HeadConfig};
 pub use ir_block::{IrBlock, IrBlockConfig, IrMasks, fit_channels, keep_or_identity};
-pub use net::{FixedBlock, FixedNet};
+pub use net::{FixedBlock, FixedNet, Part};
 pub use se::{SqueezeExcite, SqueezeExciteConfig, global_pool};

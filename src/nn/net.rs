@@ -32,6 +32,20 @@ impl FixedBlock {
     }
 }
 
+/// A part of a network as a latency piece sees it: the exported graph's input
+/// normalisation, the stem, block i, or the head with the classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The input normalisation (of an exported graph).
+    Input,
+    /// The stem.
+    Stem,
+    /// Block i of the layout.
+    Block(usize),
+    /// The head and the classifier.
+    Head,
+}
+
 /// stem → blocks → head → classifier; runs at any input size.
 #[derive(Module, Debug)]
 pub struct FixedNet {

@@ -298,3 +298,63 @@ pub(super) fn lower(net: &FixedNet, arch: &Arch, norm: &Normalization) -> Result
         output: vec![tensor_info("logits", &[batch, fixed(arch.num_classes)])],
     })
 }
+
+/// What a piece graph runs: one part of a network, or nothing.
+#[cfg(feature = "latency")]
+pub(super) enum PieceGraph<'a> {
+    /// One Identity node (the cost of a call).
+    Nothing,
+    /// The input normalisation.
+    Input(&'a Normalization),
+    /// One part of a fixed network.
+    Part(&'a FixedNet, crate::nn::Part),
+}
+
+/// The graph of one piece alone: input `x` [N, c, h, h] → the piece → output `y` (its
+/// shape left to the runtime).
+#[cfg(feature = "latency")]
+pub(super) fn lower_piece(what: PieceGraph, c: usize, h: usize) -> Result<GraphProto> {
+    use crate::nn::Part;
+    let mut g = Graph::default();
+    let y = match what {
+        PieceGraph::Nothing => g.node("Identity", "identity".into(), &["x"], vec![]),
+        PieceGraph::Input(norm) => {
+            let mean = g.weight("input.mean".into(), &[1, c, 1, 1], &norm.mean);
+            let std = g.weight("input.std".into(), &[1, c, 1, 1], &norm.std);
+            let x = g.node("Sub", "input.centred".into(), &["x", &mean], vec![]);
+            g.node("Div", "input.normalised".into(), &[&x, &std], vec![])
+        }
+        PieceGraph::Part(net, Part::Stem) => g.conv_bn_act("stem", "x", &net.stem)?,
+        PieceGraph::Part(net, Part::Block(i)) => {
+            let name = format!("blocks.{i}");
+            match &net.blocks[i] {
+                FixedBlock::Ir(b) => g.ir(&name, "x", b)?,
+                FixedBlock::Projection(p) => g.conv_bn_act(&name, "x", p)?,
+                FixedBlock::Identity(_) => g.node("Identity", name, &["x"], vec![]),
+            }
+        }
+        PieceGraph::Part(net, Part::Head) => g.head("x", &net.head)?,
+        PieceGraph::Part(_, Part::Input) => {
+            return Err(Error::Export("the input is not a part of a network".into()));
+        }
+    };
+    let batch = Dimension {
+        dim_value: None,
+        dim_param: Some("N".into()),
+    };
+    Ok(GraphProto {
+        node: g.nodes,
+        name: "piece".into(),
+        initializer: g.weights,
+        input: vec![tensor_info("x", &[batch, fixed(c), fixed(h), fixed(h)])],
+        output: vec![ValueInfoProto {
+            name: y,
+            r#type: Some(TypeProto {
+                tensor_type: Some(TensorTypeProto {
+                    elem_type: FLOAT,
+                    shape: None,
+                }),
+            }),
+        }],
+    })
+}

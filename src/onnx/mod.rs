@@ -77,7 +77,28 @@ pub fn to_onnx(net: &FixedNet, arch: &Arch, norm: &Normalization) -> Result<Vec<
         ));
     }
     let graph = lower::lower(net, arch, norm)?;
-    let model = proto::ModelProto {
+    let doc = format!(
+        "{}: input `image` RGB in [0, 1], normalised inside the graph; output `logits`",
+        arch.name.as_deref().unwrap_or("network")
+    );
+    let metadata = vec![
+        meta("mean", &norm.mean),
+        meta("std", &norm.std),
+        proto::StringStringEntryProto {
+            key: "input_size".into(),
+            value: arch.input_size.to_string(),
+        },
+    ];
+    Ok(model(graph, doc, metadata))
+}
+
+/// A serialised `ModelProto` of `graph`.
+fn model(
+    graph: proto::GraphProto,
+    doc_string: String,
+    metadata_props: Vec<proto::StringStringEntryProto>,
+) -> Vec<u8> {
+    proto::ModelProto {
         ir_version: 8,
         opset_import: vec![proto::OperatorSetIdProto {
             domain: String::new(),
@@ -85,21 +106,35 @@ pub fn to_onnx(net: &FixedNet, arch: &Arch, norm: &Normalization) -> Result<Vec<
         }],
         producer_name: "dmasking".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: format!(
-            "{}: input `image` RGB in [0, 1], normalised inside the graph; output `logits`",
-            arch.name.as_deref().unwrap_or("network")
-        ),
+        doc_string,
         graph: Some(graph),
-        metadata_props: vec![
-            meta("mean", &norm.mean),
-            meta("std", &norm.std),
-            proto::StringStringEntryProto {
-                key: "input_size".into(),
-                value: arch.input_size.to_string(),
-            },
-        ],
+        metadata_props,
+    }
+    .encode_to_vec()
+}
+
+/// What a latency piece graph ([`piece_onnx`]) runs.
+#[cfg(feature = "latency")]
+pub enum PieceSource<'a> {
+    /// Nothing: one Identity node, the cost of a call.
+    Nothing,
+    /// The input normalisation.
+    Input(&'a Normalization),
+    /// One part of a network (lowered as [`to_onnx`] lowers it).
+    Part(&'a FixedNet, crate::nn::Part),
+}
+
+/// The ONNX model of one piece alone, on input `x` [N, `c`, `h`, `h`], output `y`: the
+/// graphs a latency table times.
+#[cfg(feature = "latency")]
+pub fn piece_onnx(what: PieceSource, c: usize, h: usize) -> Result<Vec<u8>> {
+    let what = match what {
+        PieceSource::Nothing => lower::PieceGraph::Nothing,
+        PieceSource::Input(n) => lower::PieceGraph::Input(n),
+        PieceSource::Part(net, part) => lower::PieceGraph::Part(net, part),
     };
-    Ok(model.encode_to_vec())
+    let graph = lower::lower_piece(what, c, h)?;
+    Ok(model(graph, "a latency piece".into(), vec![]))
 }
 
 fn meta(key: &str, v: &[f32]) -> proto::StringStringEntryProto {

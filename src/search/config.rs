@@ -47,6 +47,10 @@ pub enum WeightStep {
     /// *(ours, after BigNAS)* The sandwich rule: the largest network, the smallest and one
     /// hard-sampled path, their gradients summed into one step (three paths' cost).
     Sandwich,
+    /// *(ours, after BigNAS and OFA)* The sandwich rule with in-place distillation: the
+    /// largest network learns from the labels, the smallest and the sampled path from the
+    /// largest one's predictions (detached soft labels); three paths' cost.
+    SandwichDistill,
 }
 
 crate::json::from_str_by_serde!(WeightStep, "weight step");

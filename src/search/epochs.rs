@@ -114,7 +114,8 @@ impl<'c> SearchEpochs<'c> {
                 tr.weight_step(x, y.clone(), temperature, &noise, cfg.hard, lr)
             }
             WeightStep::SinglePath => tr.weight_step_path(x, y.clone(), &values, lr),
-            WeightStep::Sandwich => tr.weight_step_sandwich(x, y.clone(), &values, lr),
+            WeightStep::Sandwich => tr.weight_step_sandwich(x, y.clone(), &values, false, lr),
+            WeightStep::SandwichDistill => tr.weight_step_sandwich(x, y.clone(), &values, true, lr),
         };
         ep.weight.add(loss.clone(), out.clone(), y.clone());
         ep.log_weight.add(loss, out, y);

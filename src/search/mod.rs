@@ -7,6 +7,7 @@
 
 pub mod band;
 pub mod config;
+pub mod distill;
 mod epochs;
 pub mod fidelity;
 pub mod loss;

@@ -12,6 +12,7 @@ use burn::tensor::{Device, Int, Tensor};
 use std::sync::Arc;
 
 use super::config::SearchConfig;
+use super::distill::soft_cross_entropy;
 use super::loss::{ArchLoss, SearchCost, search_cost};
 use crate::error::{Error, Result};
 use crate::run::save_module;
@@ -152,28 +153,34 @@ impl SupernetTrainer {
         self.descend(out, y, lr)
     }
 
-    /// One sandwich weight step *(ours)*: Σ of the cross-entropies of the largest network,
-    /// the smallest and the hard sample of `noise`, one SGD step down their sum. Returns
-    /// the sampled path's loss and logits, detached.
+    /// One sandwich weight step *(ours)*: the largest network, the smallest and the hard
+    /// sample of `noise`, one SGD step down the sum of their losses. Without `distill`
+    /// each loss is the cross-entropy against the labels; with it (in-place distillation)
+    /// only the largest network's is, and the other two learn the largest network's
+    /// detached predictions ([`soft_cross_entropy`]). Returns the sampled path's
+    /// cross-entropy against the labels and its logits, detached.
     pub fn weight_step_sandwich(
         &mut self,
         x: Tensor<4>,
         y: Tensor<1, Int>,
         noise: &[f32],
+        distill: bool,
         lr: f64,
     ) -> (Tensor<1>, Tensor<2>) {
         let picks = self.logits.sample_path(noise);
-        let out = self.net.forward_path(x.clone(), &picks);
-        let sampled = self.ce.forward(out.clone(), y.clone());
-        let total = [&self.largest, &self.smallest]
-            .into_iter()
-            .fold(sampled.clone(), |acc, p| {
-                acc + self
-                    .ce
-                    .forward(self.net.forward_path(x.clone(), p), y.clone())
-            });
+        let teacher = self.net.forward_path(x.clone(), &self.largest);
+        let student = self.net.forward_path(x.clone(), &self.smallest);
+        let sampled = self.net.forward_path(x, &picks);
+        let sampled_ce = self.ce.forward(sampled.clone(), y.clone());
+        let total = if distill {
+            let soft = soft_cross_entropy(student, teacher.clone())
+                + soft_cross_entropy(sampled.clone(), teacher.clone());
+            self.ce.forward(teacher, y) + soft
+        } else {
+            self.ce.forward(teacher, y.clone()) + self.ce.forward(student, y) + sampled_ce.clone()
+        };
         self.step_weights(total, lr);
-        (sampled.detach(), out.detach())
+        (sampled_ce.detach(), sampled.detach())
     }
 
     /// One architecture step on (x, y): the weights are a no-grad view, so no weight

@@ -42,11 +42,29 @@ impl Plan {
         ))
     }
 
-    /// The smallest (`maximize == false`) or largest architecture by FLOPs. Network-wide
-    /// choices (resolution, stage widths) are enumerated when there are at most `limit`
-    /// combinations; given them, blocks are independent, so each block's expansion × op
-    /// options are searched jointly. Beyond `limit`, widths are found by coordinate search.
+    /// The smallest (`maximize == false`) or largest architecture by FLOPs
+    /// ([`extreme_by`](Self::extreme_by) of [`flops_of`](Self::flops_of)).
     pub fn extreme(&self, maximize: bool, limit: usize) -> Result<Extreme> {
+        let cost = |p: &[usize]| Ok(self.flops_of(p)? as f64);
+        let (_, picks) = self.extreme_by(maximize, limit, &cost)?;
+        Ok(Extreme {
+            flops: self.flops_of(&picks)?,
+            picks,
+        })
+    }
+
+    /// The architecture with the smallest (`maximize == false`) or largest `cost`, for a
+    /// cost that is a sum over blocks given the network-wide choices (FLOPs, a latency
+    /// table's prediction). Network-wide choices (resolution, stem, stage and head widths)
+    /// are enumerated when there are at most `limit` combinations, and given them each
+    /// block's expansion × op options are searched jointly: exact. Beyond `limit`, widths
+    /// are found by coordinate search from two corners. Returns the cost and the picks.
+    pub fn extreme_by(
+        &self,
+        maximize: bool,
+        limit: usize,
+        cost: &dyn Fn(&[usize]) -> Result<f64>,
+    ) -> Result<(f64, Vec<usize>)> {
         let global: Vec<usize> = (0..self.choices.len())
             .filter(|&c| {
                 matches!(
@@ -63,13 +81,13 @@ impl Plan {
             .map(|&c| self.choices[c].options.len())
             .try_fold(1usize, |a, k| a.checked_mul(k))
             .unwrap_or(usize::MAX);
-        let better = |a: u64, b: u64| if maximize { a > b } else { a < b };
-        let mut best: Option<Extreme> = None;
-        let consider = |picks: Vec<usize>, best: &mut Option<Extreme>| -> Result<()> {
-            let picks = self.best_blocks(picks, maximize)?;
-            let flops = self.flops_of(&picks)?;
-            if best.as_ref().is_none_or(|b| better(flops, b.flops)) {
-                *best = Some(Extreme { flops, picks });
+        let better = |a: f64, b: f64| if maximize { a > b } else { a < b };
+        let mut best: Option<(f64, Vec<usize>)> = None;
+        let consider = |picks: Vec<usize>, best: &mut Option<(f64, Vec<usize>)>| -> Result<()> {
+            let picks = self.best_blocks(picks, maximize, cost)?;
+            let c = cost(&picks)?;
+            if best.as_ref().is_none_or(|b| better(c, b.0)) {
+                *best = Some((c, picks));
             }
             Ok(())
         };
@@ -94,15 +112,15 @@ impl Plan {
                     .iter()
                     .map(|c| start.min(c.options.len() - 1))
                     .collect();
-                let mut current = self.flops_of(&self.best_blocks(picks.clone(), maximize)?)?;
+                let mut current = cost(&self.best_blocks(picks.clone(), maximize, cost)?)?;
                 loop {
                     let mut improved = false;
                     for &c in &global {
                         for o in 0..self.choices[c].options.len() {
                             let mut trial = picks.clone();
                             trial[c] = o;
-                            let trial = self.best_blocks(trial, maximize)?;
-                            let f = self.flops_of(&trial)?;
+                            let trial = self.best_blocks(trial, maximize, cost)?;
+                            let f = cost(&trial)?;
                             if better(f, current) {
                                 current = f;
                                 picks = trial;
@@ -121,8 +139,13 @@ impl Plan {
     }
 
     /// With the network-wide choices fixed, give every block its cheapest (or dearest)
-    /// expansion × op pair.
-    fn best_blocks(&self, mut picks: Vec<usize>, maximize: bool) -> Result<Vec<usize>> {
+    /// expansion × op pair by `cost`.
+    fn best_blocks(
+        &self,
+        mut picks: Vec<usize>,
+        maximize: bool,
+        cost: &dyn Fn(&[usize]) -> Result<f64>,
+    ) -> Result<Vec<usize>> {
         for b in &self.blocks {
             let exp: Vec<Option<usize>> = match b.mid.choice {
                 Some(c) => (0..self.choices[c].options.len()).map(Some).collect(),
@@ -132,7 +155,7 @@ impl Plan {
                 Some(c) => (0..self.choices[c].options.len()).map(Some).collect(),
                 None => vec![None],
             };
-            let mut best: Option<(u64, Vec<usize>)> = None;
+            let mut best: Option<(f64, Vec<usize>)> = None;
             for e in &exp {
                 for o in &ops {
                     let mut trial = picks.clone();
@@ -142,7 +165,7 @@ impl Plan {
                     if let (Some(c), Some(o)) = (b.op_choice, o) {
                         trial[c] = *o;
                     }
-                    let f = self.flops_of(&trial)?;
+                    let f = cost(&trial)?;
                     let wins = best
                         .as_ref()
                         .is_none_or(|(bf, _)| if maximize { f > *bf } else { f < *bf });

@@ -1,0 +1,384 @@
+//! Latency tables: piece keys as the format documents them, every piece of a space found,
+//! prediction and the space's exact latency range against brute force (on tables written
+//! here), and, through ONNX Runtime, tables built and resumed, piece graphs that compose
+//! to the whole network, and clear errors.
+//!
+//! The ONNX Runtime half of a test says so and stops where no runtime loads, unless
+//! `DMASKING_REQUIRE_ONNXRUNTIME` is set (as `.ci/run` sets it): then it fails.
+
+use std::collections::HashSet;
+
+use dmasking::arch::Arch;
+use dmasking::latency::{LatencyTable, pieces_of, pieces_of_space};
+use dmasking::space::Space;
+use dmasking::supernet::Plan;
+use serde_json::{Value, json};
+
+use crate::util::{TempDir, dmasking, repo, repo_str};
+
+/// A network written for the key test: a residual block, an identity skip, a projection
+/// with its own activation, an SE block, the `ir_pool` head.
+const NET: &str = r#"{
+  "format": "dmasking-arch/1",
+  "input_size": 16,
+  "num_classes": 10,
+  "stem": {"out": 8, "kernel": 3, "stride": 2, "act": "relu"},
+  "blocks": [
+    {"op": "ir", "out": 8, "stride": 1, "kernel": 3, "expansion": 1},
+    {"op": "skip", "out": 8, "stride": 1},
+    {"op": "skip", "out": 16, "stride": 2, "act": "hswish"},
+    {"op": "ir", "out": 16, "stride": 1, "kernel": 5, "mid": 32, "se": true, "act": "hswish"}
+  ],
+  "head": {"op": "ir_pool", "expansion": 2.0, "out": 32, "act": "hswish"}
+}"#;
+
+/// The keys docs/LATENCY.md gives that network, written out by hand: the input at 16, the
+/// stride-2 stem, 8x8 maps into the blocks, 4x4 after the projection; no identity key;
+/// SE hidden width divisible(32 / 4, 8) = 8; the head's mid 16 · 2 = 32.
+#[test]
+fn piece_keys_of_a_written_network() {
+    let arch = Arch::from_json(NET).unwrap();
+    let keys: Vec<String> = pieces_of(&arch)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p.key())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "input c=3 h=16",
+            "stem in=3 out=8 k=3 s=2 act=relu bias=1 h=16",
+            "ir in=8 mid=8 out=8 k=3 s=1 se=0 act=relu res=1 h=8",
+            "proj in=8 out=16 s=2 act=hswish h=8",
+            "ir in=16 mid=32 out=16 k=5 s=1 se=8 act=hswish res=1 h=4",
+            "head ir_pool in=16 mid=32 out=32 classes=10 act=hswish h=4",
+        ]
+    );
+}
+
+/// Every option combination of `plan`.
+fn all_picks(plan: &Plan) -> Vec<Vec<usize>> {
+    let mut all = vec![vec![]];
+    for c in &plan.choices {
+        all = all
+            .into_iter()
+            .flat_map(|p| {
+                (0..c.options.len()).map(move |o| {
+                    let mut p = p.clone();
+                    p.push(o);
+                    p
+                })
+            })
+            .collect();
+    }
+    all
+}
+
+fn tiny() -> (Space, Plan) {
+    let space = Space::load(&repo("configs/cifar10_tiny.json")).unwrap();
+    let plan = Plan::new(&space);
+    (space, plan)
+}
+
+/// A table of every piece of `plan`'s space with made-up times (a hash of the key), so
+/// that no two networks tie by accident.
+fn made_up_table(plan: &Plan) -> LatencyTable {
+    let mut entries = serde_json::Map::new();
+    for key in pieces_of_space(plan).unwrap().into_iter().map(|p| p.key) {
+        let h = key.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        entries.insert(key, json!(0.01 + (h % 100_000) as f64 * 1e-6));
+    }
+    let v = json!({
+        "format": "dmasking-latency/1",
+        "measured": {"runtime": "made up", "threads": 1, "batch": 1, "warmup": 0, "runs": 1, "cpu": "none"},
+        "dates": [], "load_average": [], "spaces": ["cifar10_tiny"],
+        "call_ms": 0.004,
+        "entries": entries,
+    });
+    LatencyTable::parse(&v.to_string()).unwrap()
+}
+
+/// The space's pieces are exactly the pieces its networks run: each of the tiny space's
+/// networks runs only listed pieces, and every listed piece is run by some network.
+#[test]
+fn the_pieces_of_a_space_are_those_its_networks_run() {
+    let (_, plan) = tiny();
+    let listed: HashSet<String> = pieces_of_space(&plan)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    let mut used = HashSet::new();
+    let all = all_picks(&plan);
+    assert!(all.len() > 1000, "{} networks", all.len());
+    for picks in &all {
+        for (_, piece) in pieces_of(&plan.derive(picks).unwrap()).unwrap() {
+            let key = piece.key();
+            assert!(listed.contains(&key), "{key} of {picks:?} is not listed");
+            used.insert(key);
+        }
+    }
+    assert_eq!(used, listed);
+}
+
+/// `latency predict`: a network's prediction is one call plus each piece's entry less the
+/// call (summed here from the table file); the space's range equals the smallest and
+/// largest prediction over every network of the tiny space.
+#[test]
+fn predictions_and_the_space_range_against_brute_force() {
+    let (_, plan) = tiny();
+    let table = made_up_table(&plan);
+    let dir = TempDir::create("latency-predict");
+    let path = dir.join("table.json");
+    std::fs::write(&path, table.to_json()).unwrap();
+    let p = path.to_str().unwrap();
+
+    let arch_path = dir.join("net.json");
+    let picks = vec![1; plan.choices.len()];
+    let arch = plan.derive(&picks).unwrap();
+    std::fs::write(&arch_path, arch.to_json()).unwrap();
+    let o = dmasking(&[
+        "latency",
+        "predict",
+        "--arch",
+        arch_path.to_str().unwrap(),
+        "--table",
+        p,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let pieces = v["pieces"].as_array().unwrap();
+    let want = 0.004
+        + pieces
+            .iter()
+            .map(|x| {
+                file["entries"][x["key"].as_str().unwrap()]
+                    .as_f64()
+                    .unwrap()
+                    - 0.004
+            })
+            .sum::<f64>();
+    assert_eq!(pieces.len(), pieces_of(&arch).unwrap().len());
+    assert!((v["predicted_ms"].as_f64().unwrap() - want).abs() < 1e-12);
+
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for picks in all_picks(&plan) {
+        let ms = table.predict(&plan.derive(&picks).unwrap()).unwrap().ms;
+        lo = lo.min(ms);
+        hi = hi.max(ms);
+    }
+    let o = dmasking(&[
+        "latency",
+        "predict",
+        "--space",
+        &repo_str("configs/cifar10_tiny.json"),
+        "--table",
+        p,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        (v["min_ms"].as_f64().unwrap() - lo).abs() < 1e-12,
+        "{v} vs {lo}"
+    );
+    assert!(
+        (v["max_ms"].as_f64().unwrap() - hi).abs() < 1e-12,
+        "{v} vs {hi}"
+    );
+}
+
+/// A table without a piece the network runs: exit 2, one line naming the piece.
+#[test]
+fn a_missing_entry_is_an_error_naming_the_piece() {
+    let (_, plan) = tiny();
+    let mut table = made_up_table(&plan);
+    let arch = plan.derive(&vec![0; plan.choices.len()]).unwrap();
+    let gone = pieces_of(&arch).unwrap()[2].1.key();
+    table.entries.remove(&gone);
+    let dir = TempDir::create("latency-missing");
+    let (t, a) = (dir.join("table.json"), dir.join("net.json"));
+    std::fs::write(&t, table.to_json()).unwrap();
+    std::fs::write(&a, arch.to_json()).unwrap();
+    let o = dmasking(&[
+        "latency",
+        "predict",
+        "--arch",
+        a.to_str().unwrap(),
+        "--table",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("`{gone}`")), "{err}");
+}
+
+/// The process's ONNX Runtime, or `None` (a failure where it is required).
+fn runtime() -> Option<&'static dmasking::latency::runtime::Runtime> {
+    match dmasking::latency::runtime::runtime() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            assert!(
+                std::env::var_os("DMASKING_REQUIRE_ONNXRUNTIME").is_none(),
+                "DMASKING_REQUIRE_ONNXRUNTIME is set but {e}"
+            );
+            eprintln!("{e}: the ONNX Runtime half of this test was not run");
+            None
+        }
+    }
+}
+
+/// The graphs a table times are the network's own parts: run one after another in ONNX
+/// Runtime (each piece's output the next one's input) they give the whole exported
+/// network's logits, within 1e-4 of the largest logit.
+#[test]
+fn piece_graphs_compose_to_the_whole_network() {
+    use burn::tensor::{Distribution, Tensor};
+    use dmasking::latency::Part;
+    use dmasking::nn::FixedNet;
+    use dmasking::onnx::{Normalization, PieceSource, piece_onnx, to_onnx};
+    let Some(rt) = runtime() else { return };
+    let arch = Arch::from_json(NET).unwrap();
+    let _rng = crate::util::device_rng_shared();
+    let device = dmasking::device::device("cpu").unwrap();
+    let mut net = FixedNet::new(&arch, &device).unwrap();
+    crate::util::randomise_batch_norms(&mut net);
+    let norm = Normalization {
+        mean: vec![0.4, 0.5, 0.6],
+        std: vec![0.2, 0.3, 0.25],
+    };
+    let x = Tensor::<4>::random([1, 3, 16, 16], Distribution::Uniform(0.0, 1.0), &device);
+    let x: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+    let whole = rt
+        .run(
+            &to_onnx(&net, &arch, &norm).unwrap(),
+            [1, 3, 16, 16],
+            x.clone(),
+        )
+        .unwrap();
+    let mut y = x;
+    for (part, piece) in pieces_of(&arch).unwrap() {
+        let (c, h) = piece.input();
+        let source = match part {
+            Part::Input => PieceSource::Input(&norm),
+            part => PieceSource::Part(&net, part),
+        };
+        y = rt
+            .run(&piece_onnx(source, c, h).unwrap(), [1, c, h, h], y)
+            .unwrap();
+    }
+    assert_eq!(y.len(), 10);
+    let scale = whole.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+    for (a, b) in y.iter().zip(&whole) {
+        assert!((a - b).abs() <= 1e-4 * scale, "{y:?} vs {whole:?}");
+    }
+}
+
+/// `latency table` on the tiny space: an entry for exactly the space's pieces, the runtime
+/// version Python's onnxruntime reports; with entries removed, a second run measures only
+/// those and keeps the rest as they were; other timing settings are refused, the file
+/// left as it was.
+#[test]
+fn a_table_is_built_and_resumed_where_it_stopped() {
+    if runtime().is_none() {
+        return;
+    }
+    let dir = TempDir::create("latency-table");
+    let out = dir.join("table.json");
+    let space = repo_str("configs/cifar10_tiny.json");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "latency",
+            "table",
+            "--space",
+            &space,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend(["--runs", "3", "--warmup", "1"]);
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        dmasking(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = LatencyTable::read(&out).unwrap();
+    let (_, plan) = tiny();
+    let listed: HashSet<String> = pieces_of_space(&plan)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    let keys: HashSet<String> = first.entries.keys().cloned().collect();
+    assert_eq!(keys, listed);
+    let version = std::process::Command::new("python3")
+        .args(["-c", "import onnxruntime; print(onnxruntime.__version__)"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(v) = version.ok().filter(|v| !v.is_empty()) {
+        assert_eq!(first.measured.runtime, format!("onnxruntime {v}"));
+    }
+
+    let mut cut = first.clone();
+    let removed: Vec<String> = cut.entries.keys().take(10).cloned().collect();
+    for k in &removed {
+        cut.entries.remove(k);
+    }
+    std::fs::write(&out, cut.to_json()).unwrap();
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("({} already in", listed.len() - 10)),
+        "{err}"
+    );
+    let second = LatencyTable::read(&out).unwrap();
+    assert_eq!(second.entries.len(), listed.len());
+    for (k, v) in &cut.entries {
+        assert_eq!(second.entries[k], *v, "{k} was measured again");
+    }
+
+    let before = std::fs::read(&out).unwrap();
+    let o = run(&["--batch", "2"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("batch: 1 in the table, 2 here"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+/// No usable runtime: exit 2 and one line that says what to do, for a path that does not
+/// exist and for a file that is no ONNX Runtime library.
+#[test]
+fn no_runtime_is_a_clear_error() {
+    let dir = TempDir::create("latency-no-runtime");
+    let arch = dir.join("net.json");
+    std::fs::write(&arch, NET).unwrap();
+    for (lib, says) in [
+        ("/nonexistent/libonnxruntime.so", "which is not a file"),
+        (env!("CARGO_MANIFEST_DIR"), "which is not a file"),
+        (
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            "not a loadable ONNX Runtime",
+        ),
+    ] {
+        let o = crate::util::command()
+            .args(["latency", "measure", "--arch", arch.to_str().unwrap()])
+            .env("DMASKING_ONNXRUNTIME", lib)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{lib}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says) && err.contains("ONNX Runtime"), "{err}");
+    }
+}
