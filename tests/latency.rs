@@ -382,3 +382,176 @@ fn no_runtime_is_a_clear_error() {
         assert!(err.contains(says) && err.contains("ONNX Runtime"), "{err}");
     }
 }
+
+/// A made-up table of the tiny space written to `dir`.
+fn made_up_table_file(dir: &TempDir, plan: &Plan) -> std::path::PathBuf {
+    let path = dir.join("table.json");
+    std::fs::write(&path, made_up_table(plan).to_json()).unwrap();
+    path
+}
+
+/// The search's latency cost: under random soft architecture weights its expected value is
+/// the probability-weighted sum of every network's prediction (enumerated), and under
+/// one-hot weights it is the derived network's prediction.
+#[test]
+fn expected_latency_is_the_exact_expectation_over_every_network() {
+    use burn::tensor::Tensor;
+    use dmasking::search::loss::{Latency, SearchCost};
+    use dmasking::supernet::{ArchWeights, Eff, Supernet};
+    use rand::{Rng, SeedableRng};
+    let (space, plan) = tiny();
+    let dir = TempDir::create("latency-expected");
+    let path = made_up_table_file(&dir, &plan);
+    let table = LatencyTable::read(&path).unwrap();
+    let cost = Latency::new(&path, &plan).unwrap();
+    let device = dmasking::device::device("cpu").unwrap();
+    let net = Supernet::new(&space, &device);
+    let value = |e: Eff| match e {
+        Eff::Const(c) => c,
+        Eff::Var(t) => t.into_scalar::<f32>() as f64,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let probs: Vec<Vec<f64>> = plan
+        .choices
+        .iter()
+        .map(|c| {
+            let w: Vec<f64> = (0..c.options.len())
+                .map(|_| rng.random::<f64>() + 0.05)
+                .collect();
+            let z: f64 = w.iter().sum();
+            w.into_iter().map(|x| x / z).collect()
+        })
+        .collect();
+    let g = ArchWeights(
+        probs
+            .iter()
+            .map(|p| {
+                let v: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+                Tensor::<1>::from_floats(v.as_slice(), &device)
+            })
+            .collect(),
+    );
+    let expected = value(cost.expected(&net, &g));
+    let mut want = 0.0;
+    let all = all_picks(&plan);
+    for (i, picks) in all.iter().enumerate() {
+        let ms = table.predict(&plan.derive(picks).unwrap()).unwrap().ms;
+        let p: f64 = picks.iter().zip(&probs).map(|(&o, p)| p[o]).product();
+        want += p * ms * 1e3;
+        if i % 97 == 0 {
+            let one_hot = ArchWeights::one_hot(&plan.choices, picks, &device);
+            let exact = value(cost.expected(&net, &one_hot));
+            assert!(
+                (exact - ms * 1e3).abs() <= 1e-5 * ms * 1e3,
+                "{picks:?}: {exact} vs {}",
+                ms * 1e3
+            );
+            assert_eq!(cost.exact(&plan, picks).unwrap(), ms * 1e3);
+        }
+    }
+    assert!(
+        (expected - want).abs() <= 1e-5 * want,
+        "{expected} vs {want} µs"
+    );
+}
+
+/// `search --latency-table --loss budget --budget-ms`: the derived network's predicted
+/// latency (in its provenance, with the table it came from) is within the ±5 % band and
+/// is what `latency predict` gives it; a budget outside the space's latency range and a
+/// table without a piece the space runs are errors naming the range and the piece,
+/// before a run directory is made.
+#[test]
+fn a_latency_budget_search_lands_in_the_band_of_its_prediction() {
+    let (_, plan) = tiny();
+    let dir = TempDir::create("latency-search");
+    let table = made_up_table_file(&dir, &plan);
+    let t = table.to_str().unwrap().to_string();
+    let o = dmasking(&[
+        "latency",
+        "predict",
+        "--space",
+        &repo_str("configs/cifar10_tiny.json"),
+        "--table",
+        &t,
+        "--json",
+    ]);
+    let range: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (lo, hi) = (
+        range["min_ms"].as_f64().unwrap(),
+        range["max_ms"].as_f64().unwrap(),
+    );
+    let search = |out: &str, table: &str, budget: f64| {
+        let out = dir.join(out);
+        let o = dmasking(&[
+            "search",
+            "--space",
+            &repo_str("configs/cifar10_tiny.json"),
+            "--data",
+            &repo_str("data/cifar10-mini"),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--warmup-epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--max-images",
+            "160",
+            "--loss",
+            "budget",
+            "--latency-table",
+            table,
+            "--budget-ms",
+            &budget.to_string(),
+            "--select",
+            "2",
+        ]);
+        (out, o)
+    };
+    let budget = lo + 0.4 * (hi - lo);
+    let (out, o) = search("run", &t, budget);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let arch_path = out.join("arch.json");
+    let arch: Value = serde_json::from_str(&std::fs::read_to_string(&arch_path).unwrap()).unwrap();
+    let lat = &arch["provenance"]["latency"];
+    let predicted = lat["predicted_ms"].as_f64().unwrap();
+    assert!(
+        (predicted / budget - 1.0).abs() <= 0.05,
+        "{predicted} ms for a budget of {budget}"
+    );
+    assert_eq!(lat["table"], t.as_str());
+    let o = dmasking(&[
+        "latency",
+        "predict",
+        "--arch",
+        arch_path.to_str().unwrap(),
+        "--table",
+        &t,
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["predicted_ms"].as_f64().unwrap() - predicted).abs() < 1e-9);
+
+    let (out, o) = search("too-fast", &t, lo * 0.5);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{lo:.3}–{hi:.3} ms")), "{err}");
+    assert!(!out.exists());
+
+    let mut cut = LatencyTable::read(&table).unwrap();
+    let gone = cut
+        .entries
+        .keys()
+        .find(|k| k.starts_with("ir "))
+        .unwrap()
+        .clone();
+    cut.entries.remove(&gone);
+    let cut_path = dir.join("cut.json");
+    std::fs::write(&cut_path, cut.to_json()).unwrap();
+    let (out, o) = search("cut", cut_path.to_str().unwrap(), budget);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("`{gone}`")), "{err}");
+    assert!(!out.exists());
+}

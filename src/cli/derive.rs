@@ -154,22 +154,28 @@ fn provenance(saved: &RunConfig, epoch: usize, run: &Path, kind: &str, picks: &[
     })
 }
 
+/// Add what the search's cost records of a derived network (a latency cost's prediction
+/// and table) to its provenance.
+fn with_cost(prov: &mut serde_json::Value, extra: Option<serde_json::Value>) {
+    if let (serde_json::Value::Object(p), Some(serde_json::Value::Object(extra))) = (prov, extra) {
+        p.extend(extra);
+    }
+}
+
 /// `derive` without --sample: the argmax of every choice (moved into the budget band in
 /// budget mode), written to `out`.
 fn write_argmax(ck: &Checkpoint, out: &Path) -> Result<()> {
-    let (picks, _) = crate::search::final_picks(
-        &ck.plan,
-        &ck.logits,
-        &ck.saved.search,
-        &*crate::search::loss::search_cost(&ck.saved.search),
-    )?;
-    let kind = if ck.saved.search.budget_flops().is_some() {
+    let cost = crate::search::loss::search_cost(&ck.saved.search, &ck.plan)?;
+    let (picks, _) = crate::search::final_picks(&ck.plan, &ck.logits, &ck.saved.search, &*cost)?;
+    let kind = if crate::search::band::budget_band(&ck.saved.search, &*cost).is_some() {
         "argmax projected to the budget band"
     } else {
         "argmax"
     };
     let mut arch = ck.plan.derive(&picks)?;
-    arch.provenance = Some(ck.provenance(kind, &picks));
+    let mut prov = ck.provenance(kind, &picks);
+    with_cost(&mut prov, cost.describe(&ck.plan, &picks)?);
+    arch.provenance = Some(prov);
     let c = arch.cost()?;
     write_atomic(out, arch.to_json())?;
     println!(
@@ -248,18 +254,14 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
     if validation.is_empty() || calibration.is_empty() {
         bail!("the run's data leaves no held-out images to score candidates on");
     }
-    let (first, _) = crate::search::final_picks(
-        &net.plan,
-        &logits,
-        &saved.search,
-        &*crate::search::loss::search_cost(&saved.search),
-    )?;
+    let cost = crate::search::loss::search_cost(&saved.search, &net.plan)?;
+    let (first, _) = crate::search::final_picks(&net.plan, &logits, &saved.search, &*cost)?;
     let s = select::select(
         &net,
         &logits,
         first,
         &saved.search,
-        &*crate::search::loss::search_cost(&saved.search),
+        &*cost,
         n,
         (&calibration, &validation),
     )?;
@@ -274,6 +276,7 @@ fn run_select(args: &DeriveArgs, n: usize, device: &burn::tensor::Device) -> Res
     );
     prov["selected"] = json!({"candidates": s.candidates.len(), "chosen": s.chosen,
                               "source": s.candidates[s.chosen].source});
+    with_cost(&mut prov, cost.describe(&net.plan, &picks)?);
     arch.provenance = Some(prov);
     let out = args
         .out

@@ -41,8 +41,15 @@ pub struct SearchArgs {
     #[arg(long)]
     pub loss: Option<LossMode>,
     /// Target of the budget loss, in MFLOPs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "budget_ms")]
     pub budget_mflops: Option<f64>,
+    /// Search latency, predicted from this latency table (`dmasking latency table`), in
+    /// place of FLOPs, in every loss form, the budget band and the selection.
+    #[arg(long)]
+    pub latency_table: Option<PathBuf>,
+    /// Target of the budget loss with --latency-table, in ms.
+    #[arg(long, requires = "latency_table")]
+    pub budget_ms: Option<f64>,
     /// Weight of the additive loss's FLOP term.
     #[arg(long)]
     pub lambda: Option<f64>,
@@ -111,6 +118,12 @@ fn settings(args: &SearchArgs) -> Result<SearchConfig> {
     }
     if args.budget_mflops.is_some() {
         cfg.budget_mflops = args.budget_mflops;
+    }
+    if args.latency_table.is_some() {
+        cfg.latency_table = args.latency_table.clone();
+    }
+    if args.budget_ms.is_some() {
+        cfg.budget_ms = args.budget_ms;
     }
     if let Some(v) = args.op_sharing {
         cfg.op_sharing = v;
@@ -200,6 +213,15 @@ pub fn run(args: SearchArgs, device: &burn::tensor::Device) -> Result<()> {
             err(projected),
             outcome.exact_flops as f64 / 1e6,
             err(outcome.exact_flops),
+        );
+    }
+    if let (Some(target), Some(ms)) = (cfg.budget_ms, outcome.predicted_ms) {
+        println!(
+            "budget {target:.4} ms: derived {ms:.4} ms predicted ({:+.1} %) by {}",
+            100.0 * (ms / target - 1.0),
+            cfg.latency_table
+                .as_deref()
+                .map_or(String::new(), |p| p.display().to_string())
         );
     }
     if let Some(s) = &outcome.selection {

@@ -129,6 +129,12 @@ pub struct SearchConfig {
     pub additive_lambda: f64,
     /// Target of the budget loss, in MFLOPs (our counting convention).
     pub budget_mflops: Option<f64>,
+    /// Search latency instead of FLOPs *(ours)*: a latency table (`dmasking-latency/1`,
+    /// docs/LATENCY.md) the cost is predicted from; every loss form, the budget band and
+    /// the selection then read latency.
+    pub latency_table: Option<std::path::PathBuf>,
+    /// Target of the budget loss with a latency table, in ms.
+    pub budget_ms: Option<f64>,
     /// Half-width of the budget band, as a fraction of the target (0.05: ±5 %).
     pub budget_tolerance: f64,
     /// Initial budget penalty weight μ.
@@ -182,6 +188,8 @@ impl Default for SearchConfig {
             fbnet_b: 0.6,
             additive_lambda: 1.0,
             budget_mflops: None,
+            latency_table: None,
+            budget_ms: None,
             budget_tolerance: 0.05,
             budget_mu: 1.0,
             budget_step: 0.5,
@@ -246,8 +254,25 @@ impl SearchConfig {
         {
             return bad(format!("temperature_end must be positive, got {end}"));
         }
-        if self.loss == LossMode::Budget && self.budget_flops().is_none() {
-            return bad("the budget loss needs a positive budget_mflops".into());
+        let budget = |b: Option<f64>| b.is_some_and(positive);
+        match (&self.latency_table, self.loss == LossMode::Budget) {
+            (None, true) if !budget(self.budget_mflops) => {
+                return bad("the budget loss needs a positive budget_mflops".into());
+            }
+            (Some(_), true) if !budget(self.budget_ms) => {
+                return bad(
+                    "the budget loss with a latency table needs a positive budget_ms".into(),
+                );
+            }
+            _ => {}
+        }
+        if self.latency_table.is_some() && self.budget_mflops.is_some() {
+            return bad(
+                "with a latency table the budget is budget_ms (latency), not budget_mflops".into(),
+            );
+        }
+        if self.latency_table.is_none() && self.budget_ms.is_some() {
+            return bad("budget_ms needs a latency table (latency_table)".into());
         }
         if self.select_candidates > 1
             && (self.select_images == 0 || self.select_calibration_images == 0)

@@ -33,6 +33,8 @@ pub struct SearchOutcome {
     pub exact_flops: u64,
     /// Expected MFLOPs under softmax(α).
     pub expected_mflops: f64,
+    /// With a latency table: the derived network's predicted latency, in ms.
+    pub predicted_ms: Option<f64>,
     /// Seconds of search (resumed runs included).
     pub wall_seconds: f64,
     /// Training images (weight and architecture steps) per second.
@@ -100,8 +102,9 @@ impl<'a> Searcher<'a> {
     /// call this first to fail before creating a run directory.
     pub fn check(&self) -> Result<()> {
         self.config.validate()?;
-        let cost = search_cost(&self.config);
-        let range = cost.range(&Plan::new(&self.space))?;
+        let plan = Plan::new(&self.space);
+        let cost = search_cost(&self.config, &plan)?;
+        let range = cost.range(&plan)?;
         ArchLoss::new(&self.config, &*cost, range, range.max).map(|_| ())
     }
 
@@ -143,6 +146,10 @@ impl<'a> Searcher<'a> {
             run.write_atomic("arch.json", &arch.to_json())?;
         }
         let plan = &tr.net.plan;
+        let predicted_ms = match &cfg.latency_table {
+            Some(_) => Some(tr.cost.exact(plan, &chosen.picks)? / tr.cost.scale()),
+            None => None,
+        };
         Ok(SearchOutcome {
             exact_flops: plan.flops_of(&chosen.picks)?,
             argmax_flops: plan.flops_of(&chosen.argmax)?,
@@ -151,6 +158,7 @@ impl<'a> Searcher<'a> {
             probabilities: tr.logits.probabilities(),
             picks: chosen.picks,
             expected_mflops: tr.expected_flops() / 1e6,
+            predicted_ms,
             wall_seconds: driven.seconds,
             images_per_second: driven.images_per_second,
             selection: chosen.selection,
@@ -261,5 +269,11 @@ fn derive(
         })),
         "picks": chosen.picks,
     }));
+    if let (Some(serde_json::Value::Object(p)), Some(serde_json::Value::Object(extra))) = (
+        arch.provenance.as_mut(),
+        tr.cost.describe(plan, &chosen.picks)?,
+    ) {
+        p.extend(extra);
+    }
     Ok(arch)
 }

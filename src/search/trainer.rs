@@ -61,7 +61,7 @@ impl SupernetTrainer {
         ad.seed(cfg.seed);
         let net = Supernet::with_sharing(space, cfg.op_sharing, &ad);
         let logits = ArchLogits::new(&net.plan.choices, &ad);
-        let cost = search_cost(cfg);
+        let cost = search_cost(cfg, &net.plan)?;
         let range = cost.range(&net.plan)?;
         let uniform_cost =
             value(cost.expected(&net.valid(), &logits.valid().sample(1.0, None, false)));

@@ -7,11 +7,13 @@ use crate::error::Result;
 use crate::search::SearchConfig;
 use crate::supernet::{ArchWeights, Eff, Plan, Supernet};
 
-/// The cost a search with `cfg` trades accuracy against: the one place a new cost is
-/// registered (FLOPs today).
-pub fn search_cost(cfg: &SearchConfig) -> std::sync::Arc<dyn SearchCost> {
-    let _ = cfg;
-    std::sync::Arc::new(Flops)
+/// The cost a search with `cfg` trades accuracy against over `plan`'s networks: the one
+/// place a cost is registered (FLOPs, or latency with a latency table).
+pub fn search_cost(cfg: &SearchConfig, plan: &Plan) -> Result<std::sync::Arc<dyn SearchCost>> {
+    Ok(match &cfg.latency_table {
+        Some(path) => std::sync::Arc::new(super::latency::Latency::new(path, plan)?),
+        None => std::sync::Arc::new(Flops),
+    })
 }
 
 /// The smallest and largest cost of a space's networks (raw unit).
@@ -47,6 +49,12 @@ pub trait SearchCost: Send + Sync {
     fn exact(&self, plan: &Plan, picks: &[usize]) -> Result<f64>;
     /// The smallest and largest cost of the space (raw unit).
     fn range(&self, plan: &Plan) -> Result<CostRange>;
+    /// What a derived architecture's provenance records of its cost beyond FLOPs (a
+    /// latency cost: its prediction and the table it came from).
+    fn describe(&self, plan: &Plan, picks: &[usize]) -> Result<Option<serde_json::Value>> {
+        let _ = (plan, picks);
+        Ok(None)
+    }
 }
 
 /// FLOPs in our counting convention (docs/ALGORITHM.md, "Counting"), read in MFLOPs.

@@ -1,7 +1,8 @@
 //! The architecture loss *(one unit)*: the cross-entropy of an architecture step combined
 //! with the expected cost of the sampled architecture, one file per form. Every form reads
-//! its cost through [`SearchCost`] (FLOPs today), in the cost's loss unit, so a new cost
-//! is one file and one registration, not a change to every form.
+//! its cost through [`SearchCost`] (FLOPs in cost.rs, or latency from a table in
+//! latency.rs), in the cost's loss unit, so a new cost is one file and one registration,
+//! not a change to every form.
 //!
 //! | form | file | loss |
 //! |---|---|---|
@@ -13,6 +14,7 @@ pub mod additive;
 pub mod budget;
 pub mod cost;
 pub mod fbnet;
+pub mod latency;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,7 @@ pub use additive::Additive;
 pub use budget::Budget;
 pub use cost::{CostRange, Flops, SearchCost, search_cost};
 pub use fbnet::Fbnet;
+pub use latency::Latency;
 
 use super::SearchConfig;
 use crate::error::Result;
