@@ -95,6 +95,8 @@ fn made_up_table(plan: &Plan) -> LatencyTable {
         "measured": {"runtime": "made up", "threads": 1, "batch": 1, "warmup": 0, "runs": 1, "cpu": "none"},
         "dates": [], "load_average": [], "spaces": ["cifar10_tiny"],
         "call_ms": 0.004,
+        "calibration": {"scale": 0.9, "networks": "made up", "mean_abs_rel_error_before": 0.1,
+                        "mean_abs_rel_error_after": 0.0, "date": "today"},
         "entries": entries,
     });
     LatencyTable::parse(&v.to_string()).unwrap()
@@ -124,7 +126,7 @@ fn the_pieces_of_a_space_are_those_its_networks_run() {
 }
 
 /// `latency predict`: a network's prediction is one call plus each piece's entry less the
-/// call (summed here from the table file); the space's range equals the smallest and
+/// call, times the table's calibration (summed here from the table file); the space's range equals the smallest and
 /// largest prediction over every network of the tiny space.
 #[test]
 fn predictions_and_the_space_range_against_brute_force() {
@@ -152,18 +154,15 @@ fn predictions_and_the_space_range_against_brute_force() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let pieces = v["pieces"].as_array().unwrap();
-    let want = 0.004
-        + pieces
-            .iter()
-            .map(|x| {
-                file["entries"][x["key"].as_str().unwrap()]
-                    .as_f64()
-                    .unwrap()
-                    - 0.004
-            })
-            .sum::<f64>();
+    let entry = |x: &Value| {
+        file["entries"][x["key"].as_str().unwrap()]
+            .as_f64()
+            .unwrap()
+    };
+    let want = 0.9 * (0.004 + pieces.iter().map(|x| entry(x) - 0.004).sum::<f64>());
     assert_eq!(pieces.len(), pieces_of(&arch).unwrap().len());
-    assert!((v["predicted_ms"].as_f64().unwrap() - want).abs() < 1e-12);
+    let got = v["predicted_ms"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
 
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for picks in all_picks(&plan) {
@@ -346,6 +345,46 @@ fn a_table_is_built_and_resumed_where_it_stopped() {
     for (k, v) in &cut.entries {
         assert_eq!(second.entries[k], *v, "{k} was measured again");
     }
+
+    // Calibration: every prediction is multiplied by the fitted factor, nothing else moves.
+    let arch = dir.join("net.json");
+    std::fs::write(
+        &arch,
+        plan.derive(&vec![1; plan.choices.len()]).unwrap().to_json(),
+    )
+    .unwrap();
+    let predict = || {
+        let o = dmasking(&[
+            "latency",
+            "predict",
+            "--arch",
+            arch.to_str().unwrap(),
+            "--table",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["predicted_ms"]
+            .as_f64()
+            .unwrap()
+    };
+    let raw = predict();
+    let o = dmasking(&[
+        "latency",
+        "calibrate",
+        "--table",
+        out.to_str().unwrap(),
+        "--space",
+        &space,
+        "--count",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let calibrated = LatencyTable::read(&out).unwrap();
+    let scale = calibrated.calibration.as_ref().unwrap().scale;
+    assert!(scale > 0.0 && scale != 1.0, "{scale}");
+    assert_eq!(calibrated.entries, second.entries);
+    assert!((predict() - scale * raw).abs() <= 1e-12 * raw);
 
     let before = std::fs::read(&out).unwrap();
     let o = run(&["--batch", "2"]);

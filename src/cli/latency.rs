@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::latency::LatencyTable;
 use crate::latency::measure::{
-    arch_pieces, build_table, check_resumable, measure_arch, space_pieces,
+    arch_pieces, build_table, calibrate, check_resumable, measure_arch, space_pieces,
 };
 use crate::latency::runtime::{Timing, load_average, runtime};
 use crate::run::write_atomic;
@@ -99,6 +99,26 @@ pub enum LatencyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Fit a table's correction on whole networks: random networks of a space (`--space`,
+    /// uniform draws) or given ones (`--arch`), each measured with the table's settings;
+    /// predictions from the table are then multiplied by the least-squares factor.
+    Calibrate {
+        /// The latency table (rewritten with its calibration).
+        #[arg(long)]
+        table: PathBuf,
+        /// Draw the networks from this space.
+        #[arg(long, required_unless_present = "arch", conflicts_with = "arch")]
+        space: Option<PathBuf>,
+        /// How many networks to draw.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Seed of the draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Architecture files to fit on instead.
+        #[arg(long, num_args = 1..)]
+        arch: Vec<PathBuf>,
+    },
     /// Measure the whole exported network of an architecture in ONNX Runtime.
     Measure {
         /// An architecture file (dmasking-arch/1).
@@ -134,6 +154,13 @@ pub fn run(args: LatencyArgs) -> Result<()> {
                 (None, None) => bail!("give --arch FILE or --space FILE"),
             }
         }
+        LatencyCommand::Calibrate {
+            table,
+            space,
+            count,
+            seed,
+            arch,
+        } => calibrate_table(&table, space.as_deref(), count, seed, &arch),
         LatencyCommand::Measure { arch, timing, json } => {
             let timing = timing.timing()?;
             let a = crate::arch::Arch::load(&arch)
@@ -248,6 +275,61 @@ fn table(
                 drift.1
             )
         }
+    );
+    Ok(())
+}
+
+fn calibrate_table(
+    path: &Path,
+    space: Option<&Path>,
+    count: usize,
+    seed: u64,
+    files: &[PathBuf],
+) -> Result<()> {
+    use rand::SeedableRng;
+    let mut table = LatencyTable::read(path)?;
+    let (archs, networks) = match space {
+        Some(s) => {
+            let sp = Space::load(s).with_context(|| format!("reading space {}", s.display()))?;
+            let plan = Plan::new(&sp);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let archs = (0..count)
+                .map(|_| plan.derive(&plan.random_picks(&mut rng)))
+                .collect::<crate::error::Result<Vec<_>>>()?;
+            let name = sp.name.unwrap_or_else(|| "space".into());
+            (
+                archs,
+                format!("{count} uniform random networks of {name}, seed {seed}"),
+            )
+        }
+        None => {
+            let mut archs = Vec::new();
+            for f in files {
+                archs.push(
+                    crate::arch::Arch::load(f)
+                        .with_context(|| format!("reading architecture {}", f.display()))?,
+                );
+            }
+            (archs, format!("{} architecture files", files.len()))
+        }
+    };
+    let bar = indicatif::ProgressBar::new(archs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("measuring {bar:30} {pos}/{len} [{elapsed}<{eta}]")
+            .expect("valid template"),
+    );
+    calibrate(&mut table, &archs, networks, |i| bar.set_position(i as u64))
+        .with_context(|| format!("calibrating {}", path.display()))?;
+    bar.finish_and_clear();
+    write_atomic(path, table.to_json())?;
+    let c = table.calibration.as_ref().expect("just calibrated");
+    println!(
+        "{}: predictions × {:.4} ({}); mean |error| {:.1} % before, {:.1} % after",
+        path.display(),
+        c.scale,
+        c.networks,
+        100.0 * c.mean_abs_rel_error_before,
+        100.0 * c.mean_abs_rel_error_after
     );
     Ok(())
 }

@@ -190,6 +190,7 @@ pub fn build_table(
             spaces: vec![],
             call_ms: call_ms(timing)?,
             anchors: vec![],
+            calibration: None,
             entries: serde_json::Map::new(),
         },
     };
@@ -227,6 +228,75 @@ pub fn build_table(
         })?;
     }
     Ok(table)
+}
+
+/// One network of a calibration: its prediction without the correction and its measured
+/// latency, in ms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CalibrationPoint {
+    /// The uncorrected prediction.
+    pub predicted_ms: f64,
+    /// The whole network measured.
+    pub measured_ms: f64,
+}
+
+/// Fit `table`'s correction on the networks `archs`: each measured whole with the table's
+/// own timing settings (same runtime and CPU required), the factor the least-squares
+/// ratio `Σ m·p / Σ p²` of measured to uncorrected predicted latency. `networks` says what
+/// they are (kept in the table).
+pub fn calibrate(
+    table: &mut LatencyTable,
+    archs: &[Arch],
+    networks: String,
+    mut step: impl FnMut(usize),
+) -> Result<Vec<CalibrationPoint>> {
+    let m = &table.measured;
+    let timing = Timing {
+        threads: m.threads,
+        batch: m.batch,
+        warmup: m.warmup,
+        runs: m.runs,
+    };
+    check_resumable(table, &timing)?;
+    let raw = LatencyTable {
+        calibration: None,
+        ..table.clone()
+    };
+    let mut points = Vec::new();
+    for (i, arch) in archs.iter().enumerate() {
+        let predicted_ms = raw.predict(arch)?.ms;
+        let measured_ms = measure_arch(arch, &timing)?;
+        points.push(CalibrationPoint {
+            predicted_ms,
+            measured_ms,
+        });
+        step(i + 1);
+    }
+    if points.is_empty() {
+        return Err(Error::Config(
+            "calibration needs at least one network".into(),
+        ));
+    }
+    let scale = points
+        .iter()
+        .map(|p| p.measured_ms * p.predicted_ms)
+        .sum::<f64>()
+        / points.iter().map(|p| p.predicted_ms.powi(2)).sum::<f64>();
+    let err = |s: f64| {
+        points
+            .iter()
+            .map(|p| (s * p.predicted_ms / p.measured_ms - 1.0).abs())
+            .sum::<f64>()
+            / points.len() as f64
+    };
+    table.calibration = Some(super::table::Calibration {
+        scale,
+        networks,
+        mean_abs_rel_error_before: err(1.0),
+        mean_abs_rel_error_after: err(scale),
+        date: utc_now(),
+    });
+    Ok(points)
 }
 
 /// The measured latency of the whole exported network of `arch` (random weights, seed 0),

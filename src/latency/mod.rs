@@ -18,4 +18,4 @@ pub mod runtime;
 pub mod table;
 
 pub use piece::{Part, Piece, SpacePiece, pieces_of, pieces_of_layout, pieces_of_space};
-pub use table::{LATENCY_FORMAT, LatencyTable, Prediction};
+pub use table::{Calibration, LATENCY_FORMAT, LatencyTable, Prediction};

@@ -86,8 +86,29 @@ pub struct LatencyTable {
     /// Re-measured anchors (the first entry, at intervals).
     #[serde(default)]
     pub anchors: Vec<Anchor>,
+    /// A correction fitted on whole networks (`dmasking latency calibrate`): predictions
+    /// are multiplied by its scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     /// Piece key → median time of a graph of that piece alone, in ms (the call included).
     pub entries: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A table's correction: the least-squares factor from uncorrected predictions to the
+/// measured latency of whole networks.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// The factor every prediction is multiplied by.
+    pub scale: f64,
+    /// The networks it was fitted on.
+    pub networks: String,
+    /// Their mean |predicted / measured − 1| before the correction.
+    pub mean_abs_rel_error_before: f64,
+    /// The same after it.
+    pub mean_abs_rel_error_after: f64,
+    /// When it was fitted (UTC).
+    pub date: String,
 }
 
 /// A network's predicted latency and its parts.
@@ -115,6 +136,11 @@ impl LatencyTable {
                 format!("expected \"{LATENCY_FORMAT}\", got \"{}\"", t.format),
             ));
         }
+        if let Some(c) = &t.calibration
+            && !(c.scale.is_finite() && c.scale > 0.0)
+        {
+            return Err(Error::invalid("$.calibration.scale", "must be positive"));
+        }
         if !(t.call_ms.is_finite() && t.call_ms >= 0.0) {
             return Err(Error::invalid("$.call_ms", "must be a finite time ≥ 0"));
         }
@@ -141,16 +167,27 @@ impl LatencyTable {
         })
     }
 
-    /// A piece's share of a network's latency: its entry less the call, which the network
-    /// pays once.
-    pub fn share(&self, piece: &Piece) -> Result<f64> {
-        Ok(self.entry(&piece.key())? - self.call_ms)
+    /// The calibration's factor (1 without one).
+    pub fn scale(&self) -> f64 {
+        self.calibration.as_ref().map_or(1.0, |c| c.scale)
     }
 
-    /// The predicted latency of `arch`: one call plus every piece's share.
+    /// The cost of one call as a prediction counts it (calibrated), in ms.
+    pub fn call(&self) -> f64 {
+        self.scale() * self.call_ms
+    }
+
+    /// A piece's share of a network's latency: its entry less the call, which the network
+    /// pays once (calibrated).
+    pub fn share(&self, piece: &Piece) -> Result<f64> {
+        Ok(self.scale() * (self.entry(&piece.key())? - self.call_ms))
+    }
+
+    /// The predicted latency of `arch`: one call plus every piece's share, times the
+    /// calibration's factor.
     pub fn predict(&self, arch: &Arch) -> Result<Prediction> {
         let mut pieces = Vec::new();
-        let mut ms = self.call_ms;
+        let mut ms = self.call();
         for (_, piece) in pieces_of(arch)? {
             let share = self.share(&piece)?;
             ms += share;

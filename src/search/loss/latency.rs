@@ -204,12 +204,12 @@ impl SearchCost for Latency {
                     .iter()
                     .map(|gr| gr.shares[0] as f64)
                     .sum::<f64>()
-                    + self.table.call_ms * 1e3,
+                    + self.table.call() * 1e3,
             );
         };
         let device = first.device();
         let mut total: Option<Tensor<1>> = None;
-        let mut constant = self.table.call_ms * 1e3;
+        let mut constant = self.table.call() * 1e3;
         for (group, shares) in self.groups.iter().zip(self.tensors(&device)) {
             if group.choices.is_empty() {
                 constant += group.shares[0] as f64;
