@@ -594,3 +594,125 @@ fn a_latency_budget_search_lands_in_the_band_of_its_prediction() {
     assert!(err.contains(&format!("`{gone}`")), "{err}");
     assert!(!out.exists());
 }
+
+/// `lookup --latency`: the network's measured latency from the file, and its percentile
+/// among the benchmark's keys within ±5 % of it, counted here from the benchmark's and
+/// the (made-up) latency file's JSON.
+#[test]
+fn lookup_ranks_a_network_among_those_of_about_its_latency() {
+    use dmasking::benchmark::{Benchmark, NasBenchMacro};
+    let file = repo_str("data/nas-bench-macro/nas-bench-macro_cifar10.json");
+    let bench = NasBenchMacro::load(std::path::Path::new(&file)).unwrap();
+    let made_up = |key: &str| {
+        let d: Vec<f64> = key.bytes().map(|b| (b - b'0') as f64).collect();
+        0.2 + d
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (0.01 + 0.003 * i as f64))
+            .sum::<f64>()
+    };
+    let lat: serde_json::Map<String, Value> = bench
+        .keys()
+        .iter()
+        .map(|k| (k.clone(), json!(made_up(k))))
+        .collect();
+    let dir = TempDir::create("latency-lookup");
+    let lat_path = dir.join("latency.json");
+    let v = json!({
+        "format": "dmasking-network-latency/1", "benchmark": "NAS-Bench-Macro",
+        "measured": {"runtime": "made up", "threads": 1, "batch": 1, "warmup": 0, "runs": 1, "cpu": "none"},
+        "dates": [], "load_average": [], "networks": 3969, "latency_ms": lat,
+    });
+    std::fs::write(&lat_path, v.to_string()).unwrap();
+    let arch = dir.join("net.json");
+    let key = "12012012";
+    std::fs::write(
+        &arch,
+        bench
+            .plan()
+            .derive(&bench.picks(key).unwrap())
+            .unwrap()
+            .to_json(),
+    )
+    .unwrap();
+    let o = dmasking(&[
+        "lookup",
+        "--benchmark",
+        &file,
+        "--arch",
+        arch.to_str().unwrap(),
+        "--latency",
+        lat_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let found: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let key = found["key"].as_str().unwrap();
+    let ms = made_up(key);
+    let records: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let acc = |k: &str| records[k]["mean_acc"].as_f64().unwrap();
+    let band: Vec<&String> = bench
+        .keys()
+        .iter()
+        .filter(|k| (made_up(k) - ms).abs() <= 0.05 * ms)
+        .collect();
+    let below = band.iter().filter(|k| acc(k) < acc(key)).count();
+    let l = &found["latency"];
+    assert_eq!(l["ms"].as_f64().unwrap(), ms);
+    assert_eq!(l["band_size"].as_u64().unwrap() as usize, band.len());
+    assert!(band.len() > 10, "{}", band.len());
+    let want = 100.0 * below as f64 / band.len() as f64;
+    assert!((l["percentile"].as_f64().unwrap() - want).abs() < 1e-9);
+}
+
+/// `latency benchmark` on a three-network benchmark file written here: every key measured,
+/// and a second run after one key is removed measures only that network again.
+#[test]
+fn every_network_of_a_benchmark_is_measured_once_and_resumed() {
+    if runtime().is_none() {
+        return;
+    }
+    let dir = TempDir::create("latency-benchmark");
+    let file = dir.join("Results_MobileNet.json");
+    std::fs::write(
+        &file,
+        r#"{"1234123": {"mean": 90.2, "flops": 1000, "params": 3},
+            "1234124": {"mean": 90.0, "flops": 1000, "params": 1},
+            "4444443": {"mean": 91.0, "flops": 5000, "params": 2}}"#,
+    )
+    .unwrap();
+    let out = dir.join("latency.json");
+    let run = || {
+        dmasking(&[
+            "latency",
+            "benchmark",
+            "--benchmark",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--runs",
+            "3",
+            "--warmup",
+            "1",
+        ])
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = dmasking::latency::NetworkLatencies::read(&out).unwrap();
+    let keys: Vec<&String> = first.latency_ms.keys().collect();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(first.networks, 3);
+    let mut cut = first.clone();
+    cut.latency_ms.remove("1234124");
+    std::fs::write(&out, cut.to_json()).unwrap();
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let second = dmasking::latency::NetworkLatencies::read(&out).unwrap();
+    assert_eq!(second.latency_ms.len(), 3);
+    for k in ["1234123", "4444443"] {
+        assert_eq!(
+            second.latency_ms[k], first.latency_ms[k],
+            "{k} was measured again"
+        );
+    }
+}

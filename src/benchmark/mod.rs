@@ -119,6 +119,20 @@ pub struct Lookup {
     pub band_size: usize,
     /// The other keys that describe the same network.
     pub same_as: Vec<String>,
+    /// With a file of the benchmark's measured latencies: where it stands by latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyLookup>,
+}
+
+/// Where a network stands among a benchmark's networks of about its measured latency.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LatencyLookup {
+    /// Its measured latency, in ms.
+    pub ms: f64,
+    /// Percent of the keys within ±5 % of its latency that have a lower mean accuracy.
+    pub percentile: f64,
+    /// Number of keys within ±5 % of its latency (itself included).
+    pub band_size: usize,
 }
 
 /// Half-width of the FLOP band percentiles are taken in.
@@ -141,6 +155,68 @@ pub fn percentile(bench: &dyn Benchmark, flops: u64, acc: f64) -> (f64, usize) {
         .collect();
     let below = band.iter().filter(|&&a| a < acc).count();
     (100.0 * below as f64 / band.len().max(1) as f64, band.len())
+}
+
+/// Percent of the keys with measured latency within `ms · (1 ± BAND)` whose mean accuracy is
+/// below `acc`, and how many keys that band holds (keys the file lacks are left out).
+pub fn latency_percentile(
+    bench: &dyn Benchmark,
+    lat: &crate::latency::NetworkLatencies,
+    ms: f64,
+    acc: f64,
+) -> (f64, usize) {
+    let band: Vec<f64> = bench
+        .keys()
+        .iter()
+        .filter(|k| lat.get(k).is_some_and(|l| (l - ms).abs() <= BAND * ms))
+        .filter_map(|k| bench.entry(k))
+        .map(|e| e.mean_acc)
+        .collect();
+    let below = band.iter().filter(|&&a| a < acc).count();
+    (100.0 * below as f64 / band.len().max(1) as f64, band.len())
+}
+
+/// [`lookup`], and where the network stands among the benchmark's networks of about its
+/// measured latency (`lat`, a file of every network's latency); a file without the
+/// network's key is an error.
+pub fn lookup_with_latency(
+    bench: &dyn Benchmark,
+    arch: &Arch,
+    lat: &crate::latency::NetworkLatencies,
+) -> Result<Lookup> {
+    let mut found = lookup(bench, arch)?;
+    let ms = lat.get(&found.key).ok_or_else(|| {
+        Error::Data(format!(
+            "the latency file of {} has no entry for key {}",
+            lat.benchmark, found.key
+        ))
+    })?;
+    let (percentile, band_size) = latency_percentile(bench, lat, ms, found.mean_acc);
+    found.latency = Some(LatencyLookup {
+        ms,
+        percentile,
+        band_size,
+    });
+    Ok(found)
+}
+
+/// The benchmark's distinct networks: each with every key that describes it, in key order.
+pub fn distinct_networks(bench: &dyn Benchmark) -> Result<Vec<(Vec<String>, Arch)>> {
+    let plan = bench.plan();
+    let mut by_network: std::collections::BTreeMap<String, (Vec<String>, Arch)> =
+        std::collections::BTreeMap::new();
+    for key in bench.keys() {
+        let arch = plan.derive(&bench.picks(key)?)?;
+        by_network
+            .entry(arch.network_key())
+            .or_insert_with(|| (Vec::new(), arch))
+            .0
+            .push(key.clone());
+    }
+    let mut v: Vec<_> = by_network.into_values().collect();
+    v.iter_mut().for_each(|(keys, _)| keys.sort());
+    v.sort_by(|a, b| a.0[0].cmp(&b.0[0]));
+    Ok(v)
 }
 
 /// The benchmark key(s) of an architecture, its accuracy and its percentile within ±5 %
@@ -177,5 +253,6 @@ pub fn lookup(bench: &dyn Benchmark, arch: &Arch) -> Result<Lookup> {
         band_size,
         same_as: keys[1..].to_vec(),
         key,
+        latency: None,
     })
 }

@@ -7,11 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::latency::LatencyTable;
 use crate::latency::measure::{
-    arch_pieces, build_table, calibrate, check_resumable, measure_arch, space_pieces,
+    arch_pieces, build_table, calibrate, check_resumable, measure_arch, measure_networks,
+    space_pieces,
 };
 use crate::latency::runtime::{Timing, load_average, runtime};
+use crate::latency::{LatencyTable, NetworkLatencies};
 use crate::run::write_atomic;
 use crate::space::Space;
 use crate::supernet::{EXTREME_LIMIT, Plan};
@@ -119,6 +120,18 @@ pub enum LatencyCommand {
         #[arg(long, num_args = 1..)]
         arch: Vec<PathBuf>,
     },
+    /// Measure every distinct network of a tabular benchmark whole (its keys → median ms),
+    /// for `lookup --latency`; an existing file is completed (resumed).
+    Benchmark {
+        /// The benchmark's data file (as `lookup --benchmark` takes it).
+        #[arg(long)]
+        benchmark: PathBuf,
+        /// The latency file to write (or to complete).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        timing: TimingArgs,
+    },
     /// Measure the whole exported network of an architecture in ONNX Runtime.
     Measure {
         /// An architecture file (dmasking-arch/1).
@@ -161,6 +174,11 @@ pub fn run(args: LatencyArgs) -> Result<()> {
             seed,
             arch,
         } => calibrate_table(&table, space.as_deref(), count, seed, &arch),
+        LatencyCommand::Benchmark {
+            benchmark,
+            out,
+            timing,
+        } => measure_benchmark(&benchmark, &out, &timing.timing()?),
         LatencyCommand::Measure { arch, timing, json } => {
             let timing = timing.timing()?;
             let a = crate::arch::Arch::load(&arch)
@@ -275,6 +293,55 @@ fn table(
                 drift.1
             )
         }
+    );
+    Ok(())
+}
+
+fn measure_benchmark(path: &Path, out: &Path, timing: &Timing) -> Result<()> {
+    let bench = crate::benchmark::open(path)
+        .with_context(|| format!("reading benchmark {}", path.display()))?;
+    let existing = if out.exists() {
+        Some(NetworkLatencies::read(out)?)
+    } else {
+        None
+    };
+    let networks = crate::benchmark::distinct_networks(&*bench)?;
+    let rt = runtime()?;
+    eprintln!(
+        "{} distinct networks of {} ({} keys); onnxruntime {}; load average {:.2}",
+        networks.len(),
+        bench.name(),
+        bench.keys().len(),
+        rt.version,
+        load_average()
+    );
+    let bar = indicatif::ProgressBar::new(networks.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("measuring {bar:30} {pos}/{len} [{elapsed}<{eta}]")
+            .expect("valid template"),
+    );
+    let file = measure_networks(
+        networks,
+        bench.name(),
+        timing,
+        existing,
+        |done, total, f| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done % 100 == 0 || done == total {
+                write_atomic(out, f.to_json())?;
+            }
+            Ok(())
+        },
+    )
+    .with_context(|| format!("measuring into {}", out.display()))?;
+    bar.finish_and_clear();
+    write_atomic(out, file.to_json())?;
+    println!(
+        "{}: {} keys, {} networks",
+        out.display(),
+        file.latency_ms.len(),
+        file.networks
     );
     Ok(())
 }

@@ -17,6 +17,10 @@ pub struct LookupArgs {
     /// An architecture file (dmasking-arch/1) of the benchmark's space.
     #[arg(long)]
     pub arch: PathBuf,
+    /// The benchmark's measured network latencies (`dmasking latency benchmark`): also its
+    /// percentile among the networks within ±5 % of its latency.
+    #[arg(long)]
+    pub latency: Option<PathBuf>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -27,7 +31,13 @@ pub fn run(args: LookupArgs) -> Result<()> {
         .with_context(|| format!("reading benchmark {}", args.benchmark.display()))?;
     let arch = Arch::load(&args.arch)
         .with_context(|| format!("reading architecture {}", args.arch.display()))?;
-    let found = lookup(&*bench, &arch)?;
+    let found = match &args.latency {
+        Some(p) => {
+            let lat = crate::latency::NetworkLatencies::read(p)?;
+            crate::benchmark::lookup_with_latency(&*bench, &arch, &lat)?
+        }
+        None => lookup(&*bench, &arch)?,
+    };
     if args.json {
         println!("{}", serde_json::to_string(&found)?);
     } else {
@@ -46,6 +56,15 @@ pub fn run(args: LookupArgs) -> Result<()> {
             BAND * 100.0,
             found.band_size
         );
+        if let Some(l) = &found.latency {
+            println!(
+                "  {:.4} ms measured: percentile {:.1} within ±{:.0} % latency ({} networks)",
+                l.ms,
+                l.percentile,
+                BAND * 100.0,
+                l.band_size
+            );
+        }
         if !found.same_as.is_empty() {
             println!("  same network as {}", found.same_as.join(", "));
         }

@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::networks::{NETWORK_LATENCY_FORMAT, NetworkLatencies};
 use super::piece::{Part, Piece, SpacePiece, pieces_of, pieces_of_space};
 use super::runtime::{Timing, cpu_name, load_average, runtime};
 use super::table::{Anchor, LATENCY_FORMAT, LatencyTable, Measurement};
@@ -297,6 +298,60 @@ pub fn calibrate(
         date: utc_now(),
     });
     Ok(points)
+}
+
+/// Measure whole networks into `file` (a new one when `None`, for `benchmark`): each
+/// entry of `networks` is the keys that describe one network and that network; networks
+/// whose keys are all in the file already are skipped (an interrupted run resumes).
+/// `step` is called after every network (and may save the file).
+pub fn measure_networks(
+    networks: Vec<(Vec<String>, Arch)>,
+    benchmark: &str,
+    timing: &Timing,
+    file: Option<NetworkLatencies>,
+    mut step: impl FnMut(usize, usize, &NetworkLatencies) -> Result<()>,
+) -> Result<NetworkLatencies> {
+    let measured = measurement(timing)?;
+    let mut file = match file {
+        Some(f) => {
+            let d = f.measured.differences(&measured);
+            if !d.is_empty() {
+                return Err(Error::Config(format!(
+                    "the file was measured otherwise ({}): complete it with its own settings or write a new file",
+                    d.join("; ")
+                )));
+            }
+            f
+        }
+        None => NetworkLatencies {
+            format: NETWORK_LATENCY_FORMAT.into(),
+            benchmark: benchmark.into(),
+            measured,
+            dates: vec![utc_now()],
+            load_average: vec![load_average()],
+            networks: 0,
+            latency_ms: serde_json::Map::new(),
+        },
+    };
+    let total = networks.len();
+    file.networks = total;
+    let todo: Vec<_> = networks
+        .into_iter()
+        .filter(|(keys, _)| !keys.iter().all(|k| file.latency_ms.contains_key(k)))
+        .collect();
+    let (n, done0) = (todo.len(), total - todo.len());
+    for (i, (keys, arch)) in todo.into_iter().enumerate() {
+        let ms = measure_arch(&arch, timing)?;
+        for k in keys {
+            file.latency_ms.insert(k, ms.into());
+        }
+        file.dates.truncate(1);
+        file.dates.push(utc_now());
+        file.load_average.truncate(1);
+        file.load_average.push(load_average());
+        step(done0 + i + 1, done0 + n, &file)?;
+    }
+    Ok(file)
 }
 
 /// The measured latency of the whole exported network of `arch` (random weights, seed 0),
