@@ -120,3 +120,20 @@ fn bench_json_has_the_keys_compare_reads() {
     assert_eq!(v["input_size"].as_u64(), Some(32));
     assert!(v["decode_threads"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn scale_refuses_a_target_that_is_not_a_positive_number() {
+    let dir = TempDir::create("scale-bad");
+    let out = dir.join("a.json");
+    let o = dmasking(&[
+        "scale",
+        "--space",
+        &repo_str("configs/cifar10.json"),
+        "--match-mflops",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    refused(&o, "positive");
+    assert!(!out.exists());
+}

@@ -673,3 +673,82 @@ fn default_space_extremes_by_exhaustive_separable_enumeration() {
     let printed = crate::util::printed_range("configs/cifar10.json");
     assert_eq!(printed, (lo as f64, hi as f64));
 }
+
+/// `dmasking scale`: by width, the largest network of `configs/cifar10.json` with the same
+/// blocks (ops, kernels, strides, SE, activations) and every width a multiple of 8 no wider
+/// than before, within ±5 % of 6 MFLOPs by `flops`; by resolution, the largest network's
+/// widths at the input size whose FLOPs are nearest 6 MFLOPs (its neighbours' are farther).
+#[test]
+fn scaled_baselines_keep_the_largest_network_at_the_budget() {
+    use dmasking::supernet::{EXTREME_LIMIT, Plan};
+    let space = dmasking::space::Space::load(&crate::util::repo("configs/cifar10.json")).unwrap();
+    let plan = Plan::new(&space);
+    let largest = plan
+        .derive(&plan.extreme(true, EXTREME_LIMIT).unwrap().picks)
+        .unwrap();
+    let dir = crate::util::TempDir::create("scale");
+    let flops_of = |path: &str, size: Option<usize>| {
+        let size = size.map(|s| s.to_string());
+        let mut args = vec!["flops", "--arch", path, "--json"];
+        if let Some(s) = &size {
+            args.extend(["--input-size", s.as_str()]);
+        }
+        let o = crate::util::dmasking(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["flops"]
+            .as_f64()
+            .unwrap()
+    };
+    let scaled = |by: &str| {
+        let out = dir.join(format!("{by}.json"));
+        let o = crate::util::dmasking(&[
+            "scale",
+            "--space",
+            &crate::util::repo_str("configs/cifar10.json"),
+            "--match-mflops",
+            "6",
+            "--by",
+            by,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            out.to_str().unwrap().to_string(),
+            dmasking::arch::Arch::load(&out).unwrap(),
+        )
+    };
+    let (path, w) = scaled("width");
+    assert!((flops_of(&path, None) / 6e6 - 1.0).abs() <= 0.05);
+    assert_eq!(w.input_size, largest.input_size);
+    assert_eq!(w.blocks.len(), largest.blocks.len());
+    for (a, b) in w.blocks.iter().zip(&largest.blocks) {
+        assert_eq!(
+            (a.op, a.stride, a.kernel, a.se),
+            (b.op, b.stride, b.kernel, b.se)
+        );
+        assert!(
+            a.out % 8 == 0 && a.out <= b.out,
+            "{a:?} vs {b:?}"
+        );
+    }
+    assert!(w.stem.out % 8 == 0 && w.stem.out <= largest.stem.out);
+    let (path, r) = scaled("resolution");
+    assert_eq!(
+        (r.stem.clone(), r.blocks.clone(), r.head.clone()),
+        (
+            largest.stem.clone(),
+            largest.blocks.clone(),
+            largest.head.clone()
+        )
+    );
+    assert!(r.input_size < largest.input_size);
+    let off = |f: f64| (f - 6e6).abs();
+    let here = off(flops_of(&path, None));
+    for n in [r.input_size - 1, r.input_size + 1] {
+        assert!(
+            off(flops_of(&path, Some(n))) >= here,
+            "input {n} is nearer 6 MFLOPs"
+        );
+    }
+}

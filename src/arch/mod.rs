@@ -2,6 +2,7 @@
 
 mod format;
 mod layout;
+mod scale;
 
 pub use format::*;
 pub(crate) use format::{default_true, default_width_divisor, is_true};

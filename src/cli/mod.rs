@@ -11,6 +11,7 @@ mod latency;
 mod lookup;
 mod random;
 mod report;
+mod scale;
 mod score;
 mod search;
 mod train;
@@ -43,6 +44,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Random architectures of a space with matched FLOPs (the baseline for a search).
     Random(random::RandomArgs),
+    /// The space's largest network scaled to a FLOP budget by width or input size.
+    Scale(scale::ScaleArgs),
     /// Train the network of an architecture file from scratch.
     Train(train::TrainArgs),
     /// Test-set accuracy, per class and confusion matrix, of a training run.
@@ -201,6 +204,7 @@ pub fn main() -> ExitCode {
             Command::Derive(args) => derive::run(args, &device),
             Command::Bench(args) => bench::run(args, &device),
             Command::Random(args) => random::run(args),
+            Command::Scale(args) => scale::run(args),
             Command::Train(args) => train::run(args, &device),
             Command::Eval(args) => eval::run(args, &device),
             Command::Export(args) => export::run(args, &device),

@@ -1,6 +1,7 @@
 //! The masked supernet (docs/ALGORITHM.md): Gumbel-softmax architecture weights, channel
 //! masks, branch choices, resolution sub-lattices, effective-shape cost, and derivation.
 
+pub mod baseline;
 pub mod block;
 pub mod derive;
 pub mod eff;
@@ -15,6 +16,7 @@ pub mod picks;
 pub mod plan;
 pub mod random;
 
+pub use baseline::{ScaleBy, Scaled, scaled_baseline};
 pub use block::{OpSharing, SuperBlock};
 pub use eff::Eff;
 pub use extremes::{EXTREME_LIMIT, Extreme};
