@@ -727,10 +727,7 @@ fn scaled_baselines_keep_the_largest_network_at_the_budget() {
             (a.op, a.stride, a.kernel, a.se),
             (b.op, b.stride, b.kernel, b.se)
         );
-        assert!(
-            a.out % 8 == 0 && a.out <= b.out,
-            "{a:?} vs {b:?}"
-        );
+        assert!(a.out % 8 == 0 && a.out <= b.out, "{a:?} vs {b:?}");
     }
     assert!(w.stem.out % 8 == 0 && w.stem.out <= largest.stem.out);
     let (path, r) = scaled("resolution");
