@@ -56,6 +56,13 @@ fn piece_keys_of_a_written_network() {
     );
 }
 
+/// Run `dmasking` with `args` (a `--json` command), which must succeed: its JSON.
+fn json_of(args: &[&str]) -> Value {
+    let o = dmasking(args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// Every option combination of `plan`.
 fn all_picks(plan: &Plan) -> Vec<Vec<usize>> {
     let mut all = vec![vec![]];
@@ -141,7 +148,7 @@ fn predictions_and_the_space_range_against_brute_force() {
     let picks = vec![1; plan.choices.len()];
     let arch = plan.derive(&picks).unwrap();
     std::fs::write(&arch_path, arch.to_json()).unwrap();
-    let o = dmasking(&[
+    let v = json_of(&[
         "latency",
         "predict",
         "--arch",
@@ -150,8 +157,6 @@ fn predictions_and_the_space_range_against_brute_force() {
         p,
         "--json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let pieces = v["pieces"].as_array().unwrap();
     let entry = |x: &Value| {
@@ -170,17 +175,10 @@ fn predictions_and_the_space_range_against_brute_force() {
         lo = lo.min(ms);
         hi = hi.max(ms);
     }
-    let o = dmasking(&[
-        "latency",
-        "predict",
-        "--space",
-        &repo_str("configs/cifar10_tiny.json"),
-        "--table",
-        p,
-        "--json",
+    let space = repo_str("configs/cifar10_tiny.json");
+    let v = json_of(&[
+        "latency", "predict", "--space", &space, "--table", p, "--json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
         (v["min_ms"].as_f64().unwrap() - lo).abs() < 1e-12,
         "{v} vs {lo}"
@@ -354,17 +352,8 @@ fn a_table_is_built_and_resumed_where_it_stopped() {
     )
     .unwrap();
     let predict = || {
-        let o = dmasking(&[
-            "latency",
-            "predict",
-            "--arch",
-            arch.to_str().unwrap(),
-            "--table",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice::<Value>(&o.stdout).unwrap()["predicted_ms"]
+        let (a, t) = (arch.to_str().unwrap(), out.to_str().unwrap());
+        json_of(&["latency", "predict", "--arch", a, "--table", t, "--json"])["predicted_ms"]
             .as_f64()
             .unwrap()
     };
@@ -505,16 +494,10 @@ fn a_latency_budget_search_lands_in_the_band_of_its_prediction() {
     let dir = TempDir::create("latency-search");
     let table = made_up_table_file(&dir, &plan);
     let t = table.to_str().unwrap().to_string();
-    let o = dmasking(&[
-        "latency",
-        "predict",
-        "--space",
-        &repo_str("configs/cifar10_tiny.json"),
-        "--table",
-        &t,
-        "--json",
+    let space = repo_str("configs/cifar10_tiny.json");
+    let range = json_of(&[
+        "latency", "predict", "--space", &space, "--table", &t, "--json",
     ]);
-    let range: Value = serde_json::from_slice(&o.stdout).unwrap();
     let (lo, hi) = (
         range["min_ms"].as_f64().unwrap(),
         range["max_ms"].as_f64().unwrap(),
@@ -560,7 +543,7 @@ fn a_latency_budget_search_lands_in_the_band_of_its_prediction() {
         "{predicted} ms for a budget of {budget}"
     );
     assert_eq!(lat["table"], t.as_str());
-    let o = dmasking(&[
+    let v = json_of(&[
         "latency",
         "predict",
         "--arch",
@@ -569,7 +552,6 @@ fn a_latency_budget_search_lands_in_the_band_of_its_prediction() {
         &t,
         "--json",
     ]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!((v["predicted_ms"].as_f64().unwrap() - predicted).abs() < 1e-9);
 
     let (out, o) = search("too-fast", &t, lo * 0.5);
@@ -635,7 +617,7 @@ fn lookup_ranks_a_network_among_those_of_about_its_latency() {
             .to_json(),
     )
     .unwrap();
-    let o = dmasking(&[
+    let found = json_of(&[
         "lookup",
         "--benchmark",
         &file,
@@ -645,8 +627,6 @@ fn lookup_ranks_a_network_among_those_of_about_its_latency() {
         lat_path.to_str().unwrap(),
         "--json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let found: Value = serde_json::from_slice(&o.stdout).unwrap();
     let key = found["key"].as_str().unwrap();
     let ms = made_up(key);
     let records: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
