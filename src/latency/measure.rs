@@ -85,12 +85,18 @@ pub fn call_ms(timing: &Timing) -> Result<f64> {
 /// An existing table can be completed with `timing` on this machine: it was measured with
 /// the same settings, runtime and CPU; else an error naming what differs.
 pub fn check_resumable(table: &LatencyTable, timing: &Timing) -> Result<()> {
-    let d = table.measured.differences(&measurement(timing)?);
+    same_measurement(&table.measured, &measurement(timing)?, "table")
+}
+
+/// A file measured with `before` can be completed by measuring with `here`; else an error
+/// naming what differs (`what`: the kind of file).
+fn same_measurement(before: &Measurement, here: &Measurement, what: &str) -> Result<()> {
+    let d = before.differences(here);
     if d.is_empty() {
         return Ok(());
     }
     Err(Error::Config(format!(
-        "the table was measured otherwise ({}): complete it with its own settings or write a new table",
+        "the {what} was measured otherwise ({}): complete it with its own settings or write a new {what}",
         d.join("; ")
     )))
 }
@@ -314,13 +320,7 @@ pub fn measure_networks(
     let measured = measurement(timing)?;
     let mut file = match file {
         Some(f) => {
-            let d = f.measured.differences(&measured);
-            if !d.is_empty() {
-                return Err(Error::Config(format!(
-                    "the file was measured otherwise ({}): complete it with its own settings or write a new file",
-                    d.join("; ")
-                )));
-            }
+            same_measurement(&f.measured, &measured, "file")?;
             f
         }
         None => NetworkLatencies {

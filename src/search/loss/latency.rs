@@ -38,7 +38,10 @@ struct Group {
 pub struct Latency {
     table: LatencyTable,
     path: PathBuf,
+    /// The groups decided by some choice.
     groups: Vec<Group>,
+    /// The call and the shares of the pieces no choice decides (µs).
+    constant: f64,
     /// The groups' shares as constant tensors, built on the first device asked for.
     tensors: Mutex<Option<(Device, Vec<Tensor<1>>)>>,
 }
@@ -113,6 +116,7 @@ impl Latency {
             ],
         ));
         let mut groups = Vec::new();
+        let mut constant = table.call() * 1e3;
         for (slot, choices) in slots {
             let mut choices: Vec<usize> = choices.into_iter().flatten().collect();
             choices.sort_unstable();
@@ -136,16 +140,21 @@ impl Latency {
                 };
                 shares.push(share as f32);
             }
-            groups.push(Group {
-                choices,
-                dims,
-                shares,
-            });
+            if choices.is_empty() {
+                constant += shares[0] as f64;
+            } else {
+                groups.push(Group {
+                    choices,
+                    dims,
+                    shares,
+                });
+            }
         }
         Ok(Latency {
             table,
             path: path.to_path_buf(),
             groups,
+            constant,
             tensors: Mutex::new(None),
         })
     }
@@ -198,23 +207,12 @@ impl SearchCost for Latency {
         "budget_ms"
     }
     fn expected(&self, _net: &Supernet, g: &ArchWeights) -> Eff {
-        let Some(first) = g.0.first() else {
-            return Eff::Const(
-                self.groups
-                    .iter()
-                    .map(|gr| gr.shares[0] as f64)
-                    .sum::<f64>()
-                    + self.table.call() * 1e3,
-            );
+        // Only groups with choices are kept; a searched group means g has weights.
+        let Some(first) = g.0.first().filter(|_| !self.groups.is_empty()) else {
+            return Eff::Const(self.constant);
         };
-        let device = first.device();
         let mut total: Option<Tensor<1>> = None;
-        let mut constant = self.table.call() * 1e3;
-        for (group, shares) in self.groups.iter().zip(self.tensors(&device)) {
-            if group.choices.is_empty() {
-                constant += group.shares[0] as f64;
-                continue;
-            }
+        for (group, shares) in self.groups.iter().zip(self.tensors(&first.device())) {
             let mut t = shares;
             for (&c, &k) in group.choices.iter().zip(&group.dims) {
                 let rest = t.dims()[0] / k;
@@ -226,10 +224,7 @@ impl SearchCost for Latency {
                 None => t,
             });
         }
-        match total {
-            Some(t) => Eff::Var(t.add_scalar(constant)),
-            None => Eff::Const(constant),
-        }
+        Eff::Var(total.expect("a searched group").add_scalar(self.constant))
     }
     fn exact(&self, plan: &Plan, picks: &[usize]) -> Result<f64> {
         Ok(self.table.predict(&plan.derive(picks)?)?.ms * 1e3)
