@@ -7,6 +7,7 @@ mod util;
 mod api;
 mod benchmark;
 mod cli;
+mod composition;
 mod export;
 mod folder;
 mod formats;
