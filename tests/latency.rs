@@ -696,3 +696,69 @@ fn every_network_of_a_benchmark_is_measured_once_and_resumed() {
         );
     }
 }
+
+/// `random --latency-table T --match-ms X`: distinct networks whose prediction (computed
+/// here from the table) lies within the tolerance of X, recorded in their provenance; a
+/// target outside the space's range is refused with the range named.
+#[test]
+fn random_networks_matched_by_predicted_latency() {
+    let (_, plan) = tiny();
+    let dir = TempDir::create("latency-random");
+    let table_path = made_up_table_file(&dir, &plan);
+    let table = made_up_table(&plan);
+    let (lo, hi) = all_picks(&plan)
+        .into_iter()
+        .map(|p| table.predict(&plan.derive(&p).unwrap()).unwrap().ms)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), m| {
+            (a.min(m), b.max(m))
+        });
+    let target = lo + 0.5 * (hi - lo);
+    let out = dir.join("random");
+    let space = repo_str("configs/cifar10_tiny.json");
+    let t = table_path.to_str().unwrap();
+    let o = dmasking(&[
+        "random",
+        "--space",
+        &space,
+        "--latency-table",
+        t,
+        "--match-ms",
+        &target.to_string(),
+        "--tolerance",
+        "0.03",
+        "--count",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut keys = std::collections::BTreeSet::new();
+    for k in 0..4 {
+        let arch = Arch::load(&out.join(format!("random_{k}.json"))).unwrap();
+        let ms = table.predict(&arch).unwrap().ms;
+        assert!(
+            (ms / target - 1.0).abs() <= 0.03,
+            "network {k}: {ms} ms vs {target}"
+        );
+        let recorded = arch.provenance.as_ref().unwrap()["latency"]["predicted_ms"]
+            .as_f64()
+            .unwrap();
+        assert!((recorded - ms).abs() < 1e-9, "{recorded} vs {ms}");
+        assert!(keys.insert(arch.network_key()), "network {k} repeats");
+    }
+    let o = dmasking(&[
+        "random",
+        "--space",
+        &space,
+        "--latency-table",
+        t,
+        "--match-ms",
+        &(2.0 * hi).to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("outside the space's range") && err.contains(&format!("{hi:.4}")),
+        "{err}"
+    );
+}

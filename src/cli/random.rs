@@ -1,5 +1,6 @@
 //! `dmasking random --space FILE --count N --match-mflops X [--tolerance 0.05]`: random
-//! architectures of a space with matched FLOPs, the baseline every NAS result needs.
+//! architectures of a space with matched FLOPs, the baseline every NAS result needs; or
+//! `--latency-table TABLE --match-ms T`: matched predicted latency.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,8 @@ use clap::Args;
 use serde_json::json;
 
 use crate::run::write_atomic;
+use crate::search::loss::cost::{Flops, SearchCost};
+use crate::search::loss::latency::Latency;
 use crate::space::Space;
 use crate::supernet::Plan;
 
@@ -19,8 +22,18 @@ pub struct RandomArgs {
     #[arg(long, default_value_t = 3)]
     pub count: usize,
     /// Target FLOPs in millions; architectures within the tolerance are kept.
-    #[arg(long)]
-    pub match_mflops: f64,
+    #[arg(
+        long,
+        required_unless_present = "match_ms",
+        conflicts_with = "match_ms"
+    )]
+    pub match_mflops: Option<f64>,
+    /// Target latency in milliseconds, predicted by `--latency-table`.
+    #[arg(long, requires = "latency_table")]
+    pub match_ms: Option<f64>,
+    /// A latency table of the space (`dmasking latency table`), for `--match-ms`.
+    #[arg(long, requires = "match_ms")]
+    pub latency_table: Option<PathBuf>,
     /// Relative tolerance around the target.
     #[arg(long, default_value_t = 0.05)]
     pub tolerance: f64,
@@ -37,36 +50,67 @@ pub struct RandomArgs {
 pub fn run(args: RandomArgs) -> Result<()> {
     let space = Space::load(&args.space)
         .with_context(|| format!("reading space {}", args.space.display()))?;
-    if !(args.match_mflops > 0.0 && args.tolerance >= 0.0) {
-        bail!("--match-mflops must be positive and --tolerance non-negative");
-    }
     let plan = Plan::new(&space);
-    let archs = plan.random_matched(
+    let (cost, target): (Box<dyn SearchCost>, f64) = match (&args.latency_table, args.match_ms) {
+        (Some(table), Some(ms)) => (Box::new(Latency::new(table, &plan)?), ms),
+        _ => (Box::new(Flops), args.match_mflops.unwrap_or(f64::NAN)),
+    };
+    if !(target > 0.0 && target.is_finite() && args.tolerance >= 0.0) {
+        bail!("the target must be positive and --tolerance non-negative");
+    }
+    let what = format!("{target} {}", cost.unit());
+    let range = cost.range(&plan)?;
+    let raw = target * cost.scale();
+    if raw * (1.0 + args.tolerance) < range.min || raw * (1.0 - args.tolerance) > range.max {
+        bail!(
+            "{what} is outside the space's range {:.4}–{:.4} {} (±{:.0}% allowed)",
+            range.min / cost.scale(),
+            range.max / cost.scale(),
+            cost.unit(),
+            args.tolerance * 100.0
+        );
+    }
+    let exact = |p: &[usize]| cost.exact(&plan, p);
+    let archs = plan.random_matched_by(
         args.count,
-        args.match_mflops * 1e6,
+        raw,
         args.tolerance,
         args.seed,
         args.max_draws,
+        &exact,
+        &what,
     )?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for (k, r) in archs.into_iter().enumerate() {
-        let (mut arch, flops, method) = (r.arch, r.flops, r.method);
+        let mut arch = r.arch;
         arch.name = Some(format!(
             "{}-random{k}",
             space.name.as_deref().unwrap_or("space")
         ));
-        arch.provenance = Some(json!({
-            "random": {"space": space.name, "seed": args.seed, "match_mflops": args.match_mflops,
-                        "tolerance": args.tolerance, "method": method},
-            "exact_flops": flops,
-            "picks": r.picks,
-        }));
+        let random = match args.match_ms {
+            Some(ms) => json!({"space": space.name, "seed": args.seed, "match_ms": ms,
+                               "tolerance": args.tolerance, "method": r.method}),
+            None => json!({"space": space.name, "seed": args.seed, "match_mflops": target,
+                           "tolerance": args.tolerance, "method": r.method}),
+        };
+        let mut provenance = json!({"random": random, "exact_flops": r.flops, "picks": r.picks});
+        if let Some(extra) = cost.describe(&plan, &r.picks)? {
+            if let (Some(p), serde_json::Value::Object(e)) = (provenance.as_object_mut(), extra) {
+                p.extend(e);
+            }
+        }
+        arch.provenance = Some(provenance);
         let path = args.out.join(format!("random_{k}.json"));
         write_atomic(&path, arch.to_json())?;
+        let latency = match args.match_ms {
+            Some(_) => format!(", {:.4} ms predicted", r.cost / cost.scale()),
+            None => String::new(),
+        };
         println!(
-            "random {k}: {:.3} MFLOPs ({method}) -> {}",
-            flops as f64 / 1e6,
+            "random {k}: {:.3} MFLOPs{latency} ({}) -> {}",
+            r.flops as f64 / 1e6,
+            r.method,
             path.display()
         );
     }

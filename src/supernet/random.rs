@@ -39,6 +39,9 @@ pub struct RandomArch {
     pub arch: crate::arch::Arch,
     /// Exact FLOPs.
     pub flops: u64,
+    /// The matched cost (exact FLOPs for [`Plan::random_matched`], the given cost's value
+    /// for [`Plan::random_matched_by`]).
+    pub cost: f64,
     /// `"uniform"` or `"walk"`.
     pub method: &'static str,
     /// The option of every choice that derives it.
@@ -59,22 +62,44 @@ impl Plan {
         seed: u64,
         max_draws: usize,
     ) -> Result<Vec<RandomArch>> {
+        let flops = |p: &[usize]| Ok(self.flops_of(p)? as f64);
+        let what = format!("{:.3} MFLOPs", target / 1e6);
+        self.random_matched_by(count, target, tolerance, seed, max_draws, &flops, &what)
+    }
+
+    /// [`random_matched`](Self::random_matched) for any cost of a network's picks (a
+    /// latency table's prediction): `count` distinct architectures within
+    /// `target · (1 ± tolerance)` of `cost`; `what` names the target in errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn random_matched_by(
+        &self,
+        count: usize,
+        target: f64,
+        tolerance: f64,
+        seed: u64,
+        max_draws: usize,
+        cost: &dyn Fn(&[usize]) -> Result<f64>,
+        what: &str,
+    ) -> Result<Vec<RandomArch>> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut found = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        let in_band = |f: u64| ((f as f64) / target - 1.0).abs() <= tolerance;
+        let in_band = |c: f64| (c / target - 1.0).abs() <= tolerance;
         // Keep `picks` when its network is in the band and new.
         let mut offer =
             |picks: Vec<usize>, method: &'static str, found: &mut Vec<RandomArch>| -> Result<()> {
-                let arch = self.derive(&picks)?;
-                let flops = arch.cost()?.flops;
-                if in_band(flops) && seen.insert(arch.network_key()) {
-                    found.push(RandomArch {
-                        arch,
-                        flops,
-                        method,
-                        picks,
-                    });
+                let value = cost(&picks)?;
+                if in_band(value) {
+                    let arch = self.derive(&picks)?;
+                    if seen.insert(arch.network_key()) {
+                        found.push(RandomArch {
+                            flops: arch.cost()?.flops,
+                            arch,
+                            cost: value,
+                            method,
+                            picks,
+                        });
+                    }
                 }
                 Ok(())
             };
@@ -88,16 +113,15 @@ impl Plan {
             if found.len() == count {
                 break;
             }
-            if let Some(picks) = self.walk_into_band(&mut rng, target, tolerance)? {
+            if let Some(picks) = self.walk_into_band(&mut rng, target, tolerance, cost)? {
                 offer(picks, "walk", &mut found)?;
             }
         }
         if found.len() < count {
             return Err(crate::error::Error::Config(format!(
-                "found {} of {count} distinct architectures within {:.0}% of {:.3} MFLOPs (uniform draws and random walks); widen the tolerance or pick a target inside the space's range",
+                "found {} of {count} distinct architectures within {:.0}% of {what} (uniform draws and random walks); widen the tolerance or pick a target inside the space's range",
                 found.len(),
                 tolerance * 100.0,
-                target / 1e6
             )));
         }
         Ok(found)
@@ -110,10 +134,11 @@ impl Plan {
         rng: &mut R,
         target: f64,
         tolerance: f64,
+        cost: &dyn Fn(&[usize]) -> Result<f64>,
     ) -> Result<Option<Vec<usize>>> {
-        let gap = |f: u64| ((f as f64 / target - 1.0).abs() - tolerance).max(0.0);
+        let gap = |c: f64| ((c / target - 1.0).abs() - tolerance).max(0.0);
         let mut picks = self.random_picks(rng);
-        let mut d = gap(self.flops_of(&picks)?);
+        let mut d = gap(cost(&picks)?);
         let mut mixed = 0;
         for _ in 0..20_000 {
             if d == 0.0 && mixed >= WALK_MIX {
@@ -122,7 +147,7 @@ impl Plan {
             let c = rng.random_range(0..self.choices.len());
             let o = rng.random_range(0..self.choices[c].options.len());
             let old = std::mem::replace(&mut picks[c], o);
-            let nd = gap(self.flops_of(&picks)?);
+            let nd = gap(cost(&picks)?);
             if nd <= d {
                 d = nd;
                 if d == 0.0 {
