@@ -95,10 +95,10 @@ pub fn run(args: RandomArgs) -> Result<()> {
                            "tolerance": args.tolerance, "method": r.method}),
         };
         let mut provenance = json!({"random": random, "exact_flops": r.flops, "picks": r.picks});
-        if let Some(extra) = cost.describe(&plan, &r.picks)? {
-            if let (Some(p), serde_json::Value::Object(e)) = (provenance.as_object_mut(), extra) {
-                p.extend(e);
-            }
+        if let (Some(p), Some(serde_json::Value::Object(extra))) =
+            (provenance.as_object_mut(), cost.describe(&plan, &r.picks)?)
+        {
+            p.extend(extra);
         }
         arch.provenance = Some(provenance);
         let path = args.out.join(format!("random_{k}.json"));
