@@ -443,6 +443,32 @@ fn our_block(net: &Supernet, sb: &SuperBlock, x: Tensor<4>, g: &[Tensor<1>]) -> 
     sb.forward(x, &w)
 }
 
+/// One searched block of `net` on a random input under random soft weights: our forward
+/// pass against `written`.
+fn check_block(
+    net: &Supernet,
+    sb: &SuperBlock,
+    what: &str,
+    written: fn(&SuperBlock, Tensor<4>, &[Tensor<1>]) -> Tensor<4>,
+) {
+    let dev = net.one.device();
+    let alpha = random_logits(net, &dev);
+    let x = Tensor::<4>::random(
+        [4, sb.plan.c_in.max(), 8, 8],
+        Distribution::Normal(0.2, 1.0),
+        &dev,
+    )
+    .require_grad();
+    assert_same(
+        what,
+        sb,
+        x,
+        &alpha,
+        |x, g| our_block(net, sb, x, g),
+        |x, g| written(sb, x, g),
+    );
+}
+
 /// Every block of cifar10_tiny's searched stages (width, expansion with a pw that the
 /// input width may remove, kernel, SE, skip; identity, P(in = out) and no residual), in
 /// `branches` mode, against the paper's composition written above.
@@ -460,22 +486,8 @@ fn soft_blocks_equal_their_per_option_composition() {
             || p.c_out.choice.is_some()
     }) {
         assert!(sb.proj.is_none(), "cifar10_tiny has no skip projection");
-        let alpha = random_logits(&net, &dev);
-        let x = Tensor::<4>::random(
-            [4, sb.plan.c_in.max(), 8, 8],
-            Distribution::Normal(0.2, 1.0),
-            &dev,
-        )
-        .require_grad();
         let what = format!("stage {} block {}", sb.plan.stage, sb.plan.index);
-        assert_same(
-            &what,
-            sb,
-            x,
-            &alpha,
-            |x, g| our_block(&net, sb, x, g),
-            |x, g| branches_block(sb, x, g),
-        );
+        check_block(&net, sb, &what, branches_block);
         checked += 1;
     }
     assert_eq!(checked, 4, "cifar10_tiny's searched blocks");
@@ -492,25 +504,11 @@ fn soft_superkernel_blocks_compute_the_documented_formula() {
     let shared: Vec<&SuperBlock> = net.blocks.iter().filter(|b| b.superkernel).collect();
     assert_eq!(shared.len(), 2, "stage 1's blocks mix kernels 3/5 and SE");
     for sb in shared {
-        let alpha = random_logits(&net, &dev);
-        let x = Tensor::<4>::random(
-            [4, sb.plan.c_in.max(), 8, 8],
-            Distribution::Normal(0.2, 1.0),
-            &dev,
-        )
-        .require_grad();
         let what = format!(
             "superkernel stage {} block {}",
             sb.plan.stage, sb.plan.index
         );
-        assert_same(
-            &what,
-            sb,
-            x,
-            &alpha,
-            |x, g| our_block(&net, sb, x, g),
-            |x, g| superkernel_block(sb, x, g),
-        );
+        check_block(&net, sb, &what, superkernel_block);
     }
 }
 

@@ -716,21 +716,31 @@ fn random_networks_matched_by_predicted_latency() {
     let out = dir.join("random");
     let space = repo_str("configs/cifar10_tiny.json");
     let t = table_path.to_str().unwrap();
-    let o = dmasking(&[
-        "random",
-        "--space",
-        &space,
-        "--latency-table",
-        t,
-        "--match-ms",
-        &target.to_string(),
-        "--tolerance",
-        "0.03",
-        "--count",
-        "4",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let random = |ms: f64, more: &[&str]| {
+        let ms = ms.to_string();
+        let mut args = vec![
+            "random",
+            "--space",
+            &space,
+            "--latency-table",
+            t,
+            "--match-ms",
+            &ms,
+        ];
+        args.extend_from_slice(more);
+        dmasking(&args)
+    };
+    let o = random(
+        target,
+        &[
+            "--tolerance",
+            "0.03",
+            "--count",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut keys = std::collections::BTreeSet::new();
     for k in 0..4 {
@@ -746,15 +756,7 @@ fn random_networks_matched_by_predicted_latency() {
         assert!((recorded - ms).abs() < 1e-9, "{recorded} vs {ms}");
         assert!(keys.insert(arch.network_key()), "network {k} repeats");
     }
-    let o = dmasking(&[
-        "random",
-        "--space",
-        &space,
-        "--latency-table",
-        t,
-        "--match-ms",
-        &(2.0 * hi).to_string(),
-    ]);
+    let o = random(2.0 * hi, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
