@@ -20,7 +20,7 @@ use dmasking::kernels::{
 use dmasking::supernet::lattice::lattice_positions;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use crate::util::{device_rng_shared, on_flex, plain_device};
+use crate::util::{device_rng_shared, host, host_rel_err, on_flex, plain_device};
 
 /// max |a − b| / max |b|.
 fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -520,18 +520,6 @@ fn batch_norm_on_the_first_channels_of_a_wider_layer() {
         let rest = all.narrow(0, w, c - w).sub_scalar(init).abs().max();
         assert_eq!(rest.into_scalar::<f32>(), 0.0, "unused channels changed");
     }
-}
-
-/// Host values of a tensor.
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-/// max |a − b| / max |b| on host values.
-fn host_rel_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
 /// `f` of the same `inputs` (host values and shapes) on `dev` and on `reference`: the

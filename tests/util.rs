@@ -230,3 +230,15 @@ pub fn randomise_batch_norms(net: &mut dmasking::nn::FixedNet) {
         bn.running_var = burn::module::RunningState::new(u(0.5, 2.0));
     }
 }
+
+/// Host values of a tensor.
+pub fn host<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+/// max |a − b| / max |b| on host values.
+pub fn host_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
