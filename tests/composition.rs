@@ -591,24 +591,24 @@ fn lattice(full: usize, small: usize, dev: &Device) -> Tensor<2> {
     Tensor::<1>::from_floats(v.as_slice(), dev).reshape([full, small])
 }
 
+/// S [R, r] repeated over a batch of n maps of c channels.
+fn per_map(s: &Tensor<2>, n: usize, c: usize) -> Tensor<4> {
+    let [big, small] = s.dims();
+    s.clone()
+        .reshape([1, 1, big, small])
+        .expand([n, c, big, small])
+}
+
 /// gather: Sᵀ x S (the lattice's rows and columns); scatter: S y Sᵀ (zeros elsewhere).
 fn gather(x: Tensor<4>, s: &Tensor<2>) -> Tensor<4> {
     let [n, c, _, _] = x.dims();
-    let [big, small] = s.dims();
-    let s4 = s
-        .clone()
-        .reshape([1, 1, big, small])
-        .expand([n, c, big, small]);
+    let s4 = per_map(s, n, c);
     s4.clone().swap_dims(2, 3).matmul(x).matmul(s4)
 }
 
 fn scatter(y: Tensor<4>, s: &Tensor<2>) -> Tensor<4> {
     let [n, c, _, _] = y.dims();
-    let [big, small] = s.dims();
-    let s4 = s
-        .clone()
-        .reshape([1, 1, big, small])
-        .expand([n, c, big, small]);
+    let s4 = per_map(s, n, c);
     s4.clone().matmul(y).matmul(s4.swap_dims(2, 3))
 }
 
@@ -648,8 +648,7 @@ fn soft_resolution_lattices_compute_the_documented_formula() {
         })
         .collect();
     let alpha = vec![Tensor::<1>::from_floats([0.4, -0.3, 0.9], &dev).require_grad()];
-    let x =
-        Tensor::<4>::random([3, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    let x = Tensor::<4>::random([3, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
     // The written side composes the layers of a copy of the supernet on the reference device.
     let net_ref = net.clone().fork(&reference());
     let weights = |g: &[Tensor<1>]| -> Vec<BlockWeights> {
