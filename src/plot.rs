@@ -30,6 +30,9 @@ pub struct Panel {
     /// Fixed y range (for probabilities); otherwise 0 (or the minimum, if negative) to
     /// 1.1 × the maximum.
     pub y_range: Option<(f64, f64)>,
+    /// Draw markers without lines (a scatter plot), the x range padded so that no marker
+    /// sits on the frame.
+    pub markers_only: bool,
 }
 
 static FONT: Once = Once::new();
@@ -63,6 +66,7 @@ pub fn line_chart(
             })
             .collect(),
         y_range: None,
+        markers_only: false,
     };
     panels(path, None, std::slice::from_ref(&panel), 1, (720, 440))
 }
@@ -132,6 +136,10 @@ fn draw_panel<DB: DrawingBackend>(
     if x0 > x1 {
         return Err(format!("{}: no points", p.title));
     }
+    if p.markers_only {
+        let pad = if x1 > x0 { (x1 - x0) * 0.05 } else { 0.5 };
+        (x0, x1) = (x0 - pad, x1 + pad);
+    }
     if x0 == x1 {
         x1 = x0 + 1.0;
     }
@@ -162,6 +170,14 @@ fn draw_panel<DB: DrawingBackend>(
             .copied()
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect();
+        if p.markers_only {
+            chart
+                .draw_series(pts.iter().map(|&q| Circle::new(q, 4, color.filled())))
+                .map_err(e)?
+                .label(s.name.clone())
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(e)?

@@ -98,6 +98,7 @@ fn panel(title: &str, x: &str, y: &str, series: Vec<Option<Series>>) -> Option<P
         y_label: y.into(),
         series,
         y_range: None,
+        markers_only: false,
     })
 }
 
@@ -179,6 +180,7 @@ fn probability_panels(plan: &Plan, epochs: &[&SearchEpoch]) -> Vec<Panel> {
                 y_label: "probability".into(),
                 series: s,
                 y_range: Some((0.0, 1.0)),
+                markers_only: false,
             })
         })
         .collect()
@@ -685,16 +687,21 @@ fn compare_table(rows: &[CompareRow]) -> Page {
     page
 }
 
-/// Test top-1 of the last epoch against exact MFLOPs, one marker per run, the top-1 axis
+/// Test top-1 of the last epoch against exact MFLOPs, one marker per run (runs of one
+/// architecture name share a series: training seeds, or budgets of one kind), both axes
 /// padded around the runs' range.
 fn accuracy_vs_mflops(rows: &[CompareRow]) -> Panel {
-    let series: Vec<Series> = rows
-        .iter()
-        .map(|r| Series {
-            name: r.arch.clone(),
-            points: vec![(r.mflops, r.last_top1)],
-        })
-        .collect();
+    let mut series: Vec<Series> = Vec::new();
+    for r in rows {
+        let point = (r.mflops, r.last_top1);
+        match series.iter_mut().find(|s| s.name == r.arch) {
+            Some(s) => s.points.push(point),
+            None => series.push(Series {
+                name: r.arch.clone(),
+                points: vec![point],
+            }),
+        }
+    }
     let lo = rows.iter().map(|r| r.last_top1).fold(1.0, f64::min);
     let hi = rows.iter().map(|r| r.last_top1).fold(0.0, f64::max);
     let pad = ((hi - lo) * 0.2).max(0.01);
@@ -704,6 +711,7 @@ fn accuracy_vs_mflops(rows: &[CompareRow]) -> Panel {
         y_label: "top-1".into(),
         series,
         y_range: Some(((lo - pad).max(0.0), (hi + pad).min(1.0))),
+        markers_only: true,
     }
 }
 
@@ -730,4 +738,37 @@ pub fn compare(runs: &[RunDir], out: &Path) -> Result<Vec<PathBuf>> {
     )?;
     files.push(js);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(arch: &str, mflops: f64, top1: f64) -> CompareRow {
+        CompareRow {
+            run: format!("runs/{arch}-{mflops}"),
+            arch: arch.into(),
+            mflops,
+            mparams: 0.5,
+            best_top1: top1,
+            last_top1: top1,
+            epochs: 5,
+            wall_seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn runs_of_one_architecture_name_share_a_series_of_markers() {
+        let p = accuracy_vs_mflops(&[
+            row("cifar10-derived", 10.9, 0.79),
+            row("cifar10-random0", 10.9, 0.78),
+            row("cifar10-derived", 6.5, 0.75),
+        ]);
+        assert!(p.markers_only);
+        let names: Vec<&str> = p.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["cifar10-derived", "cifar10-random0"]);
+        assert_eq!(p.series[0].points, [(10.9, 0.79), (6.5, 0.75)]);
+        let (lo, hi) = p.y_range.unwrap();
+        assert!(lo < 0.75 && hi > 0.79, "top-1 axis {lo}..{hi} cuts a marker");
+    }
 }
