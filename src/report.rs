@@ -769,6 +769,9 @@ mod tests {
         assert_eq!(names, ["cifar10-derived", "cifar10-random0"]);
         assert_eq!(p.series[0].points, [(10.9, 0.79), (6.5, 0.75)]);
         let (lo, hi) = p.y_range.unwrap();
-        assert!(lo < 0.75 && hi > 0.79, "top-1 axis {lo}..{hi} cuts a marker");
+        assert!(
+            lo < 0.75 && hi > 0.79,
+            "top-1 axis {lo}..{hi} cuts a marker"
+        );
     }
 }
