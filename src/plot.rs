@@ -139,6 +139,11 @@ fn draw_panel<DB: DrawingBackend>(
     if p.markers_only {
         let pad = if x1 > x0 { (x1 - x0) * 0.05 } else { 0.5 };
         (x0, x1) = (x0 - pad, x1 + pad);
+        // The legend goes in the upper right corner, in a strip of its own: no marker
+        // under it.
+        let plot_px = f64::from(area.dim_in_pixel().0) - 52.0 - 16.0;
+        let longest = p.series.iter().map(|s| s.name.chars().count()).max();
+        x1 = legend_strip(x0, x1, plot_px, legend_px(longest.unwrap_or(0)));
     }
     if x0 == x1 {
         x1 = x0 + 1.0;
@@ -191,10 +196,49 @@ fn draw_panel<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
+        .position(if p.markers_only {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::MiddleRight
+        })
         .label_font(("sans-serif", 12))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
         .map_err(e)?;
     Ok(())
+}
+
+/// The width in pixels of a legend whose longest label has `chars` characters (12 px
+/// text, a marker and the box's padding); an upper bound for DejaVu Sans.
+fn legend_px(chars: usize) -> f64 {
+    8.0 * chars as f64 + 44.0
+}
+
+/// The right end of an x range [x0, x1] widened so that, drawn `plot_px` pixels wide, the
+/// rightmost `legend_px` pixels (and a gap) hold no point; unchanged when the legend would
+/// take more than half the width.
+fn legend_strip(x0: f64, x1: f64, plot_px: f64, legend_px: f64) -> f64 {
+    let room = plot_px - legend_px - 12.0;
+    if room < plot_px / 2.0 || x1 <= x0 {
+        return x1;
+    }
+    x0 + (x1 - x0) * plot_px / room
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{legend_px, legend_strip};
+
+    #[test]
+    fn the_legend_strip_holds_no_point() {
+        let (x0, x1, plot_px) = (5.0, 11.0, 640.0);
+        let legend = legend_px("cifar10-derived-x0.690".len());
+        let wide = legend_strip(x0, x1, plot_px, legend);
+        // The last point's pixel column lies left of the legend's left edge.
+        let last_px = (x1 - x0) / (wide - x0) * plot_px;
+        assert!(last_px < plot_px - legend, "{last_px} vs legend from {}", plot_px - legend);
+        // A legend wider than half the chart leaves the range as it was.
+        assert_eq!(legend_strip(x0, x1, plot_px, 400.0), x1);
+    }
 }
