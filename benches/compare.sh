@@ -9,7 +9,8 @@
 # each, with the same space, batch and thread count (THREADS, default: all cores), and
 # prints per round each step's ratio PyTorch time / dmasking time (> 1: dmasking is
 # faster) and both peak memories measured the same way: growth of the process's peak RSS
-# over the timed steps. Needs `pip install torch`.
+# over the timed steps. Fails (exit 1) unless both sides built the same supernet: their
+# uniform expected MFLOPs must agree within 1e-6 relative. Needs `pip install torch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPACE=${1:?usage: benches/compare.sh SPACE BATCH [STEPS]}
@@ -17,6 +18,7 @@ BATCH=${2:?usage: benches/compare.sh SPACE BATCH [STEPS]}
 STEPS=${3:-5}
 THREADS=${THREADS:-$(nproc)}
 OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
 cargo build --release --quiet
 B=target/release/dmasking
 for round in 1 2; do
@@ -38,6 +40,14 @@ python3 - "$OUT" "$SPACE" "$BATCH" "$THREADS" <<'PY'
 import glob, json, os, sys
 out, space, batch, threads = sys.argv[1:]
 load = lambda f: json.load(open(f))
+bad = []
+for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+    u = load(f)["uniform_expected_mflops"]
+    ref = load(os.path.join(out, "dmasking-branches-masked-1.json"))["uniform_expected_mflops"]
+    if abs(u - ref) > 1e-6 * abs(ref):
+        bad.append(f"{os.path.basename(f)}: {u} uniform expected MFLOPs, dmasking {ref}")
+if bad:
+    sys.exit("the two sides did not build the same supernet:\n" + "\n".join(bad))
 print(f"{space}, batch {batch}, {threads} threads; ms per step (median), ratio = PyTorch / dmasking, "
       "peak = peak-RSS growth over the timed steps (MiB)")
 print("| round | dmasking (op sharing, weight step) | PyTorch | step | dmasking ms | PyTorch ms | ratio | dmasking peak | PyTorch peak |")
@@ -56,4 +66,3 @@ for r in (1, 2):
                       f"{pt['median_ms']:.1f} | {pt['median_ms'] / dm['median_ms']:.2f} | "
                       f"{dm['rss_growth_mib']:.1f} | {pt['peak_mib']:.1f} |")
 PY
-rm -rf "$OUT"

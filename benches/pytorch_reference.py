@@ -4,10 +4,13 @@
 Builds the same supernet from the same dmasking-space/1 file by the same rules
 (docs/ALGORITHM.md: masks after BN+act, expansion mask after pw and dw,
 stage-shared output mask, kernel x SE branches + skip, probability-weighted
-residual and pw, resolution sub-lattices, effective-shape expected FLOPs), runs
+residual and pw, resolution sub-lattices, effective-shape expected FLOPs) for any
+space file dmasking reads (stem width lists, stages with or without `out`, coupled
+`ops` lists, `skip_first`, `skip_act`, `conv` heads with width lists), runs
 weight steps (SGD, momentum 0.9, no dampening) and architecture steps (Adam,
 eps 1e-8, FLOP term CE + C / C_uniform) on random data, and prints the same
-JSON as `dmasking bench --json`.
+JSON as `dmasking bench --json`; benches/compare.sh refuses a run whose
+uniform_expected_mflops differs from dmasking's by more than 1e-6 relative.
 
     pip install torch
     python3 benches/pytorch_reference.py --space configs/cifar10.json --batch-size 32 --steps 5
@@ -41,7 +44,7 @@ def se_hidden(mid, d):
 
 
 def act_fn(name):
-    return nn.Hardswish() if name == "hswish" else nn.ReLU()
+    return {"hswish": nn.Hardswish, "relu": nn.ReLU, "none": nn.Identity}[name]()
 
 
 class ConvBnAct(nn.Module):
@@ -85,9 +88,27 @@ class Options:
     def max(self):
         return max(self.values)
 
+    def same(self, other):
+        """Equal whatever is picked: one choice picks both, or both fixed and equal."""
+        return self.values == other.values and self.choice == other.choice
+
+
+def pw_fixed(mid, c_in):
+    """The pw expansion of hidden width `mid` is present for every input width (True),
+    for none (False), or depends on the input-width choice (None)."""
+    equal = sum(1 for c in c_in if c == mid)
+    return True if equal == 0 else False if equal == len(c_in) else None
+
+
+def op_label(kernel, e, se):
+    e = "" if e is None else f"_e{float(e)}"
+    return f"k{kernel}{e}{'_se' if se else ''}"
+
 
 class Plan:
-    """Choices and widths, resolved as src/supernet/plan.rs does."""
+    """Choices and widths, resolved as src/supernet/plan.rs does, in its passes and its
+    choice order: resolution, stem width, per stage its width then per block its
+    expansion and op, head width."""
 
     def __init__(self, space):
         self.choices = []
@@ -99,41 +120,65 @@ class Plan:
             self.choices.append((name, n))
             return len(self.choices) - 1
 
+        def values(name, v):
+            v = v if isinstance(v, list) else [v]
+            return Options(v, choose(name, len(v)))
+
         res = space.get("resolutions") or [space["input_size"]]
         self.resolution = Options(res, choose("resolution", len(res)))
-        c_in = Options([space["stem"]["out"]], None)
-        strides = [space["stem"]["stride"]]
+        self.stem_out = values("stem.width", space["stem"]["out"])
+        c_in = self.stem_out
+        strides, kernels = [space["stem"]["stride"]], [space["stem"]["kernel"]]
         self.stage_out, self.blocks = [], []
         for s, st in enumerate(space["stages"]):
-            out = Options(st["out"], choose(f"stage{s}.width", len(st["out"])))
-            kernels, ses = st.get("kernel", [3]), st.get("se", [False])
-            branches = [(k, se) for k in kernels for se in ses]
+            out = values(f"stage{s}.width", st["out"]) if "out" in st else c_in
             for b in range(st["blocks"]):
                 bin_ = c_in if b == 0 else out
-                mids = [divisible(bin_.max() * e, d) for e in st["expansion"]]
-                mid = Options(mids, choose(f"s{s}b{b}.e", len(mids)))
-                skip = st.get("skip", False) and b > 0
-                op = choose(f"s{s}b{b}.op", len(branches) + int(skip))
+                width = lambda e: divisible(bin_.max() * e, d)
+                if "ops" in st:  # coupled ops: each op its own hidden width
+                    mids, branches = [], []
+                    for op in st["ops"]:
+                        m = width(op["expansion"])
+                        if m not in mids:
+                            mids.append(m)
+                        branches.append(dict(kernel=op["kernel"], se=op.get("se", False), mid=mids.index(m)))
+                    mid = Options(mids, None)
+                    labels = [op_label(op["kernel"], op["expansion"], op.get("se", False)) for op in st["ops"]]
+                else:
+                    mids = [width(e) for e in st["expansion"]]
+                    mid = Options(mids, choose(f"stage{s}.block{b}.expansion", len(mids)))
+                    branches = [dict(kernel=k, se=se, mid=None)
+                                for k in st.get("kernel", [3]) for se in st.get("se", [False])]
+                    labels = [op_label(br["kernel"], None, br["se"]) for br in branches]
+                skip = st.get("skip_first", False) if b == 0 else st.get("skip", False)
+                op = choose(f"stage{s}.block{b}.op", len(labels) + int(skip))
                 stride = st["stride"] if b == 0 else 1
                 boundary = len(strides)
                 strides.append(stride)
+                kernels.append(max(br["kernel"] for br in branches))
                 self.blocks.append(dict(stage=s, index=b, stride=stride, act=st.get("act", "relu"),
                                         c_in=bin_, mid=mid, se_hidden=[se_hidden(m, d) for m in mids],
-                                        c_out=out, branches=branches, skip=skip, op=op, boundary=boundary))
+                                        c_out=out, branches=branches, skip=skip,
+                                        skip_act=st.get("skip_act", "relu"), op=op, boundary=boundary))
             c_in = out
             self.stage_out.append(out)
 
         def walk(r):
             v = [r]
-            for s in strides:
-                v.append((v[-1] - 1) // s + 1)
+            for k, s in zip(kernels, strides):
+                v.append((v[-1] + 2 * (k // 2) - k) // s + 1)
             return v
 
         self.full = walk(space["input_size"])
         per = [walk(r) for r in res]
         self.sizes = [[p[b] for p in per] for b in range(len(self.full))]
+        hd = space["head"]
+        self.head_op = hd["op"]
         self.head_c = c_in
-        self.head_mid = [divisible(c * space["head"]["expansion"], d) for c in c_in.values]
+        if self.head_op == "conv":
+            self.head_mid = values("head.width", hd["out"])
+        else:
+            self.head_mid = Options([divisible(c * hd["expansion"], d) for c in c_in.values], c_in.choice)
 
 
 def gw(opt, g):
@@ -171,71 +216,126 @@ class IrBranch(nn.Module):
         return msk(self.pwl(h), m["out"])
 
 
+def scalar(t):
+    return t.reshape(1, 1, 1, 1)
+
+
 class SuperBlock(nn.Module):
+    """One searched block in branches mode (src/supernet/block.rs): one held block per op
+    branch at the largest widths (a coupled op's at its own hidden width), the skip
+    projection where skip may change the shape, the residual."""
+
     def __init__(self, p):
         super().__init__()
         self.p = p
-        mids, cin = p["mid"].values, p["c_in"].values
-        all_eq = all(m == c for m in mids for c in cin)
+        mids, cin, cout = p["mid"].values, p["c_in"].values, p["c_out"].values
+        self.coupled = any(br["mid"] is not None for br in p["branches"])
+        self.pw_present = [pw_fixed(m, cin) for m in mids]
+        all_absent = all(x is False for x in self.pw_present)
         se_max = max(p["se_hidden"])
-        self.branches = nn.ModuleList([
-            IrBranch(p["c_in"].max(), p["mid"].max(), p["c_out"].max(), k, p["stride"],
-                     se_max if se else 0, p["act"], not all_eq) for k, se in p["branches"]])
-        searched = p["mid"].choice is not None
-        self.register_buffer("mid_prefix", prefix(mids) if searched else None)
-        has_se = any(se for _, se in p["branches"])
-        self.register_buffer("se_prefix", prefix(p["se_hidden"]) if searched and has_se else None)
+
+        def held(br):
+            i = br["mid"]
+            if i is not None:
+                mid, se, pw = mids[i], p["se_hidden"][i], self.pw_present[i] is not False
+            else:
+                mid, se, pw = max(mids), se_max, not all_absent
+            return IrBranch(max(cin), mid, max(cout), br["kernel"], p["stride"], se if br["se"] else 0,
+                            p["act"], pw)
+
+        self.branches = nn.ModuleList([held(br) for br in p["branches"]])
+        mixed = len(mids) > 1 and p["mid"].choice is not None
+        has_se = any(br["se"] for br in p["branches"])
+        self.register_buffer("mid_prefix", prefix(mids) if mixed else None)
+        self.register_buffer("se_prefix", prefix(p["se_hidden"]) if mixed and has_se else None)
         self.register_buffer("mid_values", torch.tensor(mids, dtype=torch.float))
         self.register_buffer("se_values", torch.tensor(p["se_hidden"], dtype=torch.float))
-        self.register_buffer("pw_eq", None if all_eq else eq_matrix(mids, cin))
+        self.register_buffer("pw_eq", eq_matrix(mids, cin))
         first_s1 = p["index"] == 0 and p["stride"] == 1
-        self.register_buffer("res_eq", eq_matrix(cin, p["c_out"].values) if first_s1 else None)
+        self.register_buffer("res_eq", eq_matrix(cin, cout) if first_s1 else None)
+        may_project = p["skip"] and (p["stride"] != 1 or not p["c_in"].same(p["c_out"]))
+        self.proj = ConvBnAct(max(cin), max(cout), 1, p["stride"], act=p["skip_act"]) if may_project else None
+
+    def pw_keep(self, i, g_mid, g_in):
+        """P(the pw expansion is present) for coupled option i (or the weighted hidden width
+        when i is None): a constant 1.0 / 0.0, or a tensor."""
+        f = self.pw_present
+        fixed = f[i] if i is not None else (f[0] if all(x == f[0] for x in f) else None)
+        if fixed is not None:
+            return 1.0 if fixed else 0.0
+        if self.pw_eq is None:
+            return 1.0
+        eq = self.pw_eq[i] @ g_in if i is not None else g_mid @ self.pw_eq @ g_in
+        return (1 - eq).reshape(1)
+
+    def projection_weight(self, g, g_in, g_out):
+        """P(skip) · P(the shape changes): the weight of the skip projection."""
+        p = self.p
+        if self.proj is None or p["op"] is None:
+            return None
+        g_skip = g[p["op"]][len(p["branches"])]
+        if self.res_eq is not None and p["stride"] == 1:
+            return g_skip * (1 - g_in @ self.res_eq @ g_out)
+        return g_skip
 
     def weights(self, g, out_mask):
         p = self.p
         g_mid, g_in, g_out = gw(p["mid"], g), gw(p["c_in"], g), gw(p["c_out"], g)
-        m = dict(expand=mask(g_mid, self.mid_prefix) if self.mid_prefix is not None else None,
-                 se=mask(g_mid, self.se_prefix) if self.se_prefix is not None else None,
-                 out=out_mask,
-                 pw_keep=(1 - g_mid @ self.pw_eq @ g_in).reshape(1, 1, 1, 1) if self.pw_eq is not None else None)
-        branch = [g[p["op"]][t].reshape(1, 1, 1, 1) for t in range(len(p["branches"]))] if p["op"] is not None else None
+        as_mask = lambda v: scalar(v) if torch.is_tensor(v) else None
+        if self.coupled:
+            masks = [dict(expand=None, se=None, out=out_mask, pw_keep=as_mask(self.pw_keep(br["mid"], None, g_in)))
+                     for br in p["branches"]]
+        else:
+            m = dict(expand=mask(g_mid, self.mid_prefix) if self.mid_prefix is not None else None,
+                     se=mask(g_mid, self.se_prefix) if self.se_prefix is not None else None,
+                     out=out_mask, pw_keep=as_mask(self.pw_keep(None, g_mid, g_in)))
+            masks = [m] * len(p["branches"])
+        branch = [scalar(g[p["op"]][t]) for t in range(len(p["branches"]))] if p["op"] is not None else None
         if p["stride"] != 1:
             res = None
         elif p["index"] > 0:
             res = 1.0
         elif self.res_eq is None:
             res = None
-        elif p["c_in"].choice is None and p["c_out"].choice is None:
+        elif p["c_in"].same(p["c_out"]):
             res = 1.0
         else:
-            res = (g_in @ self.res_eq @ g_out).reshape(1, 1, 1, 1)
-        return m, branch, res
+            res = scalar(g_in @ self.res_eq @ g_out)
+        wp = self.projection_weight(g, g_in, g_out)
+        return masks, branch, res, (None if wp is None else scalar(wp)), out_mask
 
     def forward(self, x, w):
-        m, branch, res = w
-        outs = [b(x, m) for b in self.branches]
+        masks, branch, res, wp, out_mask = w
+        outs = [b(x, m) for b, m in zip(self.branches, masks)]
         y = sum(o * gb for o, gb in zip(outs, branch)) if branch is not None else sum(outs)
+        if wp is not None:
+            y = y + self.proj(x) * (out_mask * wp if out_mask is not None else wp)
         if res is not None:
             y = y + fit(x, self.p["c_out"].max()) * res
         return y
 
     def cost(self, g, c_in, c_out, a_in, a_out):
         p = self.p
+        g_in, g_out = gw(p["c_in"], g), gw(p["c_out"], g)
         if p["mid"].choice is not None:
-            mid = g[p["mid"].choice] @ self.mid_values
-            se = g[p["mid"].choice] @ self.se_values
+            mid, se = g[p["mid"].choice] @ self.mid_values, g[p["mid"].choice] @ self.se_values
         else:
             mid, se = float(p["mid"].values[0]), float(p["se_hidden"][0])
-        if self.pw_eq is not None:
-            pw = 1 - gw(p["mid"], g) @ self.pw_eq @ gw(p["c_in"], g)
-        else:
-            pw = 1.0 if self.branches[0].pw is not None else 0.0
+        g_mid = gw(p["mid"], g)
         total = 0.0
-        for t, (k, has_se) in enumerate(p["branches"]):
-            c = a_in * c_in * mid * pw + k * k * a_out * mid + mid * c_out * a_out
-            if has_se:
-                c = c + mid * a_out + 2 * mid * se
+        for t, br in enumerate(p["branches"]):
+            i = br["mid"]
+            if i is not None:
+                m, s, pw = float(p["mid"].values[i]), float(p["se_hidden"][i]), self.pw_keep(i, None, g_in)
+            else:
+                m, s, pw = mid, se, self.pw_keep(None, g_mid, g_in)
+            c = a_in * c_in * m * pw + br["kernel"] ** 2 * a_out * m + m * c_out * a_out
+            if br["se"]:
+                c = c + m * a_out + 2 * m * s
             total = total + (c * g[p["op"]][t] if p["op"] is not None else c)
+        wp = self.projection_weight(g, g_in, g_out)
+        if wp is not None:
+            total = total + a_out * c_in * c_out * wp
         return total
 
 
@@ -245,25 +345,36 @@ class Supernet(nn.Module):
         self.space = space
         self.plan = pl = Plan(space)
         st = space["stem"]
-        self.stem = ConvBnAct(space.get("in_channels", 3), st["out"], st["kernel"], st["stride"], bias=True, act=st.get("act", "relu"))
+        self.stem = ConvBnAct(space.get("in_channels", 3), pl.stem_out.max(), st["kernel"], st["stride"],
+                              bias=st.get("bias", True), act=st.get("act", "relu"))
+        self.stem_prefix = prefix(pl.stem_out.values) if pl.stem_out.choice is not None else None
         self.blocks = nn.ModuleList([SuperBlock(b) for b in pl.blocks])
         hd = space["head"]
-        c_max, m_max = pl.head_c.max(), max(pl.head_mid)
-        absent = [float(m == c) for m, c in zip(pl.head_mid, pl.head_c.values)]
+        hm = pl.head_mid
+        c_max, m_max = pl.head_c.max(), hm.max()
+        if pl.head_op == "conv":
+            absent = [0.0] * len(hm.values)
+        else:
+            absent = [float(m == c) for m, c in zip(hm.values, pl.head_c.values)]
         self.head_pw = None if all(a == 1 for a in absent) else ConvBnAct(c_max, m_max, act=hd.get("act", "relu"))
         self.head_absent = torch.tensor(absent) if 0 < sum(absent) < len(absent) else None
-        self.head_prefix = prefix(pl.head_mid) if pl.head_c.choice is not None else None
-        self.head_conv = nn.Conv2d(m_max, hd["out"], 1, bias=False)
+        self.head_prefix = prefix(hm.values) if hm.choice is not None else None
+        self.head_conv = nn.Conv2d(m_max, hd["out"], 1, bias=False) if pl.head_op == "ir_pool" else None
         self.head_act = act_fn(hd.get("act", "relu"))
         self.dropout = nn.Dropout(space.get("dropout", 0.0))
-        self.classifier = nn.Linear(hd["out"], space.get("num_classes", 1000))
+        features = hd["out"] if pl.head_op == "ir_pool" else m_max
+        self.classifier = nn.Linear(features, space.get("num_classes", 1000))
         self.width_prefix = [prefix(o.values) if o.choice is not None else None for o in pl.stage_out]
         self.idx = [[torch.tensor([j * f // r for j in range(r)]) for r in rs] for f, rs in zip(pl.full, pl.sizes)]
+
+    def stem_forward(self, x, g):
+        h = self.stem(x)
+        return h * mask(gw(self.plan.stem_out, g), self.stem_prefix) if self.stem_prefix is not None else h
 
     def head_features(self, x, g):
         if self.head_pw is None:
             return x
-        g_last = gw(self.plan.head_c, g)
+        g_last = gw(self.plan.head_mid, g)
         h = self.head_pw(x)
         if self.head_prefix is not None:
             h = h * mask(g_last, self.head_prefix)
@@ -277,7 +388,7 @@ class Supernet(nn.Module):
         masks = [mask(gw(o, g), p) if p is not None else None for o, p in zip(pl.stage_out, self.width_prefix)]
         ws = [b.weights(g, masks[b.p["stage"]]) for b in self.blocks]
         if pl.resolution.choice is None:
-            x = self.stem(x)
+            x = self.stem_forward(x, g)
             for b, w in zip(self.blocks, ws):
                 x = b(x, w)
             pooled = self.head_features(x, g).mean((2, 3), keepdim=True)
@@ -300,13 +411,13 @@ class Supernet(nn.Module):
             def mix(x, b, fn):
                 return sum(scatter(fn(gather(x, b, i)), b + 1, i) * g_r[i] for i in range(m))
 
-            x = mix(x, 0, self.stem)
+            x = mix(x, 0, lambda t: self.stem_forward(t, g))
             for blk, w in zip(self.blocks, ws):
                 x = mix(x, blk.p["boundary"], lambda t, blk=blk, w=w: blk(t, w))
             last = len(pl.full) - 1
             pooled = sum(self.head_features(gather(x, last, i), g).mean((2, 3), keepdim=True) * g_r[i] for i in range(m))
-        z = self.head_act(self.head_conv(pooled)).flatten(1)
-        return self.classifier(self.dropout(z))
+        z = self.head_act(self.head_conv(pooled)) if self.head_conv is not None else pooled
+        return self.classifier(self.dropout(z.flatten(1)))
 
     def expected_flops(self, g):
         pl, sp = self.plan, self.space
@@ -317,25 +428,28 @@ class Supernet(nn.Module):
             h = g[pl.resolution.choice] @ torch.tensor(pl.sizes[b], dtype=torch.float)
             return h * h
 
-        def width(s):
-            o = pl.stage_out[s]
+        def expect(o):
             return g[o.choice] @ torch.tensor(o.values, dtype=torch.float) if o.choice is not None else float(o.values[0])
 
         st = sp["stem"]
-        total = st["kernel"] ** 2 * area(1) * sp.get("in_channels", 3) * st["out"]
-        c_in = float(st["out"])
+        c_in = expect(pl.stem_out)
+        total = st["kernel"] ** 2 * area(1) * sp.get("in_channels", 3) * c_in
         for blk in self.blocks:
-            c_out = width(blk.p["stage"])
+            c_out = expect(pl.stage_out[blk.p["stage"]])
             total = total + blk.cost(g, c_in, c_out, area(blk.p["boundary"]), area(blk.p["boundary"] + 1))
             c_in = c_out
-        hc = pl.head_c
-        if hc.choice is not None:
-            mid = g[hc.choice] @ torch.tensor(pl.head_mid, dtype=torch.float)
-            pw = 1 - (g[hc.choice] * self.head_absent).sum() if self.head_absent is not None else float(self.head_pw is not None)
+        hm = pl.head_mid
+        mid = expect(hm)
+        if self.head_absent is not None:
+            pw = 1 - (g[hm.choice] * self.head_absent).sum()
         else:
-            mid, pw = float(pl.head_mid[0]), float(self.head_pw is not None)
-        out, classes, a = sp["head"]["out"], sp.get("num_classes", 1000), area(len(pl.full) - 1)
-        return total + a * c_in * mid * pw + mid * a + mid * out + out + out * classes
+            pw = float(self.head_pw is not None)
+        classes, a = sp.get("num_classes", 1000), area(len(pl.full) - 1)
+        total = total + a * c_in * mid * pw + mid * a
+        if pl.head_op == "conv":
+            return total + mid * classes
+        out = sp["head"]["out"]
+        return total + mid * out + out + out * classes
 
 
 def main():
