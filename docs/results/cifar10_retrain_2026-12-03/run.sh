@@ -14,7 +14,7 @@ set -u
 B=$1; DATA=$2; OUT=$3; MF=$4; EPOCHS=$5; TSEED=$6; shift 6
 NETS=${*:-search random0 random1 random2 width resolution}
 REPO=/work/main
-SPACE=$REPO/configs/cifar10.json
+SPACE=${SPACE:-$REPO/configs/cifar10.json}
 mkdir -p $OUT
 arch_of() {
   case $1 in
