@@ -237,7 +237,11 @@ mod tests {
         let wide = legend_strip(x0, x1, plot_px, legend);
         // The last point's pixel column lies left of the legend's left edge.
         let last_px = (x1 - x0) / (wide - x0) * plot_px;
-        assert!(last_px < plot_px - legend, "{last_px} vs legend from {}", plot_px - legend);
+        assert!(
+            last_px < plot_px - legend,
+            "{last_px} vs legend from {}",
+            plot_px - legend
+        );
         // A legend wider than half the chart leaves the range as it was.
         assert_eq!(legend_strip(x0, x1, plot_px, 400.0), x1);
     }
