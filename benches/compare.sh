@@ -41,9 +41,9 @@ import glob, json, os, sys
 out, space, batch, threads = sys.argv[1:]
 load = lambda f: json.load(open(f))
 bad = []
+ref = load(os.path.join(out, "dmasking-branches-masked-1.json"))["uniform_expected_mflops"]
 for f in sorted(glob.glob(os.path.join(out, "*.json"))):
     u = load(f)["uniform_expected_mflops"]
-    ref = load(os.path.join(out, "dmasking-branches-masked-1.json"))["uniform_expected_mflops"]
     if abs(u - ref) > 1e-6 * abs(ref):
         bad.append(f"{os.path.basename(f)}: {u} uniform expected MFLOPs, dmasking {ref}")
 if bad:

@@ -37,6 +37,10 @@ pub struct Panel {
 
 static FONT: Once = Once::new();
 
+/// A chart's margin on each side and its y-label area, in pixels.
+const MARGIN_PX: u32 = 8;
+const Y_LABEL_PX: u32 = 52;
+
 fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
@@ -141,7 +145,11 @@ fn draw_panel<DB: DrawingBackend>(
         (x0, x1) = (x0 - pad, x1 + pad);
         // The legend goes in the upper right corner, in a strip of its own: no marker
         // under it.
-        let plot_px = f64::from(area.dim_in_pixel().0) - 52.0 - 16.0;
+        let plot_px = f64::from(
+            area.dim_in_pixel()
+                .0
+                .saturating_sub(Y_LABEL_PX + 2 * MARGIN_PX),
+        );
         let longest = p.series.iter().map(|s| s.name.chars().count()).max();
         x1 = legend_strip(x0, x1, plot_px, legend_px(longest.unwrap_or(0)));
     }
@@ -155,9 +163,9 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 16))
-        .margin(8)
+        .margin(MARGIN_PX)
         .x_label_area_size(34)
-        .y_label_area_size(52)
+        .y_label_area_size(Y_LABEL_PX)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)?;
     chart
