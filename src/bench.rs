@@ -117,6 +117,7 @@ impl Timing<'_> {
             (false, WeightStep::SinglePath) => tr.weight_step_path(x, y, eps, 0.01),
             (false, WeightStep::Sandwich) => tr.weight_step_sandwich(x, y, eps, false, 0.01),
             (false, WeightStep::SandwichDistill) => tr.weight_step_sandwich(x, y, eps, true, 0.01),
+            (false, WeightStep::Bilateral) => tr.weight_step_bilateral(x, y, eps, 0.01),
         };
         loss
     }

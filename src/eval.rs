@@ -25,6 +25,32 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<u64>>,
 }
 
+impl Evaluation {
+    /// The mean of two evaluations of the same images (e.g. two sides of a network):
+    /// top-1, loss and per-class accuracy averaged, the confusion counts of both summed.
+    pub fn mean_with(&self, other: &Evaluation) -> Evaluation {
+        let mean = |a: f64, b: f64| (a + b) / 2.0;
+        Evaluation {
+            images: self.images,
+            top1: mean(self.top1, other.top1),
+            loss: mean(self.loss, other.loss),
+            classes: self.classes.clone(),
+            per_class: self
+                .per_class
+                .iter()
+                .zip(&other.per_class)
+                .map(|(&a, &b)| mean(a, b))
+                .collect(),
+            confusion: self
+                .confusion
+                .iter()
+                .zip(&other.confusion)
+                .map(|(r, q)| r.iter().zip(q).map(|(a, b)| a + b).collect())
+                .collect(),
+        }
+    }
+}
+
 /// Nearest-neighbour subsampling of a batch to `r`×`r` (the sub-lattice a lower input
 /// resolution sees; identity when the size already matches).
 pub fn resample(x: Tensor<4>, r: usize) -> Tensor<4> {

@@ -615,3 +615,89 @@ fn single_path_weight_gradients_equal_masked_ones() {
         }
     }
 }
+
+/// Every BN of the supernet with random scale and shift (a fresh supernet's residual
+/// blocks start with a zero scale, which would hide their branches from a comparison).
+fn randomise_supernet_bns(net: &mut Supernet) {
+    fn bn(l: &mut dmasking::nn::ConvBnAct) {
+        let (c, d) = (l.bn.gamma.dims()[0], l.bn.gamma.device());
+        let u = |lo, hi| Tensor::<1>::random([c], Distribution::Uniform(lo, hi), &d);
+        l.bn.gamma = burn::module::Param::from_tensor(u(0.5, 1.5));
+        l.bn.beta = burn::module::Param::from_tensor(u(-0.2, 0.2));
+    }
+    bn(&mut net.stem);
+    for b in &mut net.blocks {
+        for ir in &mut b.branches {
+            ir.pw
+                .iter_mut()
+                .chain([&mut ir.dw, &mut ir.pwl])
+                .for_each(bn);
+        }
+        b.proj.iter_mut().for_each(bn);
+    }
+    net.head.pw.iter_mut().for_each(bn);
+}
+
+/// BCNet's right side (`Supernet::mirrored`, the bilateral weight step): reversing every
+/// hidden channel axis is a symmetry, so the largest network gives the same logits on
+/// both sides, while the narrowest is another network; the right side's narrowest stem
+/// inherits the supernet's *last* filters, and a loss on it sends gradients to those
+/// filters of the supernet's own weights only (the left side's to the first ones only).
+#[test]
+fn mirrored_supernet_is_the_right_side() {
+    use dmasking::supernet::EXTREME_LIMIT;
+    let _rng = device_rng_shared();
+    for (name, sharing) in [
+        ("width_tiny", OpSharing::Branches),
+        ("cifar10_tiny", OpSharing::Superkernel),
+        ("coupled_tiny", OpSharing::Branches),
+    ] {
+        let dev = device();
+        let mut net = Supernet::with_sharing(&space(name), sharing, &dev);
+        net.head.dropout = burn::nn::DropoutConfig::new(0.0).init();
+        randomise_supernet_bns(&mut net);
+        let mirror = net.mirrored();
+        let r = net.plan.space.input_size;
+        let x = Tensor::<4>::random([4, 3, r, r], Distribution::Normal(0.0, 1.0), &dev);
+        let largest = net.plan.extreme(true, EXTREME_LIMIT).unwrap().picks;
+        let smallest = net.plan.extreme(false, EXTREME_LIMIT).unwrap().picks;
+        let full = net.forward_path(x.clone(), &largest);
+        let scale = full.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let d = max_abs_diff(full, mirror.forward_path(x.clone(), &largest));
+        assert!(
+            d < 1e-4 * scale,
+            "{name}: largest network, sides differ by {d}"
+        );
+        let d = max_abs_diff(
+            net.forward_path(x.clone(), &smallest),
+            mirror.forward_path(x.clone(), &smallest),
+        );
+        assert!(
+            d > 1e-3 * scale,
+            "{name}: smallest network, sides agree ({d})"
+        );
+    }
+    // The stem of width_tiny has 8 or 16 filters: the narrowest right side uses 8..16.
+    let dev = device();
+    let mut net = Supernet::with_sharing(&space("width_tiny"), OpSharing::Branches, &dev);
+    net.head.dropout = burn::nn::DropoutConfig::new(0.0).init();
+    let smallest = net.plan.extreme(false, EXTREME_LIMIT).unwrap().picks;
+    let w = net.stem.conv.weight.val();
+    assert_eq!(w.dims()[0], 16);
+    let (_, right) = net.mirrored().inherit(&smallest, &dev).unwrap();
+    let last = w.clone().narrow(0, 8, 8).flip([0]);
+    assert_eq!(max_abs_diff(right.stem.conv.weight.val(), last), 0.0);
+    let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+    let y = Tensor::<1, Int>::from_ints([1, 2, 3, 4], &dev);
+    let ce = CrossEntropyLossConfig::new().init(&dev);
+    for (side, used) in [(net.mirrored(), 8..16), (net.clone(), 0..8)] {
+        let grads = ce
+            .forward(side.forward_path(x.clone(), &smallest), y.clone())
+            .backward();
+        let g = w.grad(&grads).expect("the stem's weights get a gradient");
+        for f in 0..16 {
+            let n = g.clone().narrow(0, f, 1).abs().sum().into_scalar::<f32>();
+            assert_eq!(n > 0.0, used.contains(&f), "stem filter {f}: gradient {n}");
+        }
+    }
+}

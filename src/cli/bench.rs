@@ -34,7 +34,8 @@ pub struct BenchArgs {
     pub op_sharing: OpSharing,
     /// masked (the paper's step), single-path (ours: only one sampled network) or
     /// sandwich (largest + smallest + one sampled network) or sandwich-distill (the
-    /// largest teaching the other two).
+    /// largest teaching the other two) or bilateral (one sampled network on the first
+    /// and on the last channels).
     #[arg(long, default_value = "masked")]
     pub weight_step: WeightStep,
     /// Print one JSON object on stdout.

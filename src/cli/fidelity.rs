@@ -71,6 +71,7 @@ pub fn run(args: FidelityArgs, device: &burn::tensor::Device) -> Result<()> {
     );
     let report = fidelity(
         &net,
+        cfg.search.weight_step.bilateral(),
         &*bench,
         args.networks,
         args.seed,

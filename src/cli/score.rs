@@ -113,7 +113,14 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     }
     let mut rows = Vec::new();
     for ((arch, path), picks) in archs.iter().zip(&args.arch).zip(&picks) {
-        let ev = oneshot::score(&net, picks, &calibration, args.batch_size, &test)?;
+        let ev = oneshot::score(
+            &net,
+            picks,
+            cfg.search.weight_step.bilateral(),
+            &calibration,
+            args.batch_size,
+            &test,
+        )?;
         let c = arch.cost()?;
         if !args.json {
             println!(

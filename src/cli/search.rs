@@ -63,7 +63,9 @@ pub struct SearchArgs {
     /// masked (the whole supernet under g, the paper; default), single-path (ours: each
     /// weight step trains only one hard-sampled network, at that network's cost) or
     /// sandwich (the largest, the smallest and one sampled network per step) or
-    /// sandwich-distill (the same, the largest teaching the other two).
+    /// sandwich-distill (the same, the largest teaching the other two) or bilateral
+    /// (BCNet: one sampled network on the first and on the last channels of each layer;
+    /// its one-shot scores average both sides).
     #[arg(long)]
     pub weight_step: Option<WeightStep>,
     /// Weight-only warm-up epochs.

@@ -51,6 +51,20 @@ pub enum WeightStep {
     /// largest network learns from the labels, the smallest and the sampled path from the
     /// largest one's predictions (detached soft labels); three paths' cost.
     SandwichDistill,
+    /// *(ours, after BCNet)* Bilateral channel sampling: one hard-sampled path, trained
+    /// on the first channels of every layer (left) and on the last ones (right,
+    /// [`Supernet::mirrored`](crate::supernet::Supernet::mirrored)), the mean of the two
+    /// cross-entropies; under uniform widths every channel is then trained about equally
+    /// often. Two paths' cost. One-shot scores of such a supernet average both sides.
+    Bilateral,
+}
+
+impl WeightStep {
+    /// A network's one-shot score is the mean of its left and right sides' (BCNet's
+    /// evaluation), for supernets trained with [`WeightStep::Bilateral`].
+    pub fn bilateral(self) -> bool {
+        self == WeightStep::Bilateral
+    }
 }
 
 crate::json::from_str_by_serde!(WeightStep, "weight step");

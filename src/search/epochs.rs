@@ -116,6 +116,7 @@ impl<'c> SearchEpochs<'c> {
             WeightStep::SinglePath => tr.weight_step_path(x, y.clone(), &values, lr),
             WeightStep::Sandwich => tr.weight_step_sandwich(x, y.clone(), &values, false, lr),
             WeightStep::SandwichDistill => tr.weight_step_sandwich(x, y.clone(), &values, true, lr),
+            WeightStep::Bilateral => tr.weight_step_bilateral(x, y.clone(), &values, lr),
         };
         ep.weight.add(loss.clone(), out.clone(), y.clone());
         ep.log_weight.add(loss, out, y);

@@ -102,10 +102,12 @@ fn networks(bench: &dyn Benchmark) -> Result<Vec<(String, u64, f64, usize)>> {
 /// Score `n` networks of `bench` with the supernet `net` (whose space must be the
 /// benchmark's): n/2 at evenly spaced FLOP ranks, n/2 drawn (seeded) from the band
 /// `centre · (1 ± BAND)`, `centre` the middle of the FLOP range. `scored` sees each
-/// network as it is done.
+/// network as it is done. `bilateral`: score both sides of each network
+/// ([`oneshot::score`]).
 #[allow(clippy::too_many_arguments)]
 pub fn fidelity(
     net: &Supernet,
+    bilateral: bool,
     bench: &dyn Benchmark,
     n: usize,
     seed: u64,
@@ -139,7 +141,14 @@ pub fn fidelity(
     let mut rows = Vec::with_capacity(chosen.len());
     for (done, &i) in chosen.iter().enumerate() {
         let (key, flops, acc, keys) = &all[i];
-        let ev = oneshot::score(net, &bench.picks(key)?, calibration, batch_size, test)?;
+        let ev = oneshot::score(
+            net,
+            &bench.picks(key)?,
+            bilateral,
+            calibration,
+            batch_size,
+            test,
+        )?;
         let row = Scored {
             key: key.clone(),
             flops: *flops,

@@ -37,8 +37,29 @@ pub fn load_supernet(
 /// [`Plan::picks_for`](crate::supernet::Plan::picks_for)): inherited weights, BN
 /// statistics re-estimated as the plain average over the batches of `calibration`
 /// (batches of `batch_size`; the supernet's statistics, taken over mixed widths, are
-/// dropped), then top-1 on `test`.
+/// dropped), then top-1 on `test`. Where `bilateral` (a supernet trained with
+/// [`WeightStep::Bilateral`](super::WeightStep::Bilateral)), the mean of that and the same
+/// evaluation of the right side, the network on the last channels of every layer
+/// ([`Supernet::mirrored`]), as BCNet scores a width.
 pub fn score(
+    net: &Supernet,
+    picks: &[usize],
+    bilateral: bool,
+    calibration: &dyn ImageData,
+    batch_size: usize,
+    test: &dyn ImageData,
+) -> Result<Evaluation> {
+    let left = score_side(net, picks, calibration, batch_size, test)?;
+    if !bilateral {
+        return Ok(left);
+    }
+    // Untracked weights: the mirror's flips record nothing.
+    let mirror = net.clone().no_grad().mirrored();
+    let right = score_side(&mirror, picks, calibration, batch_size, test)?;
+    Ok(left.mean_with(&right))
+}
+
+fn score_side(
     net: &Supernet,
     picks: &[usize],
     calibration: &dyn ImageData,

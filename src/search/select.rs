@@ -145,7 +145,14 @@ pub fn select(
     let batch = cfg.batch_size.max(1);
     let mut candidates = Vec::with_capacity(picked.len());
     for (source, picks, flops) in picked {
-        let eval = oneshot::score(net, &picks, calibration, batch, validation)?;
+        let eval = oneshot::score(
+            net,
+            &picks,
+            cfg.weight_step.bilateral(),
+            calibration,
+            batch,
+            validation,
+        )?;
         candidates.push(Candidate {
             source: source.into(),
             flops,

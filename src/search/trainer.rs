@@ -187,6 +187,26 @@ impl SupernetTrainer {
         (sampled_ce.detach(), sampled.detach())
     }
 
+    /// One bilateral weight step *(ours, after BCNet)*: the hard sample of `noise`, run on
+    /// the first channels of every layer and on the last ones (the mirror, see
+    /// [`Supernet::mirrored`]); one SGD step down the mean of the two cross-entropies.
+    /// Returns the left side's cross-entropy and logits, detached.
+    pub fn weight_step_bilateral(
+        &mut self,
+        x: Tensor<4>,
+        y: Tensor<1, Int>,
+        noise: &[f32],
+        lr: f64,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let picks = self.logits.sample_path(noise);
+        let left = self.net.forward_path(x.clone(), &picks);
+        let right = self.net.mirrored().forward_path(x, &picks);
+        let left_ce = self.ce.forward(left.clone(), y.clone());
+        let total = (left_ce.clone() + self.ce.forward(right, y)).div_scalar(2.0);
+        self.step_weights(total, lr);
+        (left_ce.detach(), left.detach())
+    }
+
     /// One architecture step on (x, y): the weights are a no-grad view, so no weight
     /// gradient is computed. Returns the cross-entropy and the logits, detached.
     pub fn arch_step(

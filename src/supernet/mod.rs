@@ -9,6 +9,7 @@ pub mod extremes;
 pub mod gumbel;
 pub mod lattice;
 pub mod mask;
+pub mod mirror;
 #[doc(hidden)]
 pub mod naive;
 pub mod net;
