@@ -23,6 +23,11 @@ pub struct Evaluation {
     pub per_class: Vec<f64>,
     /// `confusion[true][predicted]`: image counts.
     pub confusion: Vec<Vec<u64>>,
+    /// Per image, in the set's order: 1 where the argmax is the label, else 0 (for a mean
+    /// of two evaluations, the mean: 0.5 where one is right). Its mean is `top1`; paired
+    /// comparisons of two networks on the same images use it. Not serialised.
+    #[serde(skip)]
+    pub correct: Vec<f32>,
 }
 
 impl Evaluation {
@@ -46,6 +51,12 @@ impl Evaluation {
                 .iter()
                 .zip(&other.confusion)
                 .map(|(r, q)| r.iter().zip(q).map(|(a, b)| a + b).collect())
+                .collect(),
+            correct: self
+                .correct
+                .iter()
+                .zip(&other.correct)
+                .map(|(&a, &b)| (a + b) / 2.0)
                 .collect(),
         }
     }
@@ -127,6 +138,7 @@ pub fn evaluate(
     }
     let k = k.max(outputs);
     let mut confusion = vec![vec![0u64; k]; k];
+    let mut correct_at = Vec::with_capacity(set.len());
     let mut loss_sum = 0.0f64;
     let idx: Vec<usize> = (0..set.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
@@ -147,6 +159,7 @@ pub fn evaluate(
             .expect("int predictions");
         for (&i, p) in chunk.iter().zip(pred) {
             confusion[labels[i]][p as usize] += 1;
+            correct_at.push(if p as usize == labels[i] { 1.0 } else { 0.0 });
         }
     }
     let n = set.len().max(1) as f64;
@@ -178,5 +191,20 @@ pub fn evaluate(
         classes,
         per_class,
         confusion,
+        correct: correct_at,
     })
+}
+
+/// The standard error of the mean of `v` (sample standard deviation / √n; 0 for fewer
+/// than two values). Of [`Evaluation::correct`]: the binomial standard error of top-1; of
+/// the differences of two networks' `correct` on the same images: the paired standard
+/// error of their top-1 difference.
+pub fn standard_error(v: &[f32]) -> f64 {
+    let n = v.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+    let ss: f64 = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum();
+    (ss / (n - 1) as f64 / n as f64).sqrt()
 }

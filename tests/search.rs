@@ -289,10 +289,33 @@ fn derive_select_by_loss_on_other_images_chooses_the_lowest_loss() {
     let losses: Vec<f64> = again.iter().map(|c| c["loss"].as_f64().unwrap()).collect();
     let chosen = resel["chosen"].as_u64().unwrap() as usize;
     assert!(losses.iter().all(|&l| l >= losses[chosen]), "{losses:?}");
+    let se_chosen = again[chosen]["top1_se"].as_f64().unwrap();
+    assert_eq!(again[chosen]["paired_se_to_chosen"].as_f64(), Some(0.0));
     for c in again {
         // Top-1 on 7 images: a whole number of them.
-        let k = c["top1"].as_f64().unwrap() * 7.0;
+        let p = c["top1"].as_f64().unwrap();
+        let k = p * 7.0;
         assert!((k - k.round()).abs() < 1e-9, "{k}");
+        // Its standard error is the binomial one over those 7 images, √(p(1−p)/(n−1)).
+        let se = c["top1_se"].as_f64().unwrap();
+        assert!(
+            (se - (p * (1.0 - p) / 6.0).sqrt()).abs() < 1e-6,
+            "{se} at top-1 {p}"
+        );
+        // The paired error of the margin: some against a network right on a different
+        // number of images, never more than the two errors summed.
+        let paired = c["paired_se_to_chosen"].as_f64().unwrap();
+        let top1_chosen = again[chosen]["top1"].as_f64().unwrap();
+        if (p - top1_chosen).abs() > 1e-9 {
+            assert!(
+                paired > 0.0,
+                "top-1 {p} vs {top1_chosen}, paired s.e. {paired}"
+            );
+        }
+        assert!(
+            paired <= se + se_chosen + 1e-9,
+            "{paired} > {se} + {se_chosen}"
+        );
     }
     assert_eq!(
         arch.blocks,

@@ -76,6 +76,23 @@ pub(super) fn print_selection(s: &Selection, path: &std::path::Path) {
         argmax.flops as f64 / 1e6,
         path.display()
     );
+    // The runner-up by the selection's score, and whether the margin clears the noise.
+    let runner_up = (0..s.candidates.len())
+        .filter(|&i| i != s.chosen)
+        .max_by(|&a, &b| {
+            let score = |i: usize| s.candidates[i].score(s.select_by);
+            score(a).total_cmp(&score(b))
+        });
+    if let (Some(r), Some(se)) = (runner_up, c.top1_se) {
+        let r = &s.candidates[r];
+        println!(
+            "  top-1 s.e. {:.3}; runner-up top-1 {:.3}, margin {:+.3}, paired s.e. of the margin {:.3}",
+            se,
+            r.top1,
+            c.top1 - r.top1,
+            r.paired_se_to_chosen.unwrap_or(f64::NAN)
+        );
+    }
 }
 
 /// `dmasking derive`: the argmax, N samples (--sample) or the best of N candidates

@@ -17,6 +17,7 @@ use super::loss::SearchCost;
 use super::{SearchConfig, SelectBy, band, oneshot};
 use crate::data::{ImageData, split};
 use crate::error::Result;
+use crate::eval::standard_error;
 use crate::run::stream_seed;
 use crate::supernet::{ArchLogits, Plan, Supernet};
 
@@ -37,6 +38,16 @@ pub struct Candidate {
     /// before it was recorded).
     #[serde(default)]
     pub loss: Option<f64>,
+    /// Standard error of `top1` over the scored images ([`standard_error`]; absent in
+    /// selections written before it was recorded).
+    #[serde(default)]
+    pub top1_se: Option<f64>,
+    /// Standard error of the difference between the chosen candidate's top-1 and this
+    /// one's, paired over the same images (0 for the chosen one): the noise the selection's
+    /// margin over this candidate has to clear. Smaller than the two top-1s' own errors
+    /// combined wherever the two networks err on the same images.
+    #[serde(default)]
+    pub paired_se_to_chosen: Option<f64>,
 }
 
 impl Candidate {
@@ -144,6 +155,7 @@ pub fn select(
     }
     let batch = cfg.batch_size.max(1);
     let mut candidates = Vec::with_capacity(picked.len());
+    let mut correct = Vec::with_capacity(picked.len());
     for (source, picks, flops) in picked {
         let eval = oneshot::score(
             net,
@@ -159,8 +171,11 @@ pub fn select(
             log_prob: log_prob(&picks),
             top1: eval.top1,
             loss: Some(eval.loss),
+            top1_se: Some(standard_error(&eval.correct)),
+            paired_se_to_chosen: None,
             picks,
         });
+        correct.push(eval.correct);
     }
     let chosen = (0..candidates.len())
         .max_by(|&a, &b| {
@@ -170,6 +185,14 @@ pub fn select(
                 .then(a.log_prob.total_cmp(&b.log_prob))
         })
         .expect("the argmax is always a candidate");
+    for (c, right) in candidates.iter_mut().zip(&correct) {
+        let diff: Vec<f32> = correct[chosen]
+            .iter()
+            .zip(right)
+            .map(|(a, b)| a - b)
+            .collect();
+        c.paired_se_to_chosen = Some(standard_error(&diff));
+    }
     Ok(Selection {
         chosen,
         band_flops: band,
