@@ -32,7 +32,8 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// The mean of two evaluations of the same images (e.g. two sides of a network):
-    /// top-1, loss and per-class accuracy averaged, the confusion counts of both summed.
+    /// top-1, loss, per-class accuracy and per-image correctness averaged; the confusion
+    /// counts of both summed (they total twice `images`).
     pub fn mean_with(&self, other: &Evaluation) -> Evaluation {
         let mean = |a: f64, b: f64| (a + b) / 2.0;
         Evaluation {

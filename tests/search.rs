@@ -566,7 +566,8 @@ fn search_args(out: &Path) -> Vec<String> {
 }
 
 /// A search with single-path weight steps (ours) records the setting and is reproducible
-/// from its seed: two runs give the same architecture and the same weight losses.
+/// from its seed: two runs give the same architecture and the same weight losses; so do
+/// the remedies (sandwich with full-width warm-up, bilateral), which train differently.
 #[test]
 fn single_path_search_is_reproducible() {
     let run = |name: &str, extra: &[&str]| {
@@ -600,6 +601,18 @@ fn single_path_search_is_reproducible() {
     let cfg: Value = serde_json::from_str(&read(&c, "config.json")).unwrap();
     assert_eq!(cfg["search"]["weight_step"], "sandwich");
     assert_eq!(cfg["search"]["full_width_warmup"], 0.5);
+    // Bilateral steps (BCNet): the same sampled paths as single-path, trained on both
+    // sides, so other weights and losses; seeded like the rest.
+    let bilateral = ["--weight-step", "bilateral"];
+    let (e, f) = (
+        run("bilateral-a", &bilateral),
+        run("bilateral-b", &bilateral),
+    );
+    assert_eq!(read(&e, "arch.json"), read(&f, "arch.json"));
+    assert_eq!(losses(&e), losses(&f));
+    assert_ne!(losses(&e), losses(&a));
+    let cfg: Value = serde_json::from_str(&read(&e, "config.json")).unwrap();
+    assert_eq!(cfg["search"]["weight_step"], "bilateral");
     let bad = TempDir::new("bad-warmup");
     let mut args = search_args(&bad);
     args.extend(["--full-width-warmup".to_string(), "1.5".to_string()]);

@@ -661,13 +661,37 @@ fn mirrored_supernet_is_the_right_side() {
         let x = Tensor::<4>::random([4, 3, r, r], Distribution::Normal(0.0, 1.0), &dev);
         let largest = net.plan.extreme(true, EXTREME_LIMIT).unwrap().picks;
         let smallest = net.plan.extreme(false, EXTREME_LIMIT).unwrap().picks;
+        // The largest widths with every block that can be skipped skipped: the skip
+        // projections (stride or width changes) run at full width too.
+        let skipped: Vec<usize> = net
+            .plan
+            .choices
+            .iter()
+            .zip(&largest)
+            .map(|(c, &p)| c.options.iter().position(|o| o == "skip").unwrap_or(p))
+            .collect();
+        for picks in [&largest, &skipped] {
+            let full = net.forward_path(x.clone(), picks);
+            let scale = full.clone().abs().max().into_scalar::<f32>().max(1.0);
+            let d = max_abs_diff(full, mirror.forward_path(x.clone(), picks));
+            assert!(
+                d < 1e-4 * scale,
+                "{name} {picks:?}: full widths, sides differ by {d}"
+            );
+        }
+        if name == "coupled_tiny" {
+            // Its first blocks change stride and width: skipped, they are projections.
+            let kept = net.plan.derive(&skipped).unwrap().blocks.len();
+            assert!(kept < net.plan.blocks.len() && net.blocks[0].proj.is_some());
+        }
         let full = net.forward_path(x.clone(), &largest);
         let scale = full.clone().abs().max().into_scalar::<f32>().max(1.0);
-        let d = max_abs_diff(full, mirror.forward_path(x.clone(), &largest));
-        assert!(
-            d < 1e-4 * scale,
-            "{name}: largest network, sides differ by {d}"
-        );
+        // Mirroring twice gives back the supernet's weights.
+        let twice = mirror.mirrored();
+        let w = |n: &Supernet| n.blocks[1].branches[0].pwl.conv.weight.val();
+        assert_eq!(max_abs_diff(w(&net), w(&twice)), 0.0);
+        let d = max_abs_diff(full, twice.forward_path(x.clone(), &largest));
+        assert!(d < 1e-5 * scale, "{name}: mirrored twice differs by {d}");
         let d = max_abs_diff(
             net.forward_path(x.clone(), &smallest),
             mirror.forward_path(x.clone(), &smallest),

@@ -83,7 +83,7 @@ pub(super) fn print_selection(s: &Selection, path: &std::path::Path) {
             let score = |i: usize| s.candidates[i].score(s.select_by);
             score(a).total_cmp(&score(b))
         });
-    if let (Some(r), Some(se)) = (runner_up, c.top1_se) {
+    if let (Some(r), Some(se), SelectBy::Top1) = (runner_up, c.top1_se, s.select_by) {
         let r = &s.candidates[r];
         println!(
             "  top-1 s.e. {:.3}; runner-up top-1 {:.3}, margin {:+.3}, paired s.e. of the margin {:.3}",
