@@ -18,7 +18,7 @@
 use burn::module::{Param, RunningState};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 
 use super::{SuperBlock, Supernet};
 use crate::nn::{ConvBnAct, Head, IrBlock, SqueezeExcite};
@@ -99,7 +99,7 @@ fn conv(c: &Conv2d, flip_out: bool, flip_in: bool) -> Conv2d {
 }
 
 fn bn(b: &BatchNorm) -> BatchNorm {
-    let state = |r: &RunningState<Tensor<1>>| RunningState::new(r.value().flip([0]));
+    let state = |r: &RunningState<Tensor<1>>| RunningState::new(reverse(r.value(), 0));
     BatchNorm {
         gamma: flip(&b.gamma, &[0]),
         beta: flip(&b.beta, &[0]),
@@ -112,12 +112,19 @@ fn bn(b: &BatchNorm) -> BatchNorm {
 /// The parameter's tensor reversed along `axes`, under the same id (a recorded op on an
 /// autodiff device: gradients reach the original).
 fn flip<const D: usize>(p: &Param<Tensor<D>>, axes: &[usize]) -> Param<Tensor<D>> {
-    let t = p.val();
-    let t = match axes {
-        [] => t,
-        [a] => t.flip([*a]),
-        [a, b] => t.flip([*a, *b]),
-        _ => unreachable!("at most two channel axes"),
-    };
+    let t = axes.iter().fold(p.val(), |t, &a| reverse(t, a));
     Param::initialized(p.id, t)
+}
+
+/// `t` reversed along `axis`, as a gather of the reversed indices rather than
+/// `Tensor::flip`: on ndarray, flip returns a negative-stride view that a later op reads
+/// in the wrong order (the mirror's logits then differ by up to 3e-2 from the
+/// supernet's; the same flip copied through host data agrees to 3e-8). A gather writes
+/// a fresh tensor on every backend.
+fn reverse<const D: usize>(t: Tensor<D>, axis: usize) -> Tensor<D> {
+    let n = t.dims()[axis] as i64;
+    let last_first = Tensor::<1, Int>::arange(0..n, &t.device())
+        .neg()
+        .add_scalar(n - 1);
+    t.select(axis, last_first)
 }
