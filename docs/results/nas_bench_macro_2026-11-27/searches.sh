@@ -9,7 +9,7 @@
 # usage: searches.sh SEED WEIGHT_FLAGS...
 set -u
 SEED=$1; shift; FLAGS="$*"
-B=/work/main/target/release/dmasking
+B=${DMASKING:-/work/main/target/release/dmasking}   # the binary: DMASKING=PATH to use another
 BENCH=/work/main/data/nas-bench-macro/nas-bench-macro_cifar10.json
 cd /tmp/exp
 # Single-path weights: straight-through hard samples in the architecture step too, so it
