@@ -10,7 +10,10 @@
 # prints per round each step's ratio PyTorch time / dmasking time (> 1: dmasking is
 # faster) and both peak memories measured the same way: growth of the process's peak RSS
 # over the timed steps. Fails (exit 1) unless both sides built the same supernet: their
-# uniform expected MFLOPs must agree within 1e-6 relative. Needs `pip install torch`.
+# uniform expected MFLOPs must agree within 1e-6 relative, and before any timing the
+# reference, given dmasking's weights (`dmasking bench --dump-reference`), must give
+# dmasking's logits within 1e-4 under uniform and three one-hot architecture weights
+# (`pytorch_reference.py --check`). Needs `pip install torch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPACE=${1:?usage: benches/compare.sh SPACE BATCH [STEPS]}
@@ -21,6 +24,8 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 cargo build --release --quiet
 B=target/release/dmasking
+$B bench --space "$SPACE" --dump-reference "$OUT/reference"
+python3 benches/pytorch_reference.py --space "$SPACE" --threads "$THREADS" --check "$OUT/reference"
 for round in 1 2; do
     for variant in branches:masked superkernel:masked branches:single-path; do
         sharing=${variant%%:*}

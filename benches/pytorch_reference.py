@@ -452,6 +452,72 @@ class Supernet(nn.Module):
         return total + mid * out + out + out * classes
 
 
+def read_safetensors(path):
+    """name -> float32 tensor, from a SafeTensors file (u64 header length, JSON header, data)."""
+    import struct
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name} is {info['dtype']}, expected F32")
+        a, b = info["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(info["shape"])
+    return out
+
+
+# dmasking's module paths -> this module's: the same tree but for these names.
+RENAMES = [(".gamma", ".weight"), (".beta", ".bias"), ("head.pw.", "head_pw."), ("head.conv.", "head_conv."),
+           ("head.classifier.", "classifier."), (".se.reduce.", ".se_reduce."), (".se.expand.", ".se_expand.")]
+
+
+def check(net, space, d, tol):
+    """Load `dmasking bench --dump-reference DIR`'s weights into `net` and compare the logits
+    of every case with dmasking's; exit 1 when any differs by more than `tol` of its
+    case's largest logit."""
+    ref = json.load(open(f"{d}/check.json"))
+    ours = [(name, n) for name, n in net.plan.choices]
+    theirs = [tuple(c) for c in ref["choices"]]
+    if ours != theirs:
+        raise SystemExit(f"the choices differ:\n  dmasking {theirs}\n  reference {ours}")
+    state = net.state_dict()
+    loaded = set()
+    for name, t in read_safetensors(f"{d}/weights.safetensors").items():
+        for a, b in RENAMES:
+            name = name.replace(a, b)
+        if name not in state:
+            raise SystemExit(f"dmasking's tensor {name} {list(t.shape)} has no counterpart here")
+        if t.dim() == 2 and t.shape != state[name].shape:
+            t = t.t()  # burn's Linear holds [in, out]
+        if t.shape != state[name].shape:
+            raise SystemExit(f"{name}: dmasking {list(t.shape)}, reference {list(state[name].shape)}")
+        state[name].copy_(t)
+        loaded.add(name)
+    missing = [k for k, _ in net.named_parameters() if k not in loaded]
+    if missing:
+        raise SystemExit(f"parameters dmasking did not write: {missing}")
+    net.train()
+    b, s = ref["batch_size"], space["input_size"]
+    shape = (b, space.get("in_channels", 3), s, s)
+    x = torch.sin(torch.arange(math.prod(shape), dtype=torch.float64) * 0.37).float().reshape(shape)
+    worst = 0.0
+    for case in ref["cases"]:
+        g = [torch.tensor(w) for w in case["weights"]]
+        want = torch.tensor(case["logits"])
+        with torch.no_grad():
+            got = net(x, g)
+        err = float((got - want).abs().max() / want.abs().max().clamp_min(1e-6))
+        worst = max(worst, err)
+        print(f"{case['name']}: max |difference| {err:.2e} of the largest logit ({float(want.abs().max()):.3g})")
+    if worst > tol:
+        raise SystemExit(f"the reference's logits differ from dmasking's by {worst:.2e} > {tol:g}")
+    print(f"the same network: {len(loaded)} tensors, {len(ref['cases'])} cases within {tol:g}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--space", required=True)
@@ -460,7 +526,14 @@ def main():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--compile", action="store_true",
                     help="run the supernet's forward through torch.compile (compiled in the warm-up steps)")
+    ap.add_argument("--check", metavar="DIR",
+                    help="compare with `dmasking bench --dump-reference DIR` on the same weights and exit")
+    ap.add_argument("--check-tolerance", type=float, default=1e-4)
     a = ap.parse_args()
+    if a.check:
+        space = dict(json.load(open(a.space)), dropout=0.0)  # as dmasking's dump: dropout is random
+        check(Supernet(space), space, a.check, a.check_tolerance)
+        return
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)

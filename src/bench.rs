@@ -250,3 +250,186 @@ pub fn bench_loader(
         rss_growth_mib: peak_rss_kib().saturating_sub(rss0) as f64 / 1024.0,
     })
 }
+
+/// One named float tensor of a module: its path (`blocks.3.branches.0.dw.conv.weight`),
+/// shape and values.
+#[derive(Clone, Debug)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// One forward pass of a [`ReferenceCheck`]: the architecture weights (one vector per
+/// choice) and the logits the supernet gives under them.
+#[derive(Serialize, Clone, Debug)]
+pub struct ReferenceCase {
+    pub name: String,
+    pub weights: Vec<Vec<f32>>,
+    pub logits: Vec<Vec<f32>>,
+}
+
+/// What `benches/pytorch_reference.py --check` compares its own supernet with: the
+/// weights of a `branches` supernet (every batch-norm scale and shift and every bias moved
+/// off its initial value by seeded noise, so that a zero-initialised scale cannot hide a
+/// block), and its training-mode logits on [`reference_input`] under uniform and one-hot
+/// architecture weights, with dropout off. Both sides then time the same network only if
+/// they agree.
+#[derive(Serialize, Clone, Debug)]
+pub struct ReferenceCheck {
+    pub space: Option<String>,
+    pub batch_size: usize,
+    /// Choice names and their number of options, in the order of the weights.
+    pub choices: Vec<(String, usize)>,
+    pub cases: Vec<ReferenceCase>,
+    /// The supernet's float tensors (parameters and batch-norm running statistics).
+    #[serde(skip)]
+    pub tensors: Vec<NamedTensor>,
+}
+
+/// The check's input images [batch, C, R, R]: element i (row-major) is sin(0.37 i),
+/// computed in f64 and rounded to f32, so any implementation can make the same batch.
+pub fn reference_input(batch: usize, space: &Space, device: &Device) -> Tensor<4> {
+    let shape = [batch, space.in_channels, space.input_size, space.input_size];
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| (0.37 * i as f64).sin() as f32).collect();
+    Tensor::<1>::from_floats(v.as_slice(), device).reshape(shape)
+}
+
+/// Moves every rank-1 float parameter (batch-norm scale and shift, biases) by uniform noise
+/// in [-0.5, 0.5) drawn from a seeded generator.
+struct Perturb(StdRng);
+
+impl burn::module::ModuleMapper for Perturb {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        if D != 1 {
+            return param;
+        }
+        let rng = &mut self.0;
+        param.map(|t| {
+            let n = t.shape().num_elements();
+            let noise: Vec<f32> = (0..n).map(|_| rng.random_range(-0.5..0.5)).collect();
+            let device = t.device();
+            t.clone() + Tensor::<1>::from_floats(noise.as_slice(), &device).reshape(t.shape())
+        })
+    }
+}
+
+/// Collects a module's float tensors with their paths (enum variants left out of the path,
+/// as burn-store writes them).
+#[derive(Default)]
+struct Collect {
+    path: Vec<String>,
+    out: Vec<NamedTensor>,
+}
+
+impl Collect {
+    fn push<const D: usize>(&mut self, t: &Tensor<D>) {
+        let values = t
+            .to_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        self.out.push(NamedTensor {
+            name: self.path.join("."),
+            shape: t.dims().to_vec(),
+            values,
+        });
+    }
+}
+
+impl burn::module::ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        if !container_type.starts_with("Enum:") {
+            self.path.push(name.to_string());
+        }
+    }
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        if !container_type.starts_with("Enum:") {
+            self.path.pop();
+        }
+    }
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        self.push(&param.val());
+    }
+    fn visit_float_with_path<const D: usize>(
+        &mut self,
+        path: &[String],
+        _id: burn::module::ParamId,
+        tensor: &Tensor<D>,
+    ) {
+        let saved = std::mem::replace(&mut self.path, path.to_vec());
+        self.push(tensor);
+        self.path = saved;
+    }
+}
+
+/// Build the [`ReferenceCheck`] of `space` at `batch` images: uniform weights, then
+/// one-hot weights picking every choice's first option, its last, and option
+/// (3c + 1) mod n of choice c.
+pub fn reference_check(space: &Space, batch: usize, device: &Device) -> Result<ReferenceCheck> {
+    use crate::supernet::{ArchWeights, Supernet};
+    use burn::module::Module;
+    let ad = device.clone().autodiff();
+    // Dropout off: it is random, and the logits must be reproducible on the other side.
+    let space = &Space {
+        dropout: 0.0,
+        ..space.clone()
+    };
+    let net = Supernet::with_sharing(space, OpSharing::Branches, &ad)
+        .map(&mut Perturb(StdRng::seed_from_u64(7)));
+    let choices = &net.plan.choices;
+    let n: Vec<usize> = choices.iter().map(|c| c.options.len()).collect();
+    let uniform: Vec<Vec<f32>> = n.iter().map(|&k| vec![1.0 / k as f32; k]).collect();
+    let one_hot = |pick: &dyn Fn(usize, usize) -> usize| -> Vec<Vec<f32>> {
+        n.iter()
+            .enumerate()
+            .map(|(c, &k)| {
+                (0..k)
+                    .map(|i| f32::from(u8::from(i == pick(c, k))))
+                    .collect()
+            })
+            .collect()
+    };
+    let weights = [
+        ("uniform", uniform),
+        ("first", one_hot(&|_, _| 0)),
+        ("last", one_hot(&|_, k| k - 1)),
+        ("mixed", one_hot(&|c, k| (3 * c + 1) % k)),
+    ];
+    let x = reference_input(batch, space, &ad);
+    let mut cases = Vec::new();
+    for (name, w) in weights {
+        let g = ArchWeights(
+            w.iter()
+                .map(|v| Tensor::<1>::from_floats(v.as_slice(), &ad))
+                .collect(),
+        );
+        let logits = net.forward(x.clone(), &g).detach();
+        let [rows, cols] = logits.shape().dims();
+        let v = logits.to_data().try_to_vec::<f32>().unwrap_or_default();
+        let logits = (0..rows)
+            .map(|r| v[r * cols..(r + 1) * cols].to_vec())
+            .collect();
+        cases.push(ReferenceCase {
+            name: name.to_string(),
+            weights: w,
+            logits,
+        });
+    }
+    let mut collect = Collect::default();
+    net.visit(&mut collect);
+    Ok(ReferenceCheck {
+        space: space.name.clone(),
+        batch_size: batch,
+        choices: choices
+            .iter()
+            .map(|c| (c.name.clone(), c.options.len()))
+            .collect(),
+        cases,
+        tensors: collect.out,
+    })
+}

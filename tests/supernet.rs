@@ -725,3 +725,33 @@ fn mirrored_supernet_is_the_right_side() {
         }
     }
 }
+
+/// `bench --dump-reference` writes every parameter of the `branches` supernet, each once,
+/// with its rank-1 parameters moved off their initial values (a zero-initialised BN scale
+/// would hide a block from the PyTorch reference's check), and one case per architecture
+/// vector with one row of logits per image.
+#[test]
+fn reference_dump_holds_every_parameter_once() {
+    let _rng = device_rng_shared();
+    let space = space("cifar10_tiny");
+    let check = dmasking::bench::reference_check(&space, 3, &plain_device()).unwrap();
+    let net = Supernet::with_sharing(&space, OpSharing::Branches, &device());
+    // Burn counts BN's running statistics among a module's parameters, as the dump holds them.
+    let values: usize = check.tensors.iter().map(|t| t.values.len()).sum();
+    assert_eq!(values, net.num_params());
+    let mut names: Vec<&str> = check.tensors.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), check.tensors.len(), "a tensor name repeats");
+    let gammas: Vec<f32> = check
+        .tensors
+        .iter()
+        .filter(|t| t.name.ends_with("bn.gamma"))
+        .flat_map(|t| t.values.clone())
+        .collect();
+    assert!(!gammas.is_empty() && gammas.iter().all(|&g| g != 0.0 && g != 1.0));
+    for case in &check.cases {
+        assert_eq!(case.logits.len(), 3, "{}", case.name);
+        assert_eq!(case.weights.len(), net.plan.choices.len(), "{}", case.name);
+    }
+}

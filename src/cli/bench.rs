@@ -41,6 +41,12 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Time nothing: write the `branches` supernet's weights (`weights.safetensors`) and
+    /// its logits under uniform and one-hot architecture weights (`check.json`) into this
+    /// directory, for `benches/pytorch_reference.py --check` (the same network on both
+    /// sides of `benches/compare.sh`).
+    #[arg(long, value_name = "DIR", requires = "space")]
+    pub dump_reference: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -55,6 +61,9 @@ pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
         .as_ref()
         .expect("clap requires --space or --data");
     let space = Space::load(path).with_context(|| format!("reading space {}", path.display()))?;
+    if let Some(dir) = &args.dump_reference {
+        return dump_reference(&space, dir, device);
+    }
     let r = crate::bench::bench(
         &space,
         args.op_sharing,
@@ -113,5 +122,40 @@ fn loader(dir: &std::path::Path, args: &BenchArgs) -> Result<()> {
             r.rss_growth_mib
         );
     }
+    Ok(())
+}
+
+/// `--dump-reference DIR`: the check's weights as SafeTensors (f32, little-endian) and its
+/// cases as JSON.
+fn dump_reference(
+    space: &Space,
+    dir: &std::path::Path,
+    device: &burn::tensor::Device,
+) -> Result<()> {
+    use safetensors::{Dtype, tensor::TensorView};
+    let check = crate::bench::reference_check(space, 4, device)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let bytes: Vec<Vec<u8>> = check
+        .tensors
+        .iter()
+        .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = check
+        .tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            Ok((
+                t.name.clone(),
+                TensorView::new(Dtype::F32, t.shape.clone(), b)?,
+            ))
+        })
+        .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let weights = dir.join("weights.safetensors");
+    safetensors::serialize_to_file(views, None, &weights)
+        .with_context(|| format!("writing {}", weights.display()))?;
+    let json = dir.join("check.json");
+    std::fs::write(&json, serde_json::to_string(&check)?)
+        .with_context(|| format!("writing {}", json.display()))?;
     Ok(())
 }
