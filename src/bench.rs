@@ -48,8 +48,10 @@ pub struct BenchReport {
     pub batch_size: usize,
     pub steps: usize,
     pub threads: usize,
-    pub weight_step: StepStats,
-    pub arch_step: StepStats,
+    /// `None` when only the architecture step was timed.
+    pub weight_step: Option<StepStats>,
+    /// `None` when only the weight step was timed.
+    pub arch_step: Option<StepStats>,
     /// Heap held by the supernet, logits and optimizers before stepping, in MiB.
     pub model_mib: f64,
     /// Expected MFLOPs at uniform architecture weights (a check that both
@@ -153,13 +155,28 @@ impl Timing<'_> {
     }
 }
 
-/// Time `steps` weight steps and `steps` architecture steps at `batch` on `device`.
+/// Which steps `bench` times (one kind alone, for a profile of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Steps {
+    /// Weight steps, then architecture steps.
+    #[default]
+    Both,
+    /// Weight steps only.
+    Weight,
+    /// Architecture steps only.
+    Arch,
+}
+
+/// Time `steps` weight steps and `steps` architecture steps (or one kind, `which`) at
+/// `batch` on `device`.
 pub fn bench(
     space: &Space,
     op_sharing: OpSharing,
     weight_step: WeightStep,
     batch: usize,
     steps: usize,
+    which: Steps,
     device: &Device,
 ) -> Result<BenchReport> {
     let before = crate::alloc::current();
@@ -181,8 +198,8 @@ pub fn bench(
         noise_rng: StdRng::seed_from_u64(1),
         n_opts: tr.logits.num_options(),
     };
-    let weight_stats = timing.measure(&mut tr, false);
-    let arch_stats = timing.measure(&mut tr, true);
+    let weight_stats = (which != Steps::Arch).then(|| timing.measure(&mut tr, false));
+    let arch_stats = (which != Steps::Weight).then(|| timing.measure(&mut tr, true));
     Ok(BenchReport {
         space: space.name.clone(),
         op_sharing,

@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Time both kinds of step, or only one (for a profile of it).
+    #[arg(long, value_enum, default_value = "both")]
+    pub only: crate::bench::Steps,
     /// Time nothing: write the `branches` supernet's weights (`weights.safetensors`) and
     /// its logits under uniform and one-hot architecture weights (`check.json`) into this
     /// directory, for `benches/pytorch_reference.py --check` (the same network on both
@@ -70,6 +73,7 @@ pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
         args.weight_step,
         args.batch_size,
         args.steps,
+        args.only,
         device,
     )?;
     if args.json {
@@ -84,7 +88,8 @@ pub fn run(args: BenchArgs, device: &burn::tensor::Device) -> Result<()> {
             r.threads,
             r.steps
         );
-        for (name, s) in [("weight step", &r.weight_step), ("arch step", &r.arch_step)] {
+        let kinds = [("weight step", &r.weight_step), ("arch step", &r.arch_step)];
+        for (name, s) in kinds.iter().filter_map(|(n, s)| Some((n, s.as_ref()?))) {
             println!(
                 "  {name}: {:.1} ms, {:.1} images/s, peak {:.1} MiB",
                 s.median_ms, s.images_per_s, s.peak_mib
