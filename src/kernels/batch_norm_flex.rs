@@ -60,7 +60,22 @@ pub trait BatchNormOps: Backend {
 trait Activation: Copy + Send + Sync {
     fn value(self, z: f32) -> f32;
     fn slope(self, z: f32) -> f32;
+    /// [`Activation::value`] on 8 lanes, inlined into AVX2 code.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn value8(self, z: x86::__m256) -> x86::__m256;
+    /// [`Activation::slope`] on 8 lanes, inlined into AVX2 code.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn slope8(self, z: x86::__m256) -> x86::__m256;
 }
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64 as x86;
 
 #[derive(Clone, Copy)]
 struct Identity;
@@ -78,6 +93,17 @@ impl Activation for Identity {
     fn slope(self, _: f32) -> f32 {
         1.0
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn value8(self, z: x86::__m256) -> x86::__m256 {
+        z
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn slope8(self, _: x86::__m256) -> x86::__m256 {
+        // SAFETY: the caller has AVX2 (this function's contract).
+        unsafe { x86::_mm256_set1_ps(1.0) }
+    }
 }
 
 impl Activation for Relu {
@@ -88,6 +114,21 @@ impl Activation for Relu {
     #[inline(always)]
     fn slope(self, z: f32) -> f32 {
         if z > 0.0 { 1.0 } else { 0.0 }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn value8(self, z: x86::__m256) -> x86::__m256 {
+        // SAFETY: the caller has AVX2.
+        unsafe { x86::_mm256_max_ps(z, x86::_mm256_setzero_ps()) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn slope8(self, z: x86::__m256) -> x86::__m256 {
+        // SAFETY: the caller has AVX2.
+        unsafe {
+            let pos = x86::_mm256_cmp_ps::<{ x86::_CMP_GT_OQ }>(z, x86::_mm256_setzero_ps());
+            x86::_mm256_and_ps(pos, x86::_mm256_set1_ps(1.0))
+        }
     }
 }
 
@@ -104,6 +145,36 @@ impl Activation for HardSwish {
         let mid = (2.0 * z + 3.0) * (1.0 / 6.0);
         let upper = if z > 3.0 { 1.0 } else { mid };
         if z < -3.0 { 0.0 } else { upper }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn value8(self, z: x86::__m256) -> x86::__m256 {
+        use x86::*;
+        // SAFETY: the caller has AVX2.
+        unsafe {
+            let r6 = _mm256_min_ps(
+                _mm256_max_ps(_mm256_add_ps(z, _mm256_set1_ps(3.0)), _mm256_setzero_ps()),
+                _mm256_set1_ps(6.0),
+            );
+            _mm256_mul_ps(_mm256_mul_ps(z, r6), _mm256_set1_ps(1.0 / 6.0))
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn slope8(self, z: x86::__m256) -> x86::__m256 {
+        use x86::*;
+        // SAFETY: the caller has AVX2.
+        unsafe {
+            let two_z = _mm256_mul_ps(_mm256_set1_ps(2.0), z);
+            let mid = _mm256_mul_ps(
+                _mm256_add_ps(two_z, _mm256_set1_ps(3.0)),
+                _mm256_set1_ps(1.0 / 6.0),
+            );
+            let above = _mm256_cmp_ps::<{ _CMP_GT_OQ }>(z, _mm256_set1_ps(3.0));
+            let below = _mm256_cmp_ps::<{ _CMP_LT_OQ }>(z, _mm256_set1_ps(-3.0));
+            let upper = _mm256_blendv_ps(mid, _mm256_set1_ps(1.0), above);
+            _mm256_andnot_ps(below, upper)
+        }
     }
 }
 
@@ -146,10 +217,31 @@ wide_simd! {
     }
 }
 
+/// One channel's z = a x + b, its mean μ and its scale s.
+#[derive(Clone, Copy)]
+struct SumCoef {
+    a: f32,
+    b: f32,
+    mu: f32,
+    s: f32,
+}
+
+/// One plane's Σ g·act(z), Σ g_z and Σ g_z (x − μ), z = a x + b, g_z = g · s · act'(z):
+/// one AVX2 pass where the CPU has it, else [`plane_grad_sums_reference`].
+fn plane_grad_sums<A: Activation>(xp: &[f32], gp: &[f32], c: SumCoef, act: A) -> (f32, f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { grad_sums_avx2(xp, gp, c, act) };
+    }
+    plane_grad_sums_reference(xp, gp, c, act)
+}
+
 wide_simd! {
-    /// One plane's Σ g·act(z), Σ g_z and Σ g_z (x − μ), z = a x + b, g_z = g · s · act'(z)
-    /// (three vectorised passes over a plane that stays in cache).
-    fn plane_grad_sums<A: Activation>(xp: &[f32], gp: &[f32], a: f32, b: f32, mu: f32, s: f32, act: A) -> (f32, f32, f32) {
+    /// The three sums in three passes, each of which the compiler vectorises (one loop
+    /// over all three stays scalar: measured 2026-12-05, the step 20 % slower).
+    fn plane_grad_sums_reference<A: Activation>(xp: &[f32], gp: &[f32], c: SumCoef, act: A) -> (f32, f32, f32) {
+        let SumCoef { a, b, mu, s } = c;
         let gz = |x: f32, g: f32| g * s * act.slope(a * x + b);
         (
             lane_sum(xp, gp, |x, g| g * act.value(a * x + b)),
@@ -157,6 +249,63 @@ wide_simd! {
             lane_sum(xp, gp, |x, g| gz(x, g) * (x - mu)),
         )
     }
+}
+
+/// [`plane_grad_sums`] in one pass of 8-lane vectors: x and g loaded once, z and g_z
+/// computed once. The lanes' partial sums are added in the order `lane_sum` adds them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn grad_sums_avx2<A: Activation>(
+    xp: &[f32],
+    gp: &[f32],
+    c: SumCoef,
+    act: A,
+) -> (f32, f32, f32) {
+    use x86::*;
+    let SumCoef { a, b, mu, s } = c;
+    let n = xp.len().min(gp.len());
+    let whole = n - n % 8;
+    let (va, vb, vmu, vs) = (
+        _mm256_set1_ps(a),
+        _mm256_set1_ps(b),
+        _mm256_set1_ps(mu),
+        _mm256_set1_ps(s),
+    );
+    let (mut su, mut sg, mut sx) = (
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+    );
+    for i in (0..whole).step_by(8) {
+        // SAFETY: i + 8 ≤ whole ≤ the length of both slices.
+        let (x, g) = unsafe {
+            (
+                _mm256_loadu_ps(xp.as_ptr().add(i)),
+                _mm256_loadu_ps(gp.as_ptr().add(i)),
+            )
+        };
+        let z = _mm256_add_ps(_mm256_mul_ps(va, x), vb);
+        // SAFETY: this function runs with AVX2.
+        let (slope, value) = unsafe { (act.slope8(z), act.value8(z)) };
+        let gz = _mm256_mul_ps(_mm256_mul_ps(g, vs), slope);
+        su = _mm256_add_ps(su, _mm256_mul_ps(g, value));
+        sg = _mm256_add_ps(sg, gz);
+        sx = _mm256_add_ps(sx, _mm256_mul_ps(gz, _mm256_sub_ps(x, vmu)));
+    }
+    let lanes = |v: __m256| {
+        let mut out = [0f32; 8];
+        // SAFETY: out holds 8 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out.iter().sum::<f32>()
+    };
+    let (mut u, mut g_z, mut g_zx) = (lanes(su), lanes(sg), lanes(sx));
+    for (&x, &g) in xp[whole..n].iter().zip(&gp[whole..n]) {
+        let d = g * s * act.slope(a * x + b);
+        u += g * act.value(a * x + b);
+        g_z += d;
+        g_zx += d * (x - mu);
+    }
+    (u, g_z, g_zx)
 }
 
 /// The coefficients of dx on one channel: dx = k (g_z − m_g) − q (x − μ).
@@ -336,7 +485,7 @@ fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool)
                 for nb in 0..n {
                     let off = (nb * c + ch) * hw;
                     let (xp, gp) = (&xs[off..][..hw], &gs[off..][..hw]);
-                    let (pu, pg, pgx) = plane_grad_sums(xp, gp, a, b, mu, sc, act);
+                    let (pu, pg, pgx) = plane_grad_sums(xp, gp, SumCoef { a, b, mu, s: sc }, act);
                     su += pu as f64;
                     sg += pg as f64;
                     sgx += pgx as f64;
@@ -529,4 +678,34 @@ pub fn batch_norm_act_train(
             act,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 pass against the three-pass reference, on every remainder length, with
+    /// values on both sides of each activation's kinks: the same operations in the same
+    /// order, so the same bits.
+    #[test]
+    fn grad_sums_match_the_reference() {
+        let val = |i: usize, k: f32| ((i as f32) * k).sin() * 5.0;
+        for len in (0..40).chain([1024, 1031]) {
+            let xp: Vec<f32> = (0..len).map(|i| val(i, 0.37)).collect();
+            let gp: Vec<f32> = (0..len).map(|i| val(i, 0.91) * 0.2).collect();
+            for act in [Act::None, Act::Relu, Act::Hswish] {
+                with_activation!(act, |f| {
+                    let c = SumCoef {
+                        a: 1.3,
+                        b: -0.2,
+                        mu: 0.1,
+                        s: 0.7,
+                    };
+                    let ours = plane_grad_sums(&xp, &gp, c, f);
+                    let reference = plane_grad_sums_reference(&xp, &gp, c, f);
+                    assert_eq!(ours, reference, "{act:?}, {len} values");
+                });
+            }
+        }
+    }
 }
