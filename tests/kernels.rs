@@ -12,10 +12,10 @@ use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use dmasking::arch::Act;
 use dmasking::kernels::{
-    batch_norm, batch_norm_act, depthwise_conv2d, lattice_gather, lattice_scatter, pad_channels,
-    pointwise_conv2d, reference_depthwise_conv2d, reference_lattice_gather,
-    reference_lattice_scatter, reference_pad_channels, reference_pointwise_conv2d,
-    uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
+    add_scaled, batch_norm, batch_norm_act, depthwise_conv2d, lattice_gather, lattice_scatter,
+    pad_channels, pointwise_conv2d, reference_add_scaled, reference_depthwise_conv2d,
+    reference_lattice_gather, reference_lattice_scatter, reference_pad_channels,
+    reference_pointwise_conv2d, uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
 };
 use dmasking::supernet::lattice::lattice_positions;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -325,6 +325,57 @@ fn pad_channels_matches_burn() {
     }
 }
 
+/// y + p · fit(x) against Burn's pad or cut, multiply and add: the values, and the
+/// gradients of y, x and p through a random weighting of the output, with x narrower than,
+/// as wide as and wider than y. The kernel writes into y's buffer when nothing else holds
+/// it: a copy of y kept by the caller stays as it was.
+#[test]
+fn add_scaled_matches_burn() {
+    let _rng = device_rng_shared();
+    let mut rng = StdRng::seed_from_u64(11);
+    for dev in [plain_device(), plain_device().autodiff()] {
+        for (case, dc) in [-3i64, 0, 2, -1, 0, 4].into_iter().enumerate() {
+            let (n, c) = (rng.random_range(1..4), rng.random_range(2..9));
+            let c_x = (c as i64 + dc).max(1) as usize;
+            let (h, w) = (rng.random_range(1..9), rng.random_range(1..9));
+            let what = format!("case {case}: [{n}, {c}, {h}, {w}] + p · [{n}, {c_x}, ..]");
+            let y = input([n, c, h, w], &dev);
+            let x = input([n, c_x, h, w], &dev);
+            let p = Tensor::<1>::from_floats([rng.random_range(-1.0..1.0f32)], &dev);
+            let p = if dev.is_autodiff() {
+                p.require_grad()
+            } else {
+                p
+            };
+            // An operation of y's own, as in a network, so that y's buffer is unshared.
+            let (y_own, y_ref) = (y.clone().mul_scalar(1.5), y.clone().mul_scalar(1.5));
+            let kept = y_own.clone().into_data();
+            let ours = add_scaled(y_own, x.clone(), p.clone());
+            let reference = reference_add_scaled(y_ref, x.clone(), p.clone());
+            assert!(
+                rel_err(ours.clone(), reference.clone()) < 1e-6,
+                "{what}: values"
+            );
+            if !dev.is_autodiff() {
+                // A y that the caller still holds is left alone.
+                let y_held = y.clone().mul_scalar(1.5);
+                let _ = add_scaled(y_held.clone(), x.clone(), p.clone());
+                assert_eq!(y_held.into_data(), kept, "{what}: a held y was written");
+                continue;
+            }
+            let r = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &dev);
+            let g = (ours * r.clone()).sum().backward();
+            let g_ref = (reference * r).sum().backward();
+            let gy = |g| y.grad(g).expect("y's gradient");
+            let gx = |g| x.grad(g).expect("x's gradient");
+            let gp = |g| p.grad(g).expect("p's gradient");
+            assert!(rel_err(gy(&g), gy(&g_ref)) < 1e-6, "{what}: dy");
+            assert!(rel_err(gx(&g), gx(&g_ref)) < 1e-6, "{what}: dx");
+            assert!(rel_err(gp(&g), gp(&g_ref)) < 1e-5, "{what}: dp");
+        }
+    }
+}
+
 /// The resolution lattice's subsample and its adjoint against `select` / `select_assign`:
 /// values and the input's gradient, on the positions the supernet uses.
 #[test]
@@ -613,6 +664,15 @@ fn backends_match_our_flex_kernels() {
     check("pad channels", vec![random([2, 3, 5, 4], 0.0)], &|t| {
         pad_channels(t[0].clone(), 7)
     });
+    check(
+        "add scaled",
+        vec![
+            random([2, 5, 4, 3], 0.0),
+            random([2, 3, 4, 3], 0.0),
+            random([1, 1, 1, 1], 0.0),
+        ],
+        &|t| add_scaled(t[0].clone(), t[1].clone(), t[2].clone().reshape([1])),
+    );
     let positions = lattice_positions(9, 6);
     let at: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
     check("lattice gather", vec![random([2, 3, 9, 9], 0.0)], &|t| {

@@ -8,6 +8,8 @@
 //! tensors' device, never assumed.
 
 #[cfg(feature = "flex")]
+mod add_scaled_flex;
+#[cfg(feature = "flex")]
 mod batch_norm_flex;
 #[cfg(feature = "flex")]
 mod channels_flex;
@@ -73,6 +75,32 @@ pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
     let [n, c_x, h, w] = x.dims();
     let pad = Tensor::zeros([n, c - c_x, h, w], &x.device());
     Tensor::cat(vec![x, pad], 1)
+}
+
+/// y + p · fit(x): x [N, C_x, H, W] zero-padded or cut to y's C channels, times the
+/// scalar p [1], added to y [N, C, H, W]; a path present with probability p added to a
+/// layer's output. One parallel pass on Flex (in place when y's buffer is not shared);
+/// three ops elsewhere.
+pub fn add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if flex_support::on_flex_f32(&y) && flex_support::on_flex_f32(&x) && p.dims() == [1] {
+        return add_scaled_flex::add_scaled(y, x, p);
+    }
+    reference_add_scaled(y, x, p)
+}
+
+/// The same through Burn's ops.
+pub fn reference_add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<4> {
+    let c = y.dims()[1];
+    let c_x = x.dims()[1];
+    let x = if c_x > c {
+        x.narrow(1, 0, c)
+    } else if c_x < c {
+        reference_pad_channels(x, c)
+    } else {
+        x
+    };
+    y + x * p.reshape([1, 1, 1, 1])
 }
 
 /// The resolution lattice's subsample: y[n, c, u, v] = x[n, c, p_u, p_v] for the distinct

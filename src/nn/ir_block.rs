@@ -107,7 +107,7 @@ pub fn fit_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
 /// `keep · layer(x) + fit(x) · (1 − keep)`: a conv-BN-act layer (output channel mask `s`)
 /// present with probability `keep` ([1, 1, 1, 1]), else the identity (zero-padded or cut
 /// to the layer's channels). `keep` joins the layer's output scale, which the fused batch
-/// norm applies for free, so only the identity side costs a multiply of the map.
+/// norm applies for free, and the identity side is one pass ([`crate::kernels::add_scaled`]).
 pub fn keep_or_identity(
     layer: &ConvBnAct,
     x: Tensor<4>,
@@ -120,7 +120,7 @@ pub fn keep_or_identity(
         None => keep.clone().repeat_dim(1, c),
     };
     let h = layer.forward_masked(x.clone(), None, Some(&scale));
-    h + fit_channels(x, c) * keep.clone().neg().add_scalar(1.0)
+    crate::kernels::add_scaled(h, x, keep.clone().neg().add_scalar(1.0).reshape([1]))
 }
 
 impl IrBlock {

@@ -450,7 +450,7 @@ impl SuperBlock {
         match &w.residual {
             Residual::None => y,
             Residual::Full => y + fit_channels(x, c_out),
-            Residual::Weighted(p) => y + fit_channels(x, c_out) * p.clone(),
+            Residual::Weighted(p) => crate::kernels::add_scaled(y, x, p.clone().reshape([1])),
         }
     }
 
