@@ -13,8 +13,9 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use dmasking::arch::Act;
 use dmasking::kernels::{
     add_scaled, batch_norm, batch_norm_act, depthwise_conv2d, lattice_gather, lattice_scatter,
-    pad_channels, pointwise_conv2d, reference_add_scaled, reference_depthwise_conv2d,
-    reference_lattice_gather, reference_lattice_scatter, reference_pad_channels,
+    pad_channels, plane_mean, plane_scale, pointwise_conv2d, reference_add_scaled,
+    reference_depthwise_conv2d, reference_lattice_gather, reference_lattice_scatter,
+    reference_pad_channels, reference_plane_mean, reference_plane_scale,
     reference_pointwise_conv2d, uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
 };
 use dmasking::supernet::lattice::lattice_positions;
@@ -376,6 +377,48 @@ fn add_scaled_matches_burn() {
     }
 }
 
+/// Squeeze-excitation's pool and channel scale against `mean_dim` and the broadcast
+/// multiply: values, and the gradients of x and of the scale, on odd plane sizes (the
+/// lane remainder), batch 1 and single-value planes.
+#[test]
+fn plane_ops_match_burn() {
+    let _rng = device_rng_shared();
+    for dev in [plain_device(), plain_device().autodiff()] {
+        for (case, (n, c, h, w)) in [(1, 3, 1, 1), (2, 5, 3, 7), (3, 4, 8, 8), (1, 9, 5, 13)]
+            .into_iter()
+            .enumerate()
+        {
+            let x = input([n, c, h, w], &dev);
+            let f = input([n, c, 1, 1], &dev);
+            let r = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let rm = Tensor::<4>::random([n, c, 1, 1], Distribution::Normal(0.0, 1.0), &dev);
+            let (m, m_ref) = (plane_mean(x.clone()), reference_plane_mean(x.clone()));
+            let (y, y_ref) = (
+                plane_scale(x.clone(), f.clone()),
+                reference_plane_scale(x.clone(), f.clone()),
+            );
+            assert_eq!(m.dims(), [n, c, 1, 1], "case {case}: pool shape");
+            assert!(
+                rel_err(m.clone(), m_ref.clone()) < 1e-6,
+                "case {case}: pool"
+            );
+            assert!(
+                rel_err(y.clone(), y_ref.clone()) < 1e-6,
+                "case {case}: scale"
+            );
+            if !dev.is_autodiff() {
+                continue;
+            }
+            let g = ((m * rm.clone()).sum() + (y * r.clone()).sum()).backward();
+            let g_ref = ((m_ref * rm).sum() + (y_ref * r).sum()).backward();
+            let dx = |g| x.grad(g).expect("x's gradient");
+            let df = |g| f.grad(g).expect("f's gradient");
+            assert!(rel_err(dx(&g), dx(&g_ref)) < 1e-6, "case {case}: dx");
+            assert!(rel_err(df(&g), df(&g_ref)) < 1e-5, "case {case}: df");
+        }
+    }
+}
+
 /// The resolution lattice's subsample and its adjoint against `select` / `select_assign`:
 /// values and the input's gradient, on the positions the supernet uses.
 #[test]
@@ -664,6 +707,11 @@ fn backends_match_our_flex_kernels() {
     check("pad channels", vec![random([2, 3, 5, 4], 0.0)], &|t| {
         pad_channels(t[0].clone(), 7)
     });
+    check(
+        "plane mean and scale",
+        vec![random([2, 3, 5, 3], 0.0), random([2, 3, 1, 1], 0.0)],
+        &|t| plane_scale(t[0].clone(), t[1].clone()) + plane_mean(t[0].clone()),
+    );
     check(
         "add scaled",
         vec![

@@ -20,6 +20,8 @@ mod flex_support;
 #[cfg(feature = "flex")]
 mod lattice_flex;
 #[cfg(feature = "flex")]
+mod planes_flex;
+#[cfg(feature = "flex")]
 mod pointwise_flex;
 
 use burn::nn::BatchNorm;
@@ -101,6 +103,39 @@ pub fn reference_add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<
         x
     };
     y + x * p.reshape([1, 1, 1, 1])
+}
+
+/// The mean of each (n, c) plane of x [N, C, H, W], as [N, C, 1, 1] (global average
+/// pooling): one parallel pass on Flex, two `mean_dim`s elsewhere.
+pub fn plane_mean(x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if flex_support::on_flex_f32(&x) {
+        return planes_flex::plane_mean(x);
+    }
+    reference_plane_mean(x)
+}
+
+/// The same through Burn's `mean_dim`.
+pub fn reference_plane_mean(x: Tensor<4>) -> Tensor<4> {
+    x.mean_dim(3).mean_dim(2)
+}
+
+/// x [N, C, H, W] with each (n, c) plane times f[n, c] (f [N, C, 1, 1]; a gate or a
+/// per-sample channel scale): one parallel pass on Flex, a broadcast multiply elsewhere.
+pub fn plane_scale(x: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if flex_support::on_flex_f32(&x) && flex_support::on_flex_f32(&f) {
+        let [n, c, _, _] = x.dims();
+        if f.dims() == [n, c, 1, 1] {
+            return planes_flex::plane_scale(x, f);
+        }
+    }
+    reference_plane_scale(x, f)
+}
+
+/// The same through Burn's broadcast multiply.
+pub fn reference_plane_scale(x: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
+    x * f
 }
 
 /// The resolution lattice's subsample: y[n, c, u, v] = x[n, c, p_u, p_v] for the distinct

@@ -147,7 +147,8 @@ impl IrBlock {
                     // multiply of the map, the mixing on the [N, C, 1, 1] gate.
                     Some(keep) => {
                         let gate = se.gate(h.clone(), hidden);
-                        h * (gate * keep.clone() - keep.clone()).add_scalar(1.0)
+                        let f = (gate * keep.clone() - keep.clone()).add_scalar(1.0);
+                        crate::kernels::plane_scale(h, f)
                     }
                     None => se.forward(h, hidden),
                 }

@@ -45,14 +45,14 @@ impl SqueezeExciteConfig {
 
 /// Global average pool to [N, C, 1, 1].
 pub fn global_pool(x: Tensor<4>) -> Tensor<4> {
-    x.mean_dim(3).mean_dim(2)
+    crate::kernels::plane_mean(x)
 }
 
 impl SqueezeExcite {
     /// x · gate(x); `hidden_mask` ([1, hidden, 1, 1]) zeroes the squeezed channels beyond a
     /// searched width.
     pub fn forward(&self, x: Tensor<4>, hidden_mask: Option<&Tensor<4>>) -> Tensor<4> {
-        x.clone() * self.gate(x, hidden_mask)
+        crate::kernels::plane_scale(x.clone(), self.gate(x, hidden_mask))
     }
 
     /// The gate [N, C, 1, 1]: hsigmoid(W₂ (M ⊙ act(W₁ pool(x) + b₁)) + b₂).
@@ -80,6 +80,6 @@ impl SqueezeExcite {
         let s = self
             .act
             .forward(conv(&self.reduce, hidden, c, global_pool(x.clone())));
-        x * hard_sigmoid(conv(&self.expand, c, hidden, s))
+        crate::kernels::plane_scale(x, hard_sigmoid(conv(&self.expand, c, hidden, s)))
     }
 }
