@@ -357,22 +357,31 @@ fn add_scaled_matches_burn() {
                 rel_err(ours.clone(), reference.clone()) < 1e-6,
                 "{what}: values"
             );
+            // A y that the caller still holds is left alone.
+            let y_held = y.clone().mul_scalar(1.5);
+            let _ = add_scaled(y_held.clone(), x.clone(), p.clone());
+            assert_eq!(y_held.into_data(), kept, "{what}: a held y was written");
             if !dev.is_autodiff() {
-                // A y that the caller still holds is left alone.
-                let y_held = y.clone().mul_scalar(1.5);
-                let _ = add_scaled(y_held.clone(), x.clone(), p.clone());
-                assert_eq!(y_held.into_data(), kept, "{what}: a held y was written");
                 continue;
             }
             let r = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &dev);
             let g = (ours * r.clone()).sum().backward();
-            let g_ref = (reference * r).sum().backward();
+            let g_ref = (reference * r.clone()).sum().backward();
             let gy = |g| y.grad(g).expect("y's gradient");
             let gx = |g| x.grad(g).expect("x's gradient");
             let gp = |g| p.grad(g).expect("p's gradient");
             assert!(rel_err(gy(&g), gy(&g_ref)) < 1e-6, "{what}: dy");
             assert!(rel_err(gx(&g), gx(&g_ref)) < 1e-6, "{what}: dx");
-            assert!(rel_err(gp(&g), gp(&g_ref)) < 1e-5, "{what}: dp");
+            // dp is one sum that may cancel to near 0: measured against Σ |r · fit(x)|.
+            let (a, b) = (gp(&g).into_scalar::<f32>(), gp(&g_ref).into_scalar::<f32>());
+            let mass = reference_add_scaled(y.zeros_like(), x.clone().abs(), p.ones_like())
+                .mul(r.abs())
+                .sum()
+                .into_scalar::<f32>();
+            assert!(
+                (a - b).abs() <= 1e-5 * mass.max(1.0),
+                "{what}: dp {a} against {b}"
+            );
         }
     }
 }

@@ -11,8 +11,9 @@
 //!
 //! - dy = g;
 //! - dx[n, c] = p · g[n, c] for c < min(C_y, C_x), else 0;
-//! - dp = Σ_{n, c < min(C_y, C_x)} ⟨g[n, c], x[n, c]⟩, per plane in f64, the planes summed
-//!   in order (the same value whatever the thread count).
+//! - dp = Σ_{n, c < min(C_y, C_x)} ⟨g[n, c], x[n, c]⟩: each plane's dot in f32 lanes, the
+//!   planes' dots added in f64 in order (the same value whatever the thread count); x is
+//!   kept for it only where p needs a gradient (the architecture step).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -123,10 +124,11 @@ impl AddScaledOps for Flex {
     }
 }
 
-/// What the backward pass keeps: x (checkpointed, for dp), p's value and x's shape.
+/// What the backward pass keeps: x (checkpointed, for dp, where p is tracked), p's value
+/// and x's shape.
 #[derive(Clone, Debug)]
 struct State {
-    x: NodeId,
+    x: Option<NodeId>,
     p: f32,
     x_shape: [usize; 4],
 }
@@ -141,8 +143,8 @@ impl Backward<Flex, 3> for AddScaledBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let [node_y, node_x, node_p] = ops.parents;
         let state = ops.state;
-        if let Some(node) = node_p {
-            let x: FlexTensor = cp.retrieve_node_output(state.x);
+        if let (Some(node), Some(x)) = (node_p, state.x) {
+            let x: FlexTensor = cp.retrieve_node_output(x);
             grads.register::<Flex>(node.id, grad_p(&grad, &x));
         }
         if let Some(node) = node_x {
@@ -169,7 +171,7 @@ impl<C: CheckpointStrategy> AddScaledOps for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let state = State {
-                    x: prep.checkpoint(&x),
+                    x: p.is_tracked().then(|| prep.checkpoint(&x)),
                     p: value,
                     x_shape: dims4(x.primitive()),
                 };

@@ -85,8 +85,15 @@ pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
 /// three ops elsewhere.
 pub fn add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if flex_support::on_flex_f32(&y) && flex_support::on_flex_f32(&x) && p.dims() == [1] {
-        return add_scaled_flex::add_scaled(y, x, p);
+    if flex_support::on_flex_f32(&y)
+        && flex_support::on_flex_f32(&x)
+        && flex_support::on_flex_f32(&p)
+        && p.dims() == [1]
+    {
+        let ([n, _, h, w], [n_x, _, h_x, w_x]) = (y.dims(), x.dims());
+        if (n, h, w) == (n_x, h_x, w_x) {
+            return add_scaled_flex::add_scaled(y, x, p);
+        }
     }
     reference_add_scaled(y, x, p)
 }

@@ -16,3 +16,9 @@ for b in f0a53bf dcc0eb8; do
       --out /tmp/full_$b --epochs 5 --op-sharing superkernel --arch-every 4 \
       --config /tmp/old_search.json
 done
+# 3. the squeeze-excitation ops: f0a53bf against the build of 36f9e55 (dm_planes),
+#    alternating, five rounds (ab_planes.txt)
+for r in 1 2 3 4 5; do for b in f0a53bf planes; do
+  RAYON_NUM_THREADS=2 /tmp/dm_$b bench --space configs/cifar10.json --steps 8
+  RAYON_NUM_THREADS=2 /tmp/dm_$b bench --space configs/cifar10.json --steps 8 --op-sharing superkernel
+done; done
