@@ -80,7 +80,7 @@ pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
 }
 
 /// y + p · fit(x): x [N, C_x, H, W] zero-padded or cut to y's C channels, times the
-/// scalar p [1], added to y [N, C, H, W]; a path present with probability p added to a
+/// scalar p (shape `[1]`), added to y [N, C, H, W]; a path present with probability p added to a
 /// layer's output. One parallel pass on Flex (in place when y's buffer is not shared);
 /// three ops elsewhere.
 pub fn add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<4> {
