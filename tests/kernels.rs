@@ -350,7 +350,9 @@ fn add_scaled_matches_burn() {
             };
             // An operation of y's own, as in a network, so that y's buffer is unshared.
             let (y_own, y_ref) = (y.clone().mul_scalar(1.5), y.clone().mul_scalar(1.5));
-            let kept = y_own.clone().into_data();
+            // Read from a tensor of its own: on wgpu (Burn 0.22.1) the data of
+            // `y_own.clone().into_data()` showed the in-place add that consumed y_own later.
+            let kept = y.clone().mul_scalar(1.5).into_data();
             let ours = add_scaled(y_own, x.clone(), p.clone());
             let reference = reference_add_scaled(y_ref, x.clone(), p.clone());
             assert!(
