@@ -16,7 +16,8 @@ use dmasking::kernels::{
     pad_channels, plane_mean, plane_scale, pointwise_conv2d, reference_add_scaled,
     reference_depthwise_conv2d, reference_lattice_gather, reference_lattice_scatter,
     reference_pad_channels, reference_plane_mean, reference_plane_scale,
-    reference_pointwise_conv2d, uses_own_batch_norm, uses_own_depthwise, uses_own_pointwise,
+    reference_pointwise_conv2d, uses_own_add_scaled, uses_own_batch_norm, uses_own_depthwise,
+    uses_own_plane_ops, uses_own_pointwise,
 };
 use dmasking::supernet::lattice::lattice_positions;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -348,6 +349,11 @@ fn add_scaled_matches_burn() {
             } else {
                 p
             };
+            assert_eq!(
+                uses_own_add_scaled(&y, &x, &p),
+                on_flex(),
+                "{what}: our kernel"
+            );
             // An operation of y's own, as in a network, so that y's buffer is unshared.
             let (y_own, y_ref) = (y.clone().mul_scalar(1.5), y.clone().mul_scalar(1.5));
             // Read from a tensor of its own: on wgpu (Burn 0.22.1) the data of
@@ -401,6 +407,15 @@ fn plane_ops_match_burn() {
         {
             let x = input([n, c, h, w], &dev);
             let f = input([n, c, 1, 1], &dev);
+            assert_eq!(uses_own_plane_ops(&x, Some(&f)), on_flex(), "case {case}");
+            if n > 1 {
+                // One scale for the whole batch broadcasts: Burn's multiply, not ours.
+                let f1 = f.clone().narrow(0, 0, 1);
+                assert!(
+                    !uses_own_plane_ops(&x, Some(&f1)),
+                    "case {case}: broadcast f"
+                );
+            }
             let r = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
             let rm = Tensor::<4>::random([n, c, 1, 1], Distribution::Normal(0.0, 1.0), &dev);
             let (m, m_ref) = (plane_mean(x.clone()), reference_plane_mean(x.clone()));

@@ -26,7 +26,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::flex_support::{dims4, f32s, lane_sum, par_planes};
+use super::flex_support::{dims4, f32s, lane_sum, on_flex_f32, par_planes};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -185,7 +185,18 @@ impl<C: CheckpointStrategy> AddScaledOps for Autodiff<Flex, C> {
     }
 }
 
-/// Through the extension (callers check `on_flex_f32` first).
+/// Whether the kernel takes these tensors: all three f32 on Flex, p one value, and x of
+/// y's batch and plane size (its channel count may differ).
+pub fn supports(y: &Tensor<4>, x: &Tensor<4>, p: &Tensor<1>) -> bool {
+    let ([n, _, h, w], [n_x, _, h_x, w_x]) = (y.dims(), x.dims());
+    on_flex_f32(y)
+        && on_flex_f32(x)
+        && on_flex_f32(p)
+        && p.dims() == [1]
+        && (n, h, w) == (n_x, h_x, w_x)
+}
+
+/// Through the extension (callers check [`supports`] first).
 pub fn add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as AddScaledOps>::add_scaled(
         y.into_dispatch(),

@@ -85,17 +85,23 @@ pub fn reference_pad_channels(x: Tensor<4>, c: usize) -> Tensor<4> {
 /// three ops elsewhere.
 pub fn add_scaled(y: Tensor<4>, x: Tensor<4>, p: Tensor<1>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if flex_support::on_flex_f32(&y)
-        && flex_support::on_flex_f32(&x)
-        && flex_support::on_flex_f32(&p)
-        && p.dims() == [1]
-    {
-        let ([n, _, h, w], [n_x, _, h_x, w_x]) = (y.dims(), x.dims());
-        if (n, h, w) == (n_x, h_x, w_x) {
-            return add_scaled_flex::add_scaled(y, x, p);
-        }
+    if add_scaled_flex::supports(&y, &x, &p) {
+        return add_scaled_flex::add_scaled(y, x, p);
     }
     reference_add_scaled(y, x, p)
+}
+
+/// Whether [`add_scaled`] runs our kernel for these tensors (rather than the fallback).
+pub fn uses_own_add_scaled(y: &Tensor<4>, x: &Tensor<4>, p: &Tensor<1>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        add_scaled_flex::supports(y, x, p)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (y, x, p);
+        false
+    }
 }
 
 /// The same through Burn's ops.
@@ -131,13 +137,24 @@ pub fn reference_plane_mean(x: Tensor<4>) -> Tensor<4> {
 /// per-sample channel scale): one parallel pass on Flex, a broadcast multiply elsewhere.
 pub fn plane_scale(x: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if flex_support::on_flex_f32(&x) && flex_support::on_flex_f32(&f) {
-        let [n, c, _, _] = x.dims();
-        if f.dims() == [n, c, 1, 1] {
-            return planes_flex::plane_scale(x, f);
-        }
+    if planes_flex::supports_scale(&x, &f) {
+        return planes_flex::plane_scale(x, f);
     }
     reference_plane_scale(x, f)
+}
+
+/// Whether [`plane_mean`] and [`plane_scale`] run our kernels for these tensors (x, and
+/// f where given) rather than the fallbacks.
+pub fn uses_own_plane_ops(x: &Tensor<4>, f: Option<&Tensor<4>>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        flex_support::on_flex_f32(x) && f.is_none_or(|f| planes_flex::supports_scale(x, f))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, f);
+        false
+    }
 }
 
 /// The same through Burn's broadcast multiply.

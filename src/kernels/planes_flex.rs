@@ -22,7 +22,9 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::flex_support::{dims4, f32s, lane_sum, par_planes, record_binary, record_unary};
+use super::flex_support::{
+    dims4, f32s, lane_sum, on_flex_f32, par_planes, record_binary, record_unary,
+};
 
 /// The extension: the pool and the channel scale, for Flex and autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -154,7 +156,13 @@ pub fn plane_mean(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as PlaneOps>::plane_mean(x.into_dispatch()))
 }
 
-/// Through the extension (callers check `on_flex_f32` first).
+/// Whether the channel scale's kernel takes x and f: both f32 on Flex, f [N, C, 1, 1].
+pub fn supports_scale(x: &Tensor<4>, f: &Tensor<4>) -> bool {
+    let [n, c, _, _] = x.dims();
+    on_flex_f32(x) && on_flex_f32(f) && f.dims() == [n, c, 1, 1]
+}
+
+/// Through the extension (callers check [`supports_scale`] first).
 pub fn plane_scale(x: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as PlaneOps>::plane_scale(
         x.into_dispatch(),
