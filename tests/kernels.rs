@@ -675,9 +675,10 @@ fn outputs_and_gradients(
 /// that backend's Burn ops, so comparing them with the `reference_*` functions on the same
 /// backend checks little. Here the backend under test is compared with Flex, where our own
 /// kernels run: depthwise and pointwise convolution, channel padding, the plane mean and
-/// scale, the scaled add, the lattice gather and scatter, and training-mode batch norm with each activation and a channel scale;
-/// outputs and every input's gradient within 1e-4 of the largest magnitude. On Flex itself
-/// there is nothing independent to compare with, and the test returns.
+/// scale, the scaled add, the lattice gather and scatter, and training-mode batch norm
+/// with each activation and a channel scale; outputs and every input's gradient within
+/// 1e-4 of the largest magnitude. On Flex itself there is nothing independent to compare
+/// with, and the test returns.
 #[test]
 fn backends_match_our_flex_kernels() {
     if on_flex() {

@@ -1,6 +1,6 @@
 # What ran on 2026-12-06 (second session, 2-core development machine, nothing else
-# running): compare.sh on the four spaces, twice, source as at this file's commit
-# (the add_scaled and SE plane kernels in), PyTorch 2.15.0.
+# running): compare.sh on the four spaces, twice, HEAD at 01a29e3 (83e373d's source, the
+# add_scaled and SE plane kernels in; tests changed only), PyTorch 2.15.0+cu132 (CPU).
 set -u
 cd "$(dirname "$0")/../../../.."
 O=docs/results/performance_2026-12-06/compare

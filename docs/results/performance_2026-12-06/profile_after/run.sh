@@ -5,4 +5,4 @@ O=docs/results/performance_2026-12-06/profile_after
 for s in cifar10 nas_bench_macro; do for k in weight arch; do
   DMASKING=/tmp/dm_now THREADS=2 scripts/profile.sh configs/$s.json $k 8 > $O/${s}_$k.txt 2>&1
 done; done
-# and, for masking_memory.txt: cargo bench --bench masking (criterion lines filtered)
+# and, for masking_memory.txt: cargo bench --bench masking (criterion's progress lines filtered)
