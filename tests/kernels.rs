@@ -99,6 +99,54 @@ fn cases() -> Vec<Case> {
             stride: 1,
             padding: 3,
         },
+        // stride 1 with output rows a whole number of 8 or 4 lanes wide: the weight
+        // gradient's row-ring path (`row_ring_lanes` in src/kernels/depthwise_flex.rs),
+        // each kernel size, "same", smaller and no padding
+        Case {
+            n: 2,
+            c: 3,
+            h: 8,
+            w: 16,
+            k: 5,
+            stride: 1,
+            padding: 2,
+        },
+        Case {
+            n: 3,
+            c: 2,
+            h: 4,
+            w: 4,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Case {
+            n: 1,
+            c: 3,
+            h: 6,
+            w: 12,
+            k: 7,
+            stride: 1,
+            padding: 3,
+        },
+        Case {
+            n: 2,
+            c: 2,
+            h: 9,
+            w: 10,
+            k: 5,
+            stride: 1,
+            padding: 1,
+        },
+        Case {
+            n: 2,
+            c: 2,
+            h: 11,
+            w: 12,
+            k: 5,
+            stride: 1,
+            padding: 0,
+        },
         // stride 3, and a padding as wide as the kernel (input-gradient phases whose
         // taps all fall outside the output)
         Case {

@@ -14,9 +14,12 @@
 //!   ix = ox·s − p + j: for stride 1 a correlation of g with the flipped kernel (the
 //!   forward above), else computed per input phase (iy mod s, ix mod s) as a stride-1
 //!   correlation with the taps of that phase (`PhasePlanes`), parallel over planes;
-//! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j]:
-//!   per tap one contiguous dot product over a plane laid out by taps (`TapPlanes`),
-//!   parallel over channels, planes summed in f64.
+//! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j],
+//!   parallel over channels, planes summed in f64: for stride 1 with output rows a whole
+//!   number of 8 or 4 lanes wide, one walk down a zero-padded copy of the plane per column
+//!   tap and column chunk, each row's load meeting the k gradient rows it pairs with
+//!   (`RowPlane`, `ring_sums`); otherwise per tap one contiguous dot product over a plane
+//!   laid out by taps (`TapPlanes`, `tap_sums`).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -527,27 +530,163 @@ wide_simd! {
     }
 }
 
-/// dL/dw: per channel (one task each), every batch item's plane laid out once as
-/// [`TapPlanes`], then [`tap_sums`]; planes summed in f64.
+/// One (n, c) input plane zero-padded for a stride-1 weight gradient: row r, column t hold
+/// x[r − p, t − p] (0 outside the image), `rows` = oh + k − 1 rows of `width` = ow + k − 1,
+/// so tap (i, j) of output (oy, ox) reads [r = oy + i, t = ox + j].
+#[derive(Clone, Copy, Debug)]
+struct RowPlane {
+    rows: usize,
+    width: usize,
+}
+
+impl RowPlane {
+    fn new(g: &Geom) -> Self {
+        RowPlane {
+            rows: g.oh + g.k - 1,
+            width: g.ow + g.k - 1,
+        }
+    }
+
+    /// Writes plane `xp`'s values where they go in `buf`; the border stays as it is (0).
+    fn fill(&self, g: &Geom, xp: &[f32], buf: &mut [f32]) {
+        let cols = g.w.min(self.width - g.p);
+        for (iy, row) in xp.chunks_exact(g.w).enumerate() {
+            let r = iy + g.p;
+            if r < self.rows {
+                buf[r * self.width + g.p..][..cols].copy_from_slice(&row[..cols]);
+            }
+        }
+    }
+}
+
+/// The lanes of the row-ring weight gradient for this geometry: stride 1, kernels of 3, 5
+/// or 7, and output rows a whole number of 8 (else 4) lanes wide; `None` where it does
+/// not apply.
+fn row_ring_lanes(g: &Geom) -> Option<usize> {
+    if g.s != 1 || !matches!(g.k, 3 | 5 | 7) {
+        return None;
+    }
+    [LANES, LANES / 2]
+        .into_iter()
+        .find(|&l| g.ow.is_multiple_of(l))
+}
+
+wide_simd! {
+    /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · x[oy + i − p, ox + j − p] over one plane
+    /// laid out as [`RowPlane`] in `buf`, stride 1, K = k, ow a multiple of W lanes. Per
+    /// column tap j and W-wide column chunk, the padded rows r are walked once: each
+    /// row's chunk (one load) meets the K gradient rows oy = r − i held in a ring of
+    /// registers, K accumulators (one per row tap i). A load per K multiply-adds, where a
+    /// dot product per tap takes one per multiply-add.
+    fn ring_sums<const K: usize, const W: usize>(
+        g: &Geom,
+        rp: RowPlane,
+        buf: &[f32],
+        gy: &[f32],
+        acc: &mut [f64],
+    ) {
+        let zero = [0f32; W];
+        for j in 0..K {
+            let mut sums = [zero; K];
+            for c in (0..g.ow).step_by(W) {
+                let mut ring = [zero; K];
+                for r in 0..rp.rows {
+                    // ring[i] holds gradient row r − i (zero outside the output).
+                    for i in (1..K).rev() {
+                        ring[i] = ring[i - 1];
+                    }
+                    ring[0] = if r < g.oh {
+                        gy[r * g.ow + c..][..W].try_into().expect("a whole chunk")
+                    } else {
+                        zero
+                    };
+                    let xv: &[f32; W] =
+                        buf[r * rp.width + c + j..][..W].try_into().expect("a whole chunk");
+                    for i in 0..K {
+                        if i <= r && r < g.oh + i {
+                            for l in 0..W {
+                                sums[i][l] += ring[i][l] * xv[l];
+                            }
+                        }
+                    }
+                }
+            }
+            for (i, s) in sums.iter().enumerate() {
+                acc[i * K + j] += s.iter().sum::<f32>() as f64;
+            }
+        }
+    }
+}
+
+/// dL/dw: per channel (one task each), every batch item's plane laid out once, planes
+/// summed in f64. Where [`row_ring_lanes`] applies: [`RowPlane`] and [`ring_sums`];
+/// otherwise [`TapPlanes`] and [`tap_sums`].
 fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let (xc, gc) = (x.to_contiguous(), grad.to_contiguous());
     let (xs, gs) = (f32s(&xc), f32s(&gc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];
-    let tp = TapPlanes::new(g);
-    let cols: Vec<_> = (0..g.k).map(|j| g.cols(j)).collect();
     let mut gw = vec![0f32; g.c * kk];
-    gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
-        let mut acc = vec![0f64; kk];
-        let mut buf = vec![0f32; tp.len(g)];
-        for b in 0..n {
-            let nc = b * g.c + ch;
-            tp.fill(g, &cols, &xs[nc * hw..][..hw], &mut buf);
-            tap_sums(g, tp, &buf, &gs[nc * ohw..][..ohw], &mut acc);
-        }
-        for (d, a) in gwk.iter_mut().zip(acc) {
-            *d = a as f32;
-        }
-    });
+    if let Some(lanes) = row_ring_lanes(g) {
+        let rp = RowPlane::new(g);
+        gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
+            let mut acc = vec![0f64; kk];
+            let mut buf = vec![0f32; rp.rows * rp.width];
+            for b in 0..n {
+                let nc = b * g.c + ch;
+                rp.fill(g, &xs[nc * hw..][..hw], &mut buf);
+                let gy = &gs[nc * ohw..][..ohw];
+                match (g.k, lanes == LANES) {
+                    (3, true) => ring_sums::<3, LANES>(g, rp, &buf, gy, &mut acc),
+                    (5, true) => ring_sums::<5, LANES>(g, rp, &buf, gy, &mut acc),
+                    (_, true) => ring_sums::<7, LANES>(g, rp, &buf, gy, &mut acc),
+                    (3, false) => ring_sums::<3, { LANES / 2 }>(g, rp, &buf, gy, &mut acc),
+                    (5, false) => ring_sums::<5, { LANES / 2 }>(g, rp, &buf, gy, &mut acc),
+                    (_, false) => ring_sums::<7, { LANES / 2 }>(g, rp, &buf, gy, &mut acc),
+                }
+            }
+            for (d, a) in gwk.iter_mut().zip(acc) {
+                *d = a as f32;
+            }
+        });
+    } else {
+        let tp = TapPlanes::new(g);
+        let cols: Vec<_> = (0..g.k).map(|j| g.cols(j)).collect();
+        gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
+            let mut acc = vec![0f64; kk];
+            let mut buf = vec![0f32; tp.len(g)];
+            for b in 0..n {
+                let nc = b * g.c + ch;
+                tp.fill(g, &cols, &xs[nc * hw..][..hw], &mut buf);
+                tap_sums(g, tp, &buf, &gs[nc * ohw..][..ohw], &mut acc);
+            }
+            for (d, a) in gwk.iter_mut().zip(acc) {
+                *d = a as f32;
+            }
+        });
+    }
     FlexTensor::from_data(TensorData::new(gw, [g.c, 1, g.k, g.k]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which geometries take the row-ring weight gradient: the cases in tests/kernels.rs
+    /// that are there to exercise it do, at the lane width named, and stride 2, a kernel
+    /// without a const copy, or rows of 6 columns do not.
+    #[test]
+    fn row_ring_routing() {
+        let lanes = |x: [usize; 4], k: usize, s: usize, p: usize| {
+            row_ring_lanes(&Geom::new(x, [x[1], 1, k, k], s, p))
+        };
+        assert_eq!(lanes([2, 3, 8, 16], 5, 1, 2), Some(8));
+        assert_eq!(lanes([3, 2, 4, 4], 3, 1, 1), Some(4));
+        assert_eq!(lanes([1, 3, 6, 12], 7, 1, 3), Some(4));
+        assert_eq!(lanes([2, 2, 9, 10], 5, 1, 1), Some(8));
+        assert_eq!(lanes([2, 2, 11, 12], 5, 1, 0), Some(8));
+        assert_eq!(lanes([1, 2, 16, 16], 5, 2, 2), None);
+        assert_eq!(lanes([1, 2, 16, 16], 9, 1, 4), None);
+        assert_eq!(lanes([3, 2, 8, 8], 3, 1, 0), None);
+    }
 }

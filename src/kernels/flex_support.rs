@@ -78,8 +78,28 @@ where
 
 /// Defines `fn $name` whose body runs compiled for AVX2 + FMA where the CPU has them
 /// (checked at run time; the crate is built for baseline x86-64), else as built: the
-/// body is an `#[inline(always)]` inner fn, called from a `#[target_feature]` copy.
+/// body is an `#[inline(always)]` inner fn, called from a `#[target_feature]` copy. The
+/// fn may be generic over one type (`<A: Bound>`) or over `usize` constants.
 macro_rules! wide_simd {
+    ($(#[$m:meta])* fn $name:ident<$(const $K:ident: usize),+>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        fn $name<$(const $K: usize),+>($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body<$(const $K: usize),+>($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn wide<$(const $K: usize),+>($($arg: $ty),*) $(-> $ret)? {
+                    body::<$($K),+>($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features `wide` is compiled for.
+                    return unsafe { wide::<$($K),+>($($arg),*) };
+                }
+            }
+            body::<$($K),+>($($arg),*)
+        }
+    };
     ($(#[$m:meta])* fn $name:ident$(<$A:ident: $bound:path>)?($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         fn $name$(<$A: $bound>)?($($arg: $ty),*) $(-> $ret)? {
