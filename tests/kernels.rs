@@ -147,6 +147,63 @@ fn cases() -> Vec<Case> {
             stride: 1,
             padding: 0,
         },
+        // the same at stride 2 (the padded plane split into two column phases): 8 and 4
+        // lanes, each kernel size, odd heights and widths, "same", smaller, no and wider
+        // padding
+        Case {
+            n: 2,
+            c: 3,
+            h: 16,
+            w: 16,
+            k: 3,
+            stride: 2,
+            padding: 1,
+        },
+        Case {
+            n: 3,
+            c: 2,
+            h: 8,
+            w: 8,
+            k: 5,
+            stride: 2,
+            padding: 2,
+        },
+        Case {
+            n: 1,
+            c: 3,
+            h: 9,
+            w: 16,
+            k: 7,
+            stride: 2,
+            padding: 3,
+        },
+        Case {
+            n: 2,
+            c: 2,
+            h: 12,
+            w: 17,
+            k: 5,
+            stride: 2,
+            padding: 1,
+        },
+        Case {
+            n: 2,
+            c: 2,
+            h: 11,
+            w: 17,
+            k: 3,
+            stride: 2,
+            padding: 0,
+        },
+        Case {
+            n: 1,
+            c: 2,
+            h: 13,
+            w: 14,
+            k: 3,
+            stride: 2,
+            padding: 2,
+        },
         // stride 3, and a padding as wide as the kernel (input-gradient phases whose
         // taps all fall outside the output)
         Case {

@@ -15,11 +15,11 @@
 //!   forward above), else computed per input phase (iy mod s, ix mod s) as a stride-1
 //!   correlation with the taps of that phase (`PhasePlanes`), parallel over planes;
 //! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j],
-//!   parallel over channels, planes summed in f64: for stride 1 with output rows a whole
-//!   number of 8 or 4 lanes wide, one walk down a zero-padded copy of the plane per column
-//!   tap and column chunk, each row's load meeting the k gradient rows it pairs with
-//!   (`RowPlane`, `ring_sums`); otherwise per tap one contiguous dot product over a plane
-//!   laid out by taps (`TapPlanes`, `tap_sums`).
+//!   parallel over channels, planes summed in f64: for stride 1 or 2 with output rows a
+//!   whole number of 8 or 4 lanes wide, one walk down a zero-padded copy of the plane (its
+//!   columns split into s phases) per column tap and column chunk, each row's load meeting
+//!   the gradient rows it pairs with (`RowPlane`, `ring_sums`); otherwise per tap one
+//!   contiguous dot product over a plane laid out by taps (`TapPlanes`, `tap_sums`).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -530,9 +530,11 @@ wide_simd! {
     }
 }
 
-/// One (n, c) input plane zero-padded for a stride-1 weight gradient: row r, column t hold
-/// x[r − p, t − p] (0 outside the image), `rows` = oh + k − 1 rows of `width` = ow + k − 1,
-/// so tap (i, j) of output (oy, ox) reads [r = oy + i, t = ox + j].
+/// One (n, c) input plane zero-padded for the row-ring weight gradient, its columns split
+/// into s phases: phase q, row r, position u holds x[r − p, u·s + q − p] (0 outside the
+/// image), `rows` = s·(oh − 1) + k rows of `width` = ow + (k − 1) / s. Tap (i, j) of
+/// output (oy, ox) reads row r = oy·s + i of phase j mod s at u = ox + j / s, so a tap's
+/// run of outputs along a row is a contiguous load whatever the stride.
 #[derive(Clone, Copy, Debug)]
 struct RowPlane {
     rows: usize,
@@ -542,28 +544,81 @@ struct RowPlane {
 impl RowPlane {
     fn new(g: &Geom) -> Self {
         RowPlane {
-            rows: g.oh + g.k - 1,
-            width: g.ow + g.k - 1,
+            rows: g.s * (g.oh - 1) + g.k,
+            width: g.ow + (g.k - 1) / g.s,
         }
+    }
+
+    fn len(&self, g: &Geom) -> usize {
+        g.s * self.rows * self.width
+    }
+
+    /// Where row r of phase q starts.
+    fn row(&self, q: usize, r: usize) -> usize {
+        (q * self.rows + r) * self.width
     }
 
     /// Writes plane `xp`'s values where they go in `buf`; the border stays as it is (0).
     fn fill(&self, g: &Geom, xp: &[f32], buf: &mut [f32]) {
-        let cols = g.w.min(self.width - g.p);
-        for (iy, row) in xp.chunks_exact(g.w).enumerate() {
+        for (iy, src) in xp.chunks_exact(g.w).enumerate() {
             let r = iy + g.p;
-            if r < self.rows {
-                buf[r * self.width + g.p..][..cols].copy_from_slice(&row[..cols]);
+            if r >= self.rows {
+                break;
+            }
+            if g.s == 1 {
+                let cols = g.w.min(self.width - g.p);
+                buf[self.row(0, r) + g.p..][..cols].copy_from_slice(&src[..cols]);
+                continue;
+            }
+            if g.s == 2 {
+                self.fill_pairs(g, r, src, buf);
+                continue;
+            }
+            // Phase q takes the columns ix with (ix + p) mod s = q, from ix0 on, to u0 on.
+            for q in 0..g.s {
+                let ix0 = (q + g.s - g.p % g.s) % g.s;
+                let u0 = (ix0 + g.p) / g.s;
+                if ix0 >= g.w || u0 >= self.width {
+                    continue;
+                }
+                let dst = &mut buf[self.row(q, r)..][u0..self.width];
+                for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(g.s)) {
+                    *d = v;
+                }
             }
         }
     }
 }
 
-/// The lanes of the row-ring weight gradient for this geometry: stride 1, kernels of 3, 5
-/// or 7, and output rows a whole number of 8 (else 4) lanes wide; `None` where it does
-/// not apply.
+impl RowPlane {
+    /// Stride 2: padded column t = ix + p goes to phase t mod 2 at u = t / 2, so the even
+    /// columns ix = 2v go to phase p mod 2 at ⌊p / 2⌋ + v and the odd ones to the other
+    /// phase at ⌈p / 2⌉ + v: one pass over the row's pairs, writing both phases.
+    fn fill_pairs(&self, g: &Geom, r: usize, src: &[f32], buf: &mut [f32]) {
+        let (qe, qo) = (g.p % 2, 1 - g.p % 2);
+        let (ue, uo) = (g.p / 2, g.p.div_ceil(2));
+        let ne = g.w.div_ceil(2).min(self.width.saturating_sub(ue));
+        let no = (g.w / 2).min(self.width.saturating_sub(uo));
+        let (ie, io) = (self.row(qe, r) + ue, self.row(qo, r) + uo);
+        let both = ne.min(no);
+        for (v, pair) in src.chunks_exact(2).take(both).enumerate() {
+            buf[ie + v] = pair[0];
+            buf[io + v] = pair[1];
+        }
+        for v in both..ne {
+            buf[ie + v] = src[2 * v];
+        }
+        for v in both..no {
+            buf[io + v] = src[2 * v + 1];
+        }
+    }
+}
+
+/// The lanes of the row-ring weight gradient for this geometry: stride 1 or 2, kernels of
+/// 3, 5 or 7, and output rows a whole number of 8 (else 4) lanes wide; `None` where it
+/// does not apply.
 fn row_ring_lanes(g: &Geom) -> Option<usize> {
-    if g.s != 1 || !matches!(g.k, 3 | 5 | 7) {
+    if !matches!(g.s, 1 | 2) || !matches!(g.k, 3 | 5 | 7) {
         return None;
     }
     [LANES, LANES / 2]
@@ -572,13 +627,14 @@ fn row_ring_lanes(g: &Geom) -> Option<usize> {
 }
 
 wide_simd! {
-    /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · x[oy + i − p, ox + j − p] over one plane
-    /// laid out as [`RowPlane`] in `buf`, stride 1, K = k, ow a multiple of W lanes. Per
+    /// acc[i·k + j] += Σ_{oy,ox} gy[oy, ox] · x[oy·S + i − p, ox·S + j − p] over one plane
+    /// laid out as [`RowPlane`] in `buf`, stride S, K = k, ow a multiple of W lanes. Per
     /// column tap j and W-wide column chunk, the padded rows r are walked once: each
-    /// row's chunk (one load) meets the K gradient rows oy = r − i held in a ring of
-    /// registers, K accumulators (one per row tap i). A load per K multiply-adds, where a
-    /// dot product per tap takes one per multiply-add.
-    fn ring_sums<const K: usize, const W: usize>(
+    /// row's chunk (one load) meets the gradient rows oy = (r − i) / S it pairs with, held
+    /// in a ring of registers (row r / S − d in ring[d], tap i = r mod S + S·d), K
+    /// accumulators (one per row tap i). A load per ⌈K / S⌉ multiply-adds, where a dot
+    /// product per tap takes one per multiply-add.
+    fn ring_sums<const K: usize, const W: usize, const S: usize>(
         g: &Geom,
         rp: RowPlane,
         buf: &[f32],
@@ -588,24 +644,29 @@ wide_simd! {
         let zero = [0f32; W];
         for j in 0..K {
             let mut sums = [zero; K];
+            let phase = rp.row(j % S, 0) + j / S;
             for c in (0..g.ow).step_by(W) {
                 let mut ring = [zero; K];
                 for r in 0..rp.rows {
-                    // ring[i] holds gradient row r − i (zero outside the output).
-                    for i in (1..K).rev() {
-                        ring[i] = ring[i - 1];
+                    let (m, q) = (r / S, r % S);
+                    if q == 0 {
+                        for d in (1..K).rev() {
+                            ring[d] = ring[d - 1];
+                        }
+                        ring[0] = if m < g.oh {
+                            gy[m * g.ow + c..][..W].try_into().expect("a whole chunk")
+                        } else {
+                            zero
+                        };
                     }
-                    ring[0] = if r < g.oh {
-                        gy[r * g.ow + c..][..W].try_into().expect("a whole chunk")
-                    } else {
-                        zero
-                    };
-                    let xv: &[f32; W] =
-                        buf[r * rp.width + c + j..][..W].try_into().expect("a whole chunk");
-                    for i in 0..K {
-                        if i <= r && r < g.oh + i {
+                    let xv: &[f32; W] = buf[phase + r * rp.width + c..][..W]
+                        .try_into()
+                        .expect("a whole chunk");
+                    for (d, rd) in ring.iter().enumerate() {
+                        let i = q + S * d;
+                        if i < K && d <= m && m < g.oh + d {
                             for l in 0..W {
-                                sums[i][l] += ring[i][l] * xv[l];
+                                sums[i][l] += rd[l] * xv[l];
                             }
                         }
                     }
@@ -631,19 +692,23 @@ fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let rp = RowPlane::new(g);
         gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
             let mut acc = vec![0f64; kk];
-            let mut buf = vec![0f32; rp.rows * rp.width];
+            let mut buf = vec![0f32; rp.len(g)];
             for b in 0..n {
                 let nc = b * g.c + ch;
                 rp.fill(g, &xs[nc * hw..][..hw], &mut buf);
                 let gy = &gs[nc * ohw..][..ohw];
-                match (g.k, lanes == LANES) {
-                    (3, true) => ring_sums::<3, LANES>(g, rp, &buf, gy, &mut acc),
-                    (5, true) => ring_sums::<5, LANES>(g, rp, &buf, gy, &mut acc),
-                    (_, true) => ring_sums::<7, LANES>(g, rp, &buf, gy, &mut acc),
-                    (3, false) => ring_sums::<3, { LANES / 2 }>(g, rp, &buf, gy, &mut acc),
-                    (5, false) => ring_sums::<5, { LANES / 2 }>(g, rp, &buf, gy, &mut acc),
-                    (_, false) => ring_sums::<7, { LANES / 2 }>(g, rp, &buf, gy, &mut acc),
+                macro_rules! by {
+                    ($(($k:literal, $w:expr, $s:literal))*) => {
+                        match (g.k, lanes, g.s) {
+                            $(($k, l, $s) if l == $w => ring_sums::<$k, { $w }, $s>(g, rp, &buf, gy, &mut acc),)*
+                            _ => unreachable!("row_ring_lanes admits only these"),
+                        }
+                    };
                 }
+                by!((3, LANES, 1) (5, LANES, 1) (7, LANES, 1)
+                    (3, LANES / 2, 1) (5, LANES / 2, 1) (7, LANES / 2, 1)
+                    (3, LANES, 2) (5, LANES, 2) (7, LANES, 2)
+                    (3, LANES / 2, 2) (5, LANES / 2, 2) (7, LANES / 2, 2));
             }
             for (d, a) in gwk.iter_mut().zip(acc) {
                 *d = a as f32;
@@ -673,8 +738,8 @@ mod tests {
     use super::*;
 
     /// Which geometries take the row-ring weight gradient: the cases in tests/kernels.rs
-    /// that are there to exercise it do, at the lane width named, and stride 2, a kernel
-    /// without a const copy, or rows of 6 columns do not.
+    /// that are there to exercise it do, at the lane width named, and stride 3, a kernel
+    /// without a const copy, or rows of 6 or 7 columns do not.
     #[test]
     fn row_ring_routing() {
         let lanes = |x: [usize; 4], k: usize, s: usize, p: usize| {
@@ -685,7 +750,12 @@ mod tests {
         assert_eq!(lanes([1, 3, 6, 12], 7, 1, 3), Some(4));
         assert_eq!(lanes([2, 2, 9, 10], 5, 1, 1), Some(8));
         assert_eq!(lanes([2, 2, 11, 12], 5, 1, 0), Some(8));
-        assert_eq!(lanes([1, 2, 16, 16], 5, 2, 2), None);
+        assert_eq!(lanes([2, 3, 16, 16], 3, 2, 1), Some(8));
+        assert_eq!(lanes([3, 2, 8, 8], 5, 2, 2), Some(4));
+        assert_eq!(lanes([1, 3, 9, 16], 7, 2, 3), Some(8));
+        assert_eq!(lanes([1, 2, 13, 14], 3, 2, 2), Some(8));
+        assert_eq!(lanes([2, 3, 10, 8], 3, 3, 1), None);
+        assert_eq!(lanes([2, 2, 11, 15], 3, 2, 0), None);
         assert_eq!(lanes([1, 2, 16, 16], 9, 1, 4), None);
         assert_eq!(lanes([3, 2, 8, 8], 3, 1, 0), None);
     }
