@@ -204,6 +204,16 @@ fn cases() -> Vec<Case> {
             stride: 2,
             padding: 2,
         },
+        // stride 2, no padding, h − k odd: the last input row lies below every tap
+        Case {
+            n: 2,
+            c: 2,
+            h: 12,
+            w: 17,
+            k: 3,
+            stride: 2,
+            padding: 0,
+        },
         // stride 3, and a padding as wide as the kernel (input-gradient phases whose
         // taps all fall outside the output)
         Case {

@@ -15,11 +15,12 @@
 //!   forward above), else computed per input phase (iy mod s, ix mod s) as a stride-1
 //!   correlation with the taps of that phase (`PhasePlanes`), parallel over planes;
 //! - dL/dw[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c,oy·s − p + i, ox·s − p + j],
-//!   parallel over channels, planes summed in f64: for stride 1 or 2 with output rows a
-//!   whole number of 8 or 4 lanes wide, one walk down a zero-padded copy of the plane (its
-//!   columns split into s phases) per column tap and column chunk, each row's load meeting
-//!   the gradient rows it pairs with (`RowPlane`, `ring_sums`); otherwise per tap one
-//!   contiguous dot product over a plane laid out by taps (`TapPlanes`, `tap_sums`).
+//!   parallel over channels, planes summed in f64: for stride 1 or 2, kernels of 3, 5 or 7
+//!   and output rows a whole number of 8 or 4 lanes wide, one walk down a zero-padded copy
+//!   of the plane (its columns split into s phases) per column tap and column chunk, each
+//!   row's load meeting the gradient rows it pairs with (`RowPlane`, `ring_sums`);
+//!   otherwise per tap one contiguous dot product over a plane laid out by taps
+//!   (`TapPlanes`, `tap_sums`).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -558,7 +559,8 @@ impl RowPlane {
         (q * self.rows + r) * self.width
     }
 
-    /// Writes plane `xp`'s values where they go in `buf`; the border stays as it is (0).
+    /// Writes plane `xp`'s values where they go in `buf` (stride 1: a copy per row; stride
+    /// 2: [`Self::fill_pairs`]); the border stays as it is (0).
     fn fill(&self, g: &Geom, xp: &[f32], buf: &mut [f32]) {
         for (iy, src) in xp.chunks_exact(g.w).enumerate() {
             let r = iy + g.p;
@@ -570,27 +572,11 @@ impl RowPlane {
                 buf[self.row(0, r) + g.p..][..cols].copy_from_slice(&src[..cols]);
                 continue;
             }
-            if g.s == 2 {
-                self.fill_pairs(g, r, src, buf);
-                continue;
-            }
-            // Phase q takes the columns ix with (ix + p) mod s = q, from ix0 on, to u0 on.
-            for q in 0..g.s {
-                let ix0 = (q + g.s - g.p % g.s) % g.s;
-                let u0 = (ix0 + g.p) / g.s;
-                if ix0 >= g.w || u0 >= self.width {
-                    continue;
-                }
-                let dst = &mut buf[self.row(q, r)..][u0..self.width];
-                for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(g.s)) {
-                    *d = v;
-                }
-            }
+            debug_assert_eq!(g.s, 2, "row_ring_lanes admits strides 1 and 2 only");
+            self.fill_pairs(g, r, src, buf);
         }
     }
-}
 
-impl RowPlane {
     /// Stride 2: padded column t = ix + p goes to phase t mod 2 at u = t / 2, so the even
     /// columns ix = 2v go to phase p mod 2 at ⌊p / 2⌋ + v and the odd ones to the other
     /// phase at ⌈p / 2⌉ + v: one pass over the row's pairs, writing both phases.
@@ -632,8 +618,8 @@ wide_simd! {
     /// column tap j and W-wide column chunk, the padded rows r are walked once: each
     /// row's chunk (one load) meets the gradient rows oy = (r − i) / S it pairs with, held
     /// in a ring of registers (row r / S − d in ring[d], tap i = r mod S + S·d), K
-    /// accumulators (one per row tap i). A load per ⌈K / S⌉ multiply-adds, where a dot
-    /// product per tap takes one per multiply-add.
+    /// accumulators (one per row tap i). About K / S multiply-adds per load (⌈K / S⌉ on
+    /// rows r ≡ 0 mod S), where a dot product per tap takes one per multiply-add.
     fn ring_sums<const K: usize, const W: usize, const S: usize>(
         g: &Geom,
         rp: RowPlane,
@@ -754,6 +740,9 @@ mod tests {
         assert_eq!(lanes([3, 2, 8, 8], 5, 2, 2), Some(4));
         assert_eq!(lanes([1, 3, 9, 16], 7, 2, 3), Some(8));
         assert_eq!(lanes([1, 2, 13, 14], 3, 2, 2), Some(8));
+        assert_eq!(lanes([2, 2, 12, 17], 5, 2, 1), Some(8));
+        assert_eq!(lanes([2, 2, 11, 17], 3, 2, 0), Some(8));
+        assert_eq!(lanes([2, 2, 12, 17], 3, 2, 0), Some(8));
         assert_eq!(lanes([2, 3, 10, 8], 3, 3, 1), None);
         assert_eq!(lanes([2, 2, 11, 15], 3, 2, 0), None);
         assert_eq!(lanes([1, 2, 16, 16], 9, 1, 4), None);
