@@ -12,10 +12,10 @@ use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use dmasking::arch::Act;
 use dmasking::kernels::{
-    add_scaled, batch_norm, batch_norm_act, depthwise_conv2d, lattice_gather, lattice_scatter,
-    pad_channels, plane_mean, plane_scale, pointwise_conv2d, reference_add_scaled,
-    reference_depthwise_conv2d, reference_lattice_gather, reference_lattice_scatter,
-    reference_pad_channels, reference_plane_mean, reference_plane_scale,
+    NextConv, add_scaled, batch_norm, batch_norm_act, batch_norm_act_into, depthwise_conv2d,
+    lattice_gather, lattice_scatter, pad_channels, plane_mean, plane_scale, pointwise_conv2d,
+    reference_add_scaled, reference_depthwise_conv2d, reference_lattice_gather,
+    reference_lattice_scatter, reference_pad_channels, reference_plane_mean, reference_plane_scale,
     reference_pointwise_conv2d, uses_own_add_scaled, uses_own_batch_norm, uses_own_depthwise,
     uses_own_plane_ops, uses_own_pointwise,
 };
@@ -708,6 +708,135 @@ fn batch_norm_act_matches_burn() {
                     }
                     (None, None) => assert!(frozen, "{case}: no {name} gradient"),
                     _ => panic!("{case}: {name} gradient present on one side only"),
+                }
+            }
+        }
+    }
+}
+
+/// `batch_norm_act_into` (on Flex one op that never writes BN's output) against
+/// `batch_norm_act` followed by the depthwise or pointwise convolution: the output, the
+/// gradients of x, γ, β, s and the convolution's weight (the depthwise one through a
+/// kernel mask), and the running statistics are the same bits, since the fused op does
+/// the same arithmetic in the same order. Each activation, with and without a scale, with
+/// everything trained (a weight step) or only x and s (an architecture step); geometries
+/// of both depthwise weight-gradient paths (the row ring at strides 1 and 2, 8 and 4
+/// lanes; the per-tap sums at odd widths and stride 3), batch 1 (the pointwise products
+/// then run one after another); with and without gradient checkpointing. Off Flex the op
+/// is those two ops by construction, so there is nothing to compare and the test returns.
+#[test]
+fn batch_norm_act_into_matches_the_two_ops() {
+    if !on_flex() {
+        return;
+    }
+    let _rng = device_rng_shared();
+    // (n, c, h, w, k, stride)
+    let shapes = [
+        (2, 5, 16, 16, 3, 1),
+        (3, 4, 12, 12, 5, 1),
+        (2, 6, 16, 16, 5, 2),
+        (1, 3, 8, 8, 7, 2),
+        (2, 4, 7, 9, 3, 2),
+        (2, 3, 11, 10, 3, 3),
+    ];
+    for dev in [
+        plain_device().autodiff(),
+        plain_device().autodiff().gradient_checkpointing(),
+    ] {
+        for (i, &(n, c, h, w, k, stride)) in shapes.iter().enumerate() {
+            let nexts = [
+                NextConv::Depthwise {
+                    stride,
+                    padding: k / 2,
+                },
+                NextConv::Pointwise,
+            ];
+            for (next, act) in nexts
+                .into_iter()
+                .flat_map(|n| [Act::None, Act::Relu, Act::Hswish].map(|a| (n, a)))
+            {
+                for (scaled, trained) in [(false, true), (true, true), (true, false)] {
+                    let case =
+                        format!("shape {i} {next:?} {act:?} scaled {scaled} trained {trained}");
+                    let param = |t: Tensor<1>| {
+                        let t = t.detach();
+                        Param::from_tensor(if trained { t.require_grad() } else { t })
+                    };
+                    let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &dev);
+                    let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 1.5), &dev);
+                    let layer = || {
+                        let mut bn = BatchNormConfig::new(c).init(&dev);
+                        bn.gamma = param(gamma.clone());
+                        bn.beta = param(beta.clone());
+                        bn
+                    };
+                    let (fused_bn, bn) = (layer(), layer());
+                    let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.3, 2.0), &dev)
+                        .require_grad();
+                    let s = scaled.then(|| {
+                        Tensor::<1>::random([c], Distribution::Uniform(-1.0, 1.5), &dev)
+                            .require_grad()
+                    });
+                    let shape = match next {
+                        NextConv::Depthwise { .. } => [c, 1, k, k],
+                        NextConv::Pointwise => [c + 3, c, 1, 1],
+                    };
+                    let kernel = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &dev);
+                    let kernel = if trained {
+                        kernel.require_grad()
+                    } else {
+                        kernel
+                    };
+                    // A superkernel's kernel mask multiplies the depthwise weight; each
+                    // side its own product, as a backward pass consumes its graph.
+                    let mask = Tensor::<4>::random(
+                        [1, 1, shape[2], shape[3]],
+                        Distribution::Uniform(0.2, 1.0),
+                        &dev,
+                    );
+                    let weight = || match next {
+                        NextConv::Depthwise { .. } => kernel.clone() * mask.clone(),
+                        NextConv::Pointwise => kernel.clone(),
+                    };
+                    let y =
+                        batch_norm_act_into(&fused_bn, x.clone(), act, s.clone(), weight(), next);
+                    let y_bn = batch_norm_act(&bn, x.clone(), act, s.clone());
+                    let y_two = match next {
+                        NextConv::Depthwise { stride, padding } => {
+                            depthwise_conv2d(y_bn, weight(), stride, padding)
+                        }
+                        NextConv::Pointwise => pointwise_conv2d(y_bn, weight()),
+                    };
+                    assert_eq!(host(y.clone()), host(y_two.clone()), "{case}: output");
+                    let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
+                    let g = (y * r.clone()).sum().backward();
+                    let g_two = (y_two * r).sum().backward();
+                    let mut grads = vec![("x", x.grad(&g).map(host), x.grad(&g_two).map(host))];
+                    if let Some(s) = &s {
+                        grads.push(("s", s.grad(&g).map(host), s.grad(&g_two).map(host)));
+                    }
+                    grads.push((
+                        "weight",
+                        kernel.grad(&g).map(host),
+                        kernel.grad(&g_two).map(host),
+                    ));
+                    let (ga, gb) = (&fused_bn.gamma, &bn.gamma);
+                    grads.push(("gamma", ga.grad(&g).map(host), gb.grad(&g_two).map(host)));
+                    let (ba, bb) = (&fused_bn.beta, &bn.beta);
+                    grads.push(("beta", ba.grad(&g).map(host), bb.grad(&g_two).map(host)));
+                    for (name, a, b) in grads {
+                        match (a, b) {
+                            (Some(a), Some(b)) => assert_eq!(a, b, "{case}: {name} gradient"),
+                            (None, None) => assert!(!trained, "{case}: no {name} gradient"),
+                            _ => panic!("{case}: {name} gradient on one side only"),
+                        }
+                    }
+                    for (a, b, name) in [
+                        (&fused_bn.running_mean, &bn.running_mean, "running mean"),
+                        (&fused_bn.running_var, &bn.running_var, "running var"),
+                    ] {
+                        assert_eq!(host(a.value_sync()), host(b.value_sync()), "{case}: {name}");
+                    }
                 }
             }
         }

@@ -449,11 +449,11 @@ struct State {
 }
 
 /// The gradients one backward pass produces (dx and ds only where asked for).
-struct Grads {
-    x: Option<FlexTensor>,
-    gamma: FlexTensor,
-    beta: FlexTensor,
-    scale: Option<FlexTensor>,
+pub(super) struct Grads {
+    pub x: Option<FlexTensor>,
+    pub gamma: FlexTensor,
+    pub beta: FlexTensor,
+    pub scale: Option<FlexTensor>,
 }
 
 fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool) -> Grads {
@@ -461,7 +461,59 @@ fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool)
     let gamma: FlexTensor = cp.retrieve_node_output(state.gamma);
     let beta: FlexTensor = cp.retrieve_node_output(state.beta);
     let scale: Option<FlexTensor> = state.scale.map(|id| cp.retrieve_node_output(id));
-    let shape = dims4(&x);
+    let bn = Bn {
+        stats: &state.stats,
+        epsilon: state.epsilon,
+        act: state.act,
+    };
+    grads(&x, gamma, beta, scale, bn, grad, need_x)
+}
+
+/// The batch statistics ([2, C]: mean, then biased variance), ε and the activation of one
+/// y = s · act(BN(x)).
+#[derive(Clone, Copy)]
+pub(super) struct Bn<'a> {
+    pub stats: &'a FlexTensor,
+    pub epsilon: f64,
+    pub act: Act,
+}
+
+/// y = s · act(BN(x)) one plane at a time, for an op that reads BN's output plane by plane
+/// without it being written out (`(channel, x plane, y plane)`): the values of the forward
+/// pass above, bit for bit.
+pub(super) type Prologue = Box<dyn Fn(usize, &[f32], &mut [f32]) + Sync + Send>;
+
+/// The [`Prologue`] of γ, β, the optional scale s and `bn`.
+pub(super) fn prologue(
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    scale: Option<&FlexTensor>,
+    bn: Bn,
+) -> Prologue {
+    let (gc, bc) = (gamma.to_contiguous(), beta.to_contiguous());
+    let f = Affine::new(bn.stats, f32s(&gc), f32s(&bc), bn.epsilon);
+    let s: Option<Vec<f32>> = scale.map(|s| f32s(&s.to_contiguous()).to_vec());
+    with_activation!(bn.act, |act| {
+        let p: Prologue = Box::new(move |ch: usize, xp: &[f32], yp: &mut [f32]| {
+            let sc = s.as_ref().map_or(1.0, |s| s[ch]);
+            plane_forward(yp, xp, f.a[ch], f.b[ch], sc, act);
+        });
+        p
+    })
+}
+
+/// dL/dx (where `need_x`), dγ, dβ and ds (with a scale) of y = s · act(BN(x)), from g =
+/// dL/dy.
+pub(super) fn grads(
+    x: &FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    scale: Option<FlexTensor>,
+    bn: Bn,
+    grad: FlexTensor,
+    need_x: bool,
+) -> Grads {
+    let shape = dims4(x);
     let [n, c, h, w] = shape;
     let hw = h * w;
     let m = (n * hw) as f64;
@@ -471,11 +523,11 @@ fn backward(state: State, grad: FlexTensor, cp: &mut Checkpointer, need_x: bool)
         gamma.to_contiguous(),
         beta.to_contiguous(),
     );
-    let f = Affine::new(&state.stats, f32s(&gmc), f32s(&bc), state.epsilon);
+    let f = Affine::new(bn.stats, f32s(&gmc), f32s(&bc), bn.epsilon);
     let sc = scale.map(|s| s.to_contiguous());
     let s: Option<&[f32]> = sc.as_ref().map(f32s);
     let (xs, gs, gms) = (f32s(&xc), f32s(&gc), f32s(&gmc));
-    with_activation!(state.act, |act| {
+    with_activation!(bn.act, |act| {
         // Per channel: Σ g·act(z), Σ g_z and Σ g_z (x − μ).
         let sums: Vec<(f64, f64, f64)> = (0..c)
             .into_par_iter()

@@ -34,6 +34,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::batch_norm_flex::Prologue;
 use super::flex_support::{
     LANES, dims4, f32s, on_flex_f32, par_planes_init, record_binary, wide_simd,
 };
@@ -58,7 +59,7 @@ impl DepthwiseOps for Flex {
         padding: usize,
     ) -> FlexTensor {
         let g = Geom::new(dims4(&x), dims4(&weight), stride, padding);
-        forward(&g, &x, &weight)
+        forward(&g, &x, &weight, None)
     }
 }
 
@@ -80,7 +81,7 @@ impl Backward<Flex, 2> for DepthwiseBackward {
             grads.register::<Flex>(node.id, grad_input(&geom, &w, &grad));
         }
         if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, grad_weight(&geom, &x, &grad));
+            grads.register::<Flex>(node.id, grad_weight(&geom, &x, &grad, None));
         }
     }
 }
@@ -125,7 +126,7 @@ pub fn depthwise_conv2d(
 
 /// Shapes of one depthwise convolution.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
+pub(super) struct Geom {
     c: usize,
     h: usize,
     w: usize,
@@ -138,7 +139,7 @@ struct Geom {
 }
 
 impl Geom {
-    fn new(x: [usize; 4], weight: [usize; 4], s: usize, p: usize) -> Self {
+    pub(super) fn new(x: [usize; 4], weight: [usize; 4], s: usize, p: usize) -> Self {
         let [_, c, h, w] = x;
         let k = weight[2];
         Geom {
@@ -167,8 +168,14 @@ impl Geom {
 
 /// y[n,c,oy,ox] = Σ_{i,j} w[c,i,j] · x[n,c,oy·s − p + i, ox·s − p + j]: one (n, c) plane
 /// per task, copied into a zero-padded buffer whose columns are split into s phases
-/// (padded column t goes to phase t mod s, position t / s), then [`conv_rows`].
-fn forward(g: &Geom, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+/// (padded column t goes to phase t mod s, position t / s), then [`conv_rows`]. With a
+/// prologue `pro`, x stands for pro(x) (x's plane mapped into a scratch plane first).
+pub(super) fn forward(
+    g: &Geom,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    pro: Option<&Prologue>,
+) -> FlexTensor {
     let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
     let (xs, ws) = (f32s(&xc), f32s(&wc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
@@ -196,9 +203,9 @@ fn forward(g: &Geom, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         n * g.c * ohw,
         ohw,
         // Only data positions are written, the same for every plane: the padding stays 0.
-        || vec![0f32; g.s * pad.rows * pad.len],
-        |buf, nc, yp| {
-            let xp = &xs[nc * hw..][..hw];
+        || (vec![0f32; g.s * pad.rows * pad.len], scratch(pro, hw)),
+        |(buf, mapped), nc, yp| {
+            let xp = mapped_plane(pro, nc % g.c, &xs[nc * hw..][..hw], mapped);
             for (r, row) in xp
                 .chunks_exact(g.w)
                 .enumerate()
@@ -221,6 +228,27 @@ fn forward(g: &Geom, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         },
     );
     FlexTensor::from_data(TensorData::new(y, [n, g.c, g.oh, g.ow]))
+}
+
+/// A scratch plane for a prologue's output (empty without one).
+fn scratch(pro: Option<&Prologue>, hw: usize) -> Vec<f32> {
+    vec![0f32; if pro.is_some() { hw } else { 0 }]
+}
+
+/// Plane `xp` of channel `ch`, or with a prologue pro(xp), written into `mapped`.
+fn mapped_plane<'a>(
+    pro: Option<&Prologue>,
+    ch: usize,
+    xp: &'a [f32],
+    mapped: &'a mut [f32],
+) -> &'a [f32] {
+    match pro {
+        Some(f) => {
+            f(ch, xp, mapped);
+            mapped
+        }
+        None => xp,
+    }
 }
 
 /// A zero-padded input plane split into column phases: `rows` rows of `len` per phase.
@@ -258,11 +286,11 @@ wide_simd! {
 /// dL/dx. For stride 1 it is the depthwise correlation of the output gradient with the
 /// flipped kernel and padding k − 1 − p (the forward above); for other strides the input
 /// plane is computed phase by phase ([`PhasePlanes`]), one (n, c) plane per task.
-fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+pub(super) fn grad_input(g: &Geom, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     if g.s == 1 && g.p < g.k {
         let flipped = Flex::float_flip(weight.clone(), &[2, 3]);
         let back = Geom::new(dims4(grad), dims4(&flipped), 1, g.k - 1 - g.p);
-        return forward(&back, grad, &flipped);
+        return forward(&back, grad, &flipped, None);
     }
     let (wc, gc) = (weight.to_contiguous(), grad.to_contiguous());
     let (ws, gs) = (f32s(&wc), f32s(&gc));
@@ -667,8 +695,14 @@ wide_simd! {
 
 /// dL/dw: per channel (one task each), every batch item's plane laid out once, planes
 /// summed in f64. Where [`row_ring_lanes`] applies: [`RowPlane`] and [`ring_sums`];
-/// otherwise [`TapPlanes`] and [`tap_sums`].
-fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+/// otherwise [`TapPlanes`] and [`tap_sums`]. With a prologue, x stands for pro(x), as in
+/// [`forward`].
+pub(super) fn grad_weight(
+    g: &Geom,
+    x: &FlexTensor,
+    grad: &FlexTensor,
+    pro: Option<&Prologue>,
+) -> FlexTensor {
     let (xc, gc) = (x.to_contiguous(), grad.to_contiguous());
     let (xs, gs) = (f32s(&xc), f32s(&gc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
@@ -679,9 +713,10 @@ fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
             let mut acc = vec![0f64; kk];
             let mut buf = vec![0f32; rp.len(g)];
+            let mut mapped = scratch(pro, hw);
             for b in 0..n {
                 let nc = b * g.c + ch;
-                rp.fill(g, &xs[nc * hw..][..hw], &mut buf);
+                rp.fill(g, mapped_plane(pro, ch, &xs[nc * hw..][..hw], &mut mapped), &mut buf);
                 let gy = &gs[nc * ohw..][..ohw];
                 macro_rules! by {
                     ($(($k:literal, $w:expr, $s:literal))*) => {
@@ -706,9 +741,11 @@ fn grad_weight(g: &Geom, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         gw.par_chunks_mut(kk).enumerate().for_each(|(ch, gwk)| {
             let mut acc = vec![0f64; kk];
             let mut buf = vec![0f32; tp.len(g)];
+            let mut mapped = scratch(pro, hw);
             for b in 0..n {
                 let nc = b * g.c + ch;
-                tp.fill(g, &cols, &xs[nc * hw..][..hw], &mut buf);
+                let xp = mapped_plane(pro, ch, &xs[nc * hw..][..hw], &mut mapped);
+                tp.fill(g, &cols, xp, &mut buf);
                 tap_sums(g, tp, &buf, &gs[nc * ohw..][..ohw], &mut acc);
             }
             for (d, a) in gwk.iter_mut().zip(acc) {

@@ -12,6 +12,8 @@ mod add_scaled_flex;
 #[cfg(feature = "flex")]
 mod batch_norm_flex;
 #[cfg(feature = "flex")]
+mod bn_into_flex;
+#[cfg(feature = "flex")]
 mod channels_flex;
 #[cfg(feature = "flex")]
 mod depthwise_flex;
@@ -273,13 +275,7 @@ pub fn batch_norm_act(
     scale: Option<Tensor<1>>,
 ) -> Tensor<4> {
     let w = x.dims()[1];
-    let full = bn.gamma.dims()[0];
-    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
-    let (gamma, beta) = if w == full {
-        (gamma, beta)
-    } else {
-        (gamma.narrow(0, 0, w), beta.narrow(0, 0, w))
-    };
+    let (gamma, beta) = affine_of(bn, w);
     let device = x.device();
     if !(device.is_autodiff() && bn.training.is_enabled()) {
         let stat = |r: &burn::module::RunningState<Tensor<1>>| {
@@ -290,7 +286,79 @@ pub fn batch_norm_act(
         return act_scale(y, act, scale);
     }
     let (y, mean, var) = batch_norm_act_train(x, gamma, beta, bn.epsilon, act, scale);
+    update_running(bn, mean, var);
+    y
+}
+
+/// The convolution that reads a batch norm's output in [`batch_norm_act_into`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextConv {
+    /// [`depthwise_conv2d`].
+    Depthwise {
+        /// Its stride.
+        stride: usize,
+        /// Its zero padding on every side.
+        padding: usize,
+    },
+    /// [`pointwise_conv2d`].
+    Pointwise,
+}
+
+/// `next(batch_norm_act(bn, x, act, scale), weight)`. On Flex in training, where the
+/// kernels of both apply, one op whose convolution maps its input through BN, the
+/// activation and the scale as it reads it, so that BN's output is neither written nor
+/// kept for the backward pass (the same values and gradients, bit for bit); elsewhere the
+/// two ops.
+pub fn batch_norm_act_into(
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    act: Act,
+    scale: Option<Tensor<1>>,
+    weight: Tensor<4>,
+    next: NextConv,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if uses_own_batch_norm(bn, &x)
+        && match next {
+            NextConv::Depthwise { .. } => depthwise_flex::supports(&x, &weight),
+            NextConv::Pointwise => pointwise_flex::supports(&x, &weight),
+        }
+    {
+        let w = x.dims()[1];
+        let (gamma, beta) = affine_of(bn, w);
+        let stats = batch_norm_flex::batch_stats(x.clone());
+        let row = |i| stats.clone().narrow(0, i, 1).reshape([w]);
+        let (mean, var) = (row(0), row(1));
+        let scale = scale.unwrap_or_else(|| Tensor::ones([w], &x.device()));
+        let z = bn_into_flex::batch_norm_act_into(
+            x, gamma, beta, scale, stats, bn.epsilon, act, weight, next,
+        );
+        update_running(bn, mean, var);
+        return z;
+    }
+    let y = batch_norm_act(bn, x, act, scale);
+    match next {
+        NextConv::Depthwise { stride, padding } => depthwise_conv2d(y, weight, stride, padding),
+        NextConv::Pointwise => pointwise_conv2d(y, weight),
+    }
+}
+
+/// γ and β of `bn`'s first w channels.
+fn affine_of(bn: &BatchNorm, w: usize) -> (Tensor<1>, Tensor<1>) {
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    if w == bn.gamma.dims()[0] {
+        (gamma, beta)
+    } else {
+        (gamma.narrow(0, 0, w), beta.narrow(0, 0, w))
+    }
+}
+
+/// r ← (1 − m) r + m s on the first w running statistics of `bn` (w: the batch's).
+fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Tensor<1>) {
+    let w = mean.dims()[0];
+    let full = bn.gamma.dims()[0];
     let m = bn.momentum;
+    let device = mean.device();
     for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
         let all = running.value_sync().to_device(&device);
         let first = all
@@ -305,7 +373,6 @@ pub fn batch_norm_act(
         };
         running.update(value.detach());
     }
-    y
 }
 
 /// s · act(y) with Burn's ops.

@@ -22,6 +22,7 @@ use burn::tensor::{Tensor, TensorData};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::batch_norm_flex::Prologue;
 use super::flex_support::{assume_init, dims4, f32s, on_flex_f32, record_binary, uninit};
 
 /// The extension: one op, implemented for Flex and for autodiff over Flex.
@@ -33,19 +34,105 @@ pub trait PointwiseOps: Backend {
 
 impl PointwiseOps for Flex {
     fn pointwise_conv2d(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
-        let [n, c_in, h, w] = dims4(&x);
-        let c_out = dims4(&weight)[0];
-        let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
-        let (xs, ws) = (f32s(&xc), f32s(&wc));
-        let hw = h * w;
-        // Y[n] = W X[n]: [C_out, C_in] · [C_in, HW].
-        let y = per_item(n, c_out * hw, |b, out, par| {
-            let wm = Mat::row_major(ws, c_in);
-            let xm = Mat::row_major(&xs[b * c_in * hw..], hw);
-            product(c_out, hw, c_in, out, false, wm, xm, par)
-        });
-        FlexTensor::from_data(TensorData::new(y, [n, c_out, h, w]))
+        forward(&x, &weight, None)
     }
+}
+
+/// Y[n] = W X[n]: [C_out, C_in] · [C_in, HW]. With a prologue `pro`, X stands for pro(X),
+/// each item's planes mapped into a scratch buffer of the thread first.
+pub(super) fn forward(x: &FlexTensor, weight: &FlexTensor, pro: Option<&Prologue>) -> FlexTensor {
+    let [n, c_in, h, w] = dims4(x);
+    let c_out = dims4(weight)[0];
+    let (xc, wc) = (x.to_contiguous(), weight.to_contiguous());
+    let (xs, ws) = (f32s(&xc), f32s(&wc));
+    let hw = h * w;
+    let y = per_item(n, c_out * hw, |b, out, par| {
+        let wm = Mat::row_major(ws, c_in);
+        with_item(pro, &xs[b * c_in * hw..][..c_in * hw], hw, |xi| {
+            let xm = Mat::row_major(xi, hw);
+            product(c_out, hw, c_in, out, false, wm, xm, par)
+        })
+    });
+    FlexTensor::from_data(TensorData::new(y, [n, c_out, h, w]))
+}
+
+/// dL/dX[n] = Wᵀ G[n]: [C_in, C_out] · [C_out, HW], X of shape `x_shape`.
+pub(super) fn grad_input(
+    x_shape: [usize; 4],
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+) -> FlexTensor {
+    let [n, c_in, h, wd] = x_shape;
+    let c_out = dims4(weight)[0];
+    let hw = h * wd;
+    let (gc, wc) = (grad.to_contiguous(), weight.to_contiguous());
+    let (gs, ws) = (f32s(&gc), f32s(&wc));
+    let gx = per_item(n, c_in * hw, |b, out, par| {
+        let wt = Mat::transposed(ws, c_in);
+        let gm = Mat::row_major(&gs[b * c_out * hw..], hw);
+        product(c_in, hw, c_out, out, false, wt, gm, par)
+    });
+    FlexTensor::from_data(TensorData::new(gx, x_shape))
+}
+
+/// dL/dW = Σ_n G[n] X[n]ᵀ: [C_out, HW] · [HW, C_in], summed over a contiguous range of n
+/// per thread, then over the threads; X as in [`forward`].
+pub(super) fn grad_weight(
+    x: &FlexTensor,
+    grad: &FlexTensor,
+    c_out: usize,
+    pro: Option<&Prologue>,
+) -> FlexTensor {
+    let [n, c_in, h, wd] = dims4(x);
+    let hw = h * wd;
+    let (gc, xc) = (grad.to_contiguous(), x.to_contiguous());
+    let (gs, xs) = (f32s(&gc), f32s(&xc));
+    let parts = rayon::current_num_threads().clamp(1, n.max(1));
+    let sums = per_item(parts, c_out * c_in, |t, out, par| {
+        let range = (t * n / parts)..((t + 1) * n / parts);
+        if range.is_empty() {
+            out.fill(MaybeUninit::new(0.0));
+        }
+        for (i, b) in range.enumerate() {
+            let gm = Mat::row_major(&gs[b * c_out * hw..], hw);
+            with_item(pro, &xs[b * c_in * hw..][..c_in * hw], hw, |xi| {
+                let xt = Mat::transposed(xi, hw);
+                product(c_out, c_in, hw, out, i > 0, gm, xt, par)
+            });
+        }
+    });
+    let mut gw = sums[..c_out * c_in].to_vec();
+    for part in sums.chunks_exact(c_out * c_in).skip(1) {
+        gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    FlexTensor::from_data(TensorData::new(gw, [c_out, c_in, 1, 1]))
+}
+
+thread_local! {
+    /// A thread's scratch buffer for one item mapped by a prologue.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` of one item's planes `xs` (each `hw` values), or with a prologue of pro(xs), plane
+/// by plane (plane c is channel c) in the thread's scratch buffer.
+fn with_item<R>(pro: Option<&Prologue>, xs: &[f32], hw: usize, f: impl FnOnce(&[f32]) -> R) -> R {
+    let Some(pro) = pro.filter(|_| hw > 0) else {
+        return f(xs);
+    };
+    SCRATCH.with(|cell| {
+        let mut buf = cell.take();
+        buf.resize(xs.len(), 0.0);
+        for (ch, (src, dst)) in xs
+            .chunks_exact(hw)
+            .zip(buf.chunks_exact_mut(hw))
+            .enumerate()
+        {
+            pro(ch, src, dst);
+        }
+        let r = f(&buf);
+        cell.replace(buf);
+        r
+    })
 }
 
 /// A strided read-only matrix: element (r, c) at `data[r·rs + c·cs]`.
@@ -167,42 +254,12 @@ impl Backward<Flex, 2> for PointwiseBackward {
         let (x_id, w_id) = ops.state;
         let x: FlexTensor = cp.retrieve_node_output(x_id);
         let w: FlexTensor = cp.retrieve_node_output(w_id);
-        let [n, c_in, h, wd] = dims4(&x);
-        let c_out = dims4(&w)[0];
-        let hw = h * wd;
-        let (gc, xc, wc) = (grad.to_contiguous(), x.to_contiguous(), w.to_contiguous());
-        let (gs, xs, ws) = (f32s(&gc), f32s(&xc), f32s(&wc));
         if let Some(node) = node_x {
-            // dL/dX[n] = Wᵀ G[n]: [C_in, C_out] · [C_out, HW].
-            let gx = per_item(n, c_in * hw, |b, out, par| {
-                let wt = Mat::transposed(ws, c_in);
-                let gm = Mat::row_major(&gs[b * c_out * hw..], hw);
-                product(c_in, hw, c_out, out, false, wt, gm, par)
-            });
-            let gx = FlexTensor::from_data(TensorData::new(gx, [n, c_in, h, wd]));
-            grads.register::<Flex>(node.id, gx);
+            grads.register::<Flex>(node.id, grad_input(dims4(&x), &w, &grad));
         }
         if let Some(node) = node_w {
-            // dL/dW = Σ_n G[n] X[n]ᵀ: [C_out, HW] · [HW, C_in], summed over a contiguous
-            // range of n per thread, then over the threads.
-            let parts = rayon::current_num_threads().clamp(1, n.max(1));
-            let sums = per_item(parts, c_out * c_in, |t, out, par| {
-                let range = (t * n / parts)..((t + 1) * n / parts);
-                if range.is_empty() {
-                    out.fill(MaybeUninit::new(0.0));
-                }
-                for (i, b) in range.enumerate() {
-                    let gm = Mat::row_major(&gs[b * c_out * hw..], hw);
-                    let xt = Mat::transposed(&xs[b * c_in * hw..], hw);
-                    product(c_out, c_in, hw, out, i > 0, gm, xt, par);
-                }
-            });
-            let mut gw = sums[..c_out * c_in].to_vec();
-            for part in sums.chunks_exact(c_out * c_in).skip(1) {
-                gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-            }
-            let gw = FlexTensor::from_data(TensorData::new(gw, [c_out, c_in, 1, 1]));
-            grads.register::<Flex>(node.id, gw);
+            let c_out = dims4(&w)[0];
+            grads.register::<Flex>(node.id, grad_weight(&x, &grad, c_out, None));
         }
     }
 }

@@ -9,7 +9,18 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::act::Act;
-use crate::kernels::{batch_norm_act, depthwise_conv2d, pointwise_conv2d};
+use crate::kernels::{
+    NextConv, batch_norm_act, batch_norm_act_into, depthwise_conv2d, pointwise_conv2d,
+};
+
+/// How a [`ConvBnAct`]'s convolution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Depthwise,
+    Pointwise,
+    /// Burn's convolution with this many groups.
+    General(usize),
+}
 
 /// Configuration of a [`ConvBnAct`].
 #[derive(Config, Debug)]
@@ -103,17 +114,60 @@ impl ConvBnAct {
         m: Option<&Tensor<4>>,
         s: Option<&Tensor<4>>,
     ) -> Tensor<4> {
-        let c = &self.conv;
-        let weight = match m {
-            None => c.weight.val(),
-            Some(m) => c.weight.val() * m.clone(),
+        self.norm_act_scaled(self.conv_masked(x, m), s)
+    }
+
+    /// z = conv(x; W ⊙ M): the layer up to its BN (M as in [`Self::forward_masked`]).
+    pub fn conv_masked(&self, x: Tensor<4>, m: Option<&Tensor<4>>) -> Tensor<4> {
+        self.conv(x, self.masked_weight(m), self.bias())
+    }
+
+    /// y = s ⊙ act(BN(z)): the layer after its conv (s as in [`Self::forward_masked`]).
+    pub fn norm_act_scaled(&self, z: Tensor<4>, s: Option<&Tensor<4>>) -> Tensor<4> {
+        batch_norm_act(&self.bn, z, self.act.unwrap_or(Act::None), channels(s))
+    }
+
+    /// `next.conv_masked(self.norm_act_scaled(z, s), m)`: this layer's output, from its
+    /// conv's output z, goes straight into `next`'s conv. Where `next` is a depthwise or
+    /// pointwise conv without bias this is [`batch_norm_act_into`], which on Flex in
+    /// training never writes this layer's output out.
+    pub fn norm_act_into(
+        &self,
+        z: Tensor<4>,
+        s: Option<&Tensor<4>>,
+        next: &ConvBnAct,
+        m: Option<&Tensor<4>>,
+    ) -> Tensor<4> {
+        let weight = next.masked_weight(m);
+        let k = weight.dims()[2];
+        let into = match next.route(&weight) {
+            Route::Depthwise => Some(NextConv::Depthwise {
+                stride: next.conv.stride[0],
+                padding: k / 2,
+            }),
+            Route::Pointwise => Some(NextConv::Pointwise),
+            Route::General(_) => None,
         };
-        let z = self.conv(x, weight, c.bias.as_ref().map(|b| b.val()));
-        let scale = s.map(|s| {
-            let c = s.dims()[1];
-            s.clone().reshape([c])
-        });
-        batch_norm_act(&self.bn, z, self.act.unwrap_or(Act::None), scale)
+        match into.filter(|_| next.conv.bias.is_none()) {
+            Some(into) => {
+                let act = self.act.unwrap_or(Act::None);
+                batch_norm_act_into(&self.bn, z, act, channels(s), weight, into)
+            }
+            None => next.conv(self.norm_act_scaled(z, s), weight, next.bias()),
+        }
+    }
+
+    /// The conv's weight, times `m` where given.
+    fn masked_weight(&self, m: Option<&Tensor<4>>) -> Tensor<4> {
+        let w = self.conv.weight.val();
+        match m {
+            None => w,
+            Some(m) => w * m.clone(),
+        }
+    }
+
+    fn bias(&self) -> Option<Tensor<1>> {
+        self.conv.bias.as_ref().map(|b| b.val())
     }
 
     /// The layer cut to one path of a supernet: x's channels in (the first ones of the
@@ -143,27 +197,55 @@ impl ConvBnAct {
     /// the weight has one input channel per filter), routed to our kernels where they apply.
     fn conv(&self, x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
         let c = &self.conv;
+        let k = weight.dims()[2];
+        match (self.route(&weight), bias) {
+            (Route::Depthwise, None) => depthwise_conv2d(x, weight, c.stride[0], k / 2),
+            (Route::Pointwise, None) => pointwise_conv2d(x, weight),
+            (route, bias) => {
+                let groups = match route {
+                    Route::Depthwise => weight.dims()[0],
+                    Route::Pointwise => 1,
+                    Route::General(groups) => groups,
+                };
+                conv2d(
+                    x,
+                    weight,
+                    bias,
+                    ConvOptions::new(c.stride, [k / 2, k / 2], c.dilation, groups),
+                )
+            }
+        }
+    }
+
+    /// How [`Self::conv`] runs `weight`: depthwise (a grouped layer, one input channel per
+    /// filter, more than one filter), pointwise (1×1, stride 1, one group), or Burn's
+    /// convolution with the layer's groups.
+    fn route(&self, weight: &Tensor<4>) -> Route {
+        let c = &self.conv;
         let [c_out, per_group, k, _] = weight.dims();
         let groups = if c.groups > 1 && per_group == 1 {
             c_out
         } else {
             c.groups
         };
-        let depthwise = groups > 1 && per_group == 1;
-        let pointwise = k == 1 && c.stride == [1, 1] && groups == 1;
-        match bias {
-            None if depthwise => depthwise_conv2d(x, weight, c.stride[0], k / 2),
-            None if pointwise => pointwise_conv2d(x, weight),
-            bias => conv2d(
-                x,
-                weight,
-                bias,
-                ConvOptions::new(c.stride, [k / 2, k / 2], c.dilation, groups),
-            ),
+        if groups > 1 && per_group == 1 {
+            Route::Depthwise
+        } else if k == 1 && c.stride == [1, 1] && groups == 1 {
+            Route::Pointwise
+        } else {
+            Route::General(groups)
         }
     }
 
     fn norm_act(&self, z: Tensor<4>) -> Tensor<4> {
         batch_norm_act(&self.bn, z, self.act.unwrap_or(Act::None), None)
     }
+}
+
+/// A channel mask [1, C, 1, 1] as the [C] scale the batch-norm kernels take.
+fn channels(s: Option<&Tensor<4>>) -> Option<Tensor<1>> {
+    s.map(|s| {
+        let c = s.dims()[1];
+        s.clone().reshape([c])
+    })
 }

@@ -132,17 +132,25 @@ impl IrBlock {
     /// h = M_e·pw(x); h = M_e·dw(h; W ⊙ M_k); h = SE(h; M_s); y = M_o·pwl(h) [+ x].
     pub fn forward_masked(&self, x: Tensor<4>, masks: Option<&IrMasks>) -> Tensor<4> {
         let expand = masks.and_then(|m| m.expand.as_ref());
-        let h = match (&self.pw, masks.and_then(|m| m.pw_keep.as_ref())) {
-            (Some(pw), Some(keep)) => keep_or_identity(pw, x.clone(), expand, keep),
-            (Some(pw), None) => pw.forward_masked(x.clone(), None, expand),
-            (None, _) => x.clone(),
-        };
         let kernel = masks.and_then(|m| m.kernel.as_ref());
-        let h = self.dw.forward_masked(h, kernel, expand);
-        let h = match &self.se {
+        // Each layer's output goes straight into the next conv where nothing else reads
+        // it (`ConvBnAct::norm_act_into`): z is the depthwise conv's output, before its BN.
+        let z = match (&self.pw, masks.and_then(|m| m.pw_keep.as_ref())) {
+            (Some(pw), Some(keep)) => {
+                let h = keep_or_identity(pw, x.clone(), expand, keep);
+                self.dw.conv_masked(h, kernel)
+            }
+            (Some(pw), None) => {
+                let z = pw.conv_masked(x.clone(), None);
+                pw.norm_act_into(z, expand, &self.dw, kernel)
+            }
+            (None, _) => self.dw.conv_masked(x.clone(), kernel),
+        };
+        let z = match &self.se {
             Some(se) => {
+                let h = self.dw.norm_act_scaled(z, expand);
                 let hidden = masks.and_then(|m| m.se.as_ref());
-                match masks.and_then(|m| m.se_keep.as_ref()) {
+                let h = match masks.and_then(|m| m.se_keep.as_ref()) {
                     // keep · h·gate + (1 − keep) · h = h · (keep · gate + 1 − keep): one
                     // multiply of the map, the mixing on the [N, C, 1, 1] gate.
                     Some(keep) => {
@@ -151,13 +159,14 @@ impl IrBlock {
                         crate::kernels::plane_scale(h, f)
                     }
                     None => se.forward(h, hidden),
-                }
+                };
+                self.pwl.conv_masked(h, None)
             }
-            None => h,
+            None => self.dw.norm_act_into(z, expand, &self.pwl, None),
         };
         let y = self
             .pwl
-            .forward_masked(h, None, masks.and_then(|m| m.out.as_ref()));
+            .norm_act_scaled(z, masks.and_then(|m| m.out.as_ref()));
         if self.residual { y + x } else { y }
     }
 
