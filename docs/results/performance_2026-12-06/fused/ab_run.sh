@@ -13,4 +13,5 @@ uptime >> $O/ab.uptime
 #       /tmp/dm_fused2 --op-sharing $s | sed "s/\$/ $s/"; done > $O/ab2.txt
 #   peak.txt: for each op sharing and binary, `dmasking bench --space configs/cifar10.json
 #       --batch-size 64 --steps 3 --op-sharing S --json`, its weight and arch peak_mib.
-#   summary.txt: python3 summary.py (ab.txt; ab2.txt likewise).
+#   summary.txt: python3 summary.py; summary2.txt: python3 summary.py ab2.txt.
+#   machine.txt: lscpu (model, CPUs, flags), nproc, free -g, taken after the runs.

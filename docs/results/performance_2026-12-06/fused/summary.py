@@ -1,7 +1,8 @@
-# Medians of the rounds' medians per (space, step, op sharing) and binary, from ab.txt.
-import collections, statistics
+# Medians of the rounds' medians per (space, step, op sharing) and binary, from the file
+# named (default ab.txt): python3 summary.py [ab2.txt]
+import collections, statistics, sys
 d = collections.defaultdict(list)
-for line in open("ab.txt"):
+for line in open(sys.argv[1] if len(sys.argv) > 1 else "ab.txt"):
     sp, k, b, ms, s = line.split()
     d[(sp, k, s, b)].append(float(ms))
 keys = sorted({k[:3] for k in d})
