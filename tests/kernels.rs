@@ -716,14 +716,15 @@ fn batch_norm_act_matches_burn() {
 
 /// `batch_norm_act_into` (on Flex one op that never writes BN's output) against
 /// `batch_norm_act` followed by the depthwise or pointwise convolution: the output, the
-/// gradients of x, γ, β, s and the convolution's weight (the depthwise one through a
-/// kernel mask), and the running statistics are the same bits, since the fused op does
-/// the same arithmetic in the same order. Each activation, with and without a scale, with
-/// everything trained (a weight step) or only x and s (an architecture step); geometries
-/// of both depthwise weight-gradient paths (the row ring at strides 1 and 2, 8 and 4
-/// lanes; the per-tap sums at odd widths and stride 3), batch 1 (the pointwise products
-/// then run one after another); with and without gradient checkpointing. Off Flex the op
-/// is those two ops by construction, so there is nothing to compare and the test returns.
+/// gradients of x, γ, β, s, the convolution's weight and the depthwise kernel mask, and
+/// the running statistics are the same bits, since the fused op does the same arithmetic
+/// in the same order. Each activation, with and without a scale; gradients as in a weight
+/// step (x, γ, β, weight), an architecture step (x, s and the kernel mask only), and with
+/// x needing none (parameters only; the weight only); geometries of both depthwise
+/// weight-gradient paths (the row ring at strides 1 and 2, 8 and 4 lanes; the per-tap sums
+/// at odd widths and stride 3), batch 1 (the pointwise products then run one after
+/// another); with and without gradient checkpointing. Off Flex the op is those two ops by
+/// construction, so there is nothing to compare and the test returns.
 #[test]
 fn batch_norm_act_into_matches_the_two_ops() {
     if !on_flex() {
@@ -739,6 +740,13 @@ fn batch_norm_act_into_matches_the_two_ops() {
         (2, 4, 7, 9, 3, 2),
         (2, 3, 11, 10, 3, 3),
     ];
+    // Which inputs need a gradient: (name, x, γ and β, weight, kernel mask).
+    let modes = [
+        ("weight step", true, true, true, false),
+        ("architecture step", true, false, false, true),
+        ("parameters only", false, true, true, false),
+        ("weight only", false, false, true, false),
+    ];
     for dev in [
         plain_device().autodiff(),
         plain_device().autodiff().gradient_checkpointing(),
@@ -751,92 +759,95 @@ fn batch_norm_act_into_matches_the_two_ops() {
                 },
                 NextConv::Pointwise,
             ];
-            for (next, act) in nexts
+            let acts = [Act::None, Act::Relu, Act::Hswish];
+            let settings = nexts
                 .into_iter()
-                .flat_map(|n| [Act::None, Act::Relu, Act::Hswish].map(|a| (n, a)))
-            {
-                for (scaled, trained) in [(false, true), (true, true), (true, false)] {
-                    let case =
-                        format!("shape {i} {next:?} {act:?} scaled {scaled} trained {trained}");
-                    let param = |t: Tensor<1>| {
-                        let t = t.detach();
-                        Param::from_tensor(if trained { t.require_grad() } else { t })
-                    };
-                    let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &dev);
-                    let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 1.5), &dev);
-                    let layer = || {
-                        let mut bn = BatchNormConfig::new(c).init(&dev);
-                        bn.gamma = param(gamma.clone());
-                        bn.beta = param(beta.clone());
-                        bn
-                    };
-                    let (fused_bn, bn) = (layer(), layer());
-                    let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.3, 2.0), &dev)
-                        .require_grad();
-                    let s = scaled.then(|| {
-                        Tensor::<1>::random([c], Distribution::Uniform(-1.0, 1.5), &dev)
-                            .require_grad()
-                    });
-                    let shape = match next {
-                        NextConv::Depthwise { .. } => [c, 1, k, k],
-                        NextConv::Pointwise => [c + 3, c, 1, 1],
-                    };
-                    let kernel = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &dev);
-                    let kernel = if trained {
-                        kernel.require_grad()
+                .flat_map(|n| acts.map(|a| (n, a)))
+                .flat_map(|(n, a)| [false, true].map(|s| (n, a, s)))
+                .flat_map(|(n, a, s)| modes.map(|m| (n, a, s, m)));
+            for (next, act, scaled, (mode, x_grad, bn_grad, w_grad, mask_grad)) in settings {
+                let case = format!("shape {i} {next:?} {act:?} scaled {scaled} {mode}");
+                let tracked = |t: Tensor<4>, on: bool| if on { t.require_grad() } else { t };
+                let param = |t: Tensor<1>| {
+                    let t = t.detach();
+                    Param::from_tensor(if bn_grad { t.require_grad() } else { t })
+                };
+                let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &dev);
+                let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 1.5), &dev);
+                let layer = || {
+                    let mut bn = BatchNormConfig::new(c).init(&dev);
+                    bn.gamma = param(gamma.clone());
+                    bn.beta = param(beta.clone());
+                    bn
+                };
+                let (fused_bn, bn) = (layer(), layer());
+                let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.3, 2.0), &dev);
+                let x = tracked(x, x_grad);
+                let s = scaled.then(|| {
+                    Tensor::<1>::random([c], Distribution::Uniform(-1.0, 1.5), &dev).require_grad()
+                });
+                let shape = match next {
+                    NextConv::Depthwise { .. } => [c, 1, k, k],
+                    NextConv::Pointwise => [c + 3, c, 1, 1],
+                };
+                let kernel = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &dev);
+                let kernel = tracked(kernel, w_grad);
+                // A superkernel's kernel mask multiplies the depthwise weight; each side its
+                // own product, as a backward pass consumes its graph.
+                let depthwise = matches!(next, NextConv::Depthwise { .. });
+                let mask = Tensor::<4>::random([1, 1, k, k], Distribution::Uniform(0.2, 1.0), &dev);
+                let mask = tracked(mask, mask_grad && depthwise);
+                let weight = || {
+                    if depthwise {
+                        kernel.clone() * mask.clone()
                     } else {
-                        kernel
-                    };
-                    // A superkernel's kernel mask multiplies the depthwise weight; each
-                    // side its own product, as a backward pass consumes its graph.
-                    let mask = Tensor::<4>::random(
-                        [1, 1, shape[2], shape[3]],
-                        Distribution::Uniform(0.2, 1.0),
-                        &dev,
-                    );
-                    let weight = || match next {
-                        NextConv::Depthwise { .. } => kernel.clone() * mask.clone(),
-                        NextConv::Pointwise => kernel.clone(),
-                    };
-                    let y =
-                        batch_norm_act_into(&fused_bn, x.clone(), act, s.clone(), weight(), next);
-                    let y_bn = batch_norm_act(&bn, x.clone(), act, s.clone());
-                    let y_two = match next {
-                        NextConv::Depthwise { stride, padding } => {
-                            depthwise_conv2d(y_bn, weight(), stride, padding)
-                        }
-                        NextConv::Pointwise => pointwise_conv2d(y_bn, weight()),
-                    };
-                    assert_eq!(host(y.clone()), host(y_two.clone()), "{case}: output");
-                    let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
-                    let g = (y * r.clone()).sum().backward();
-                    let g_two = (y_two * r).sum().backward();
-                    let mut grads = vec![("x", x.grad(&g).map(host), x.grad(&g_two).map(host))];
-                    if let Some(s) = &s {
-                        grads.push(("s", s.grad(&g).map(host), s.grad(&g_two).map(host)));
+                        kernel.clone()
                     }
-                    grads.push((
-                        "weight",
-                        kernel.grad(&g).map(host),
-                        kernel.grad(&g_two).map(host),
-                    ));
-                    let (ga, gb) = (&fused_bn.gamma, &bn.gamma);
-                    grads.push(("gamma", ga.grad(&g).map(host), gb.grad(&g_two).map(host)));
-                    let (ba, bb) = (&fused_bn.beta, &bn.beta);
-                    grads.push(("beta", ba.grad(&g).map(host), bb.grad(&g_two).map(host)));
-                    for (name, a, b) in grads {
-                        match (a, b) {
-                            (Some(a), Some(b)) => assert_eq!(a, b, "{case}: {name} gradient"),
-                            (None, None) => assert!(!trained, "{case}: no {name} gradient"),
-                            _ => panic!("{case}: {name} gradient on one side only"),
-                        }
+                };
+                let y = batch_norm_act_into(&fused_bn, x.clone(), act, s.clone(), weight(), next);
+                let y_bn = batch_norm_act(&bn, x.clone(), act, s.clone());
+                let y_two = match next {
+                    NextConv::Depthwise { stride, padding } => {
+                        depthwise_conv2d(y_bn, weight(), stride, padding)
                     }
-                    for (a, b, name) in [
-                        (&fused_bn.running_mean, &bn.running_mean, "running mean"),
-                        (&fused_bn.running_var, &bn.running_var, "running var"),
-                    ] {
-                        assert_eq!(host(a.value_sync()), host(b.value_sync()), "{case}: {name}");
+                    NextConv::Pointwise => pointwise_conv2d(y_bn, weight()),
+                };
+                assert_eq!(host(y.clone()), host(y_two.clone()), "{case}: output");
+                let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
+                let g = (y * r.clone()).sum().backward();
+                let g_two = (y_two * r).sum().backward();
+                let both = |t: &Tensor<4>| (t.grad(&g).map(host), t.grad(&g_two).map(host));
+                let both1 = |t: &Tensor<1>| (t.grad(&g).map(host), t.grad(&g_two).map(host));
+                let mut grads = vec![
+                    ("x", x_grad, both(&x)),
+                    ("weight", w_grad, both(&kernel)),
+                    ("kernel mask", mask_grad && depthwise, both(&mask)),
+                ];
+                if let Some(s) = &s {
+                    grads.push(("s", true, both1(s)));
+                }
+                for (name, wanted, (a, b)) in grads {
+                    match (a, b) {
+                        (Some(a), Some(b)) => assert_eq!(a, b, "{case}: {name} gradient"),
+                        (None, None) => assert!(!wanted, "{case}: no {name} gradient"),
+                        _ => panic!("{case}: {name} gradient on one side only"),
                     }
+                }
+                for (a, b, name) in [
+                    (&fused_bn.gamma, &bn.gamma, "gamma"),
+                    (&fused_bn.beta, &bn.beta, "beta"),
+                ] {
+                    match (a.grad(&g).map(host), b.grad(&g_two).map(host)) {
+                        (Some(a), Some(b)) => assert_eq!(a, b, "{case}: {name} gradient"),
+                        (None, None) => assert!(!bn_grad, "{case}: no {name} gradient"),
+                        _ => panic!("{case}: {name} gradient on one side only"),
+                    }
+                }
+                for (a, b, name) in [
+                    (&fused_bn.running_mean, &bn.running_mean, "running mean"),
+                    (&fused_bn.running_var, &bn.running_var, "running var"),
+                ] {
+                    assert_eq!(host(a.value_sync()), host(b.value_sync()), "{case}: {name}");
                 }
             }
         }
