@@ -326,9 +326,7 @@ pub fn batch_norm_act_into(
     {
         let w = x.dims()[1];
         let (gamma, beta) = affine_of(bn, w);
-        let stats = batch_norm_flex::batch_stats(x.clone());
-        let row = |i| stats.clone().narrow(0, i, 1).reshape([w]);
-        let (mean, var) = (row(0), row(1));
+        let (stats, mean, var) = flex_batch_stats(&x);
         let scale = scale.unwrap_or_else(|| Tensor::ones([w], &x.device()));
         let z = bn_into_flex::batch_norm_act_into(
             x, gamma, beta, scale, stats, bn.epsilon, act, weight, next,
@@ -341,6 +339,16 @@ pub fn batch_norm_act_into(
         NextConv::Depthwise { stride, padding } => depthwise_conv2d(y, weight, stride, padding),
         NextConv::Pointwise => pointwise_conv2d(y, weight),
     }
+}
+
+/// x's batch statistics from our kernel: [2, C] (mean, then biased variance), and each row.
+#[cfg(feature = "flex")]
+fn flex_batch_stats(x: &Tensor<4>) -> (Tensor<2>, Tensor<1>, Tensor<1>) {
+    let w = x.dims()[1];
+    let stats = batch_norm_flex::batch_stats(x.clone());
+    let row = |i| stats.clone().narrow(0, i, 1).reshape([w]);
+    let (mean, var) = (row(0), row(1));
+    (stats, mean, var)
 }
 
 /// γ and β of `bn`'s first w channels.
@@ -399,10 +407,7 @@ fn batch_norm_act_train(
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     #[cfg(feature = "flex")]
     if batch_norm_flex::supports(&x, &gamma) {
-        let w = x.dims()[1];
-        let stats = batch_norm_flex::batch_stats(x.clone());
-        let row = |i| stats.clone().narrow(0, i, 1).reshape([w]);
-        let (mean, var) = (row(0), row(1));
+        let (stats, mean, var) = flex_batch_stats(&x);
         let y = batch_norm_flex::batch_norm_act_train(x, gamma, beta, scale, stats, epsilon, act);
         return (y, mean, var);
     }

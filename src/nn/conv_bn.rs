@@ -190,7 +190,7 @@ impl ConvBnAct {
             w
         };
         let b = c.bias.as_ref().map(|b| b.val().narrow(0, 0, c_out));
-        self.norm_act(self.conv(x, w, b))
+        self.norm_act_scaled(self.conv(x, w, b), None)
     }
 
     /// The convolution with this layer's stride, padding k/2 and grouping (depthwise when
@@ -235,10 +235,6 @@ impl ConvBnAct {
         } else {
             Route::General(groups)
         }
-    }
-
-    fn norm_act(&self, z: Tensor<4>) -> Tensor<4> {
-        batch_norm_act(&self.bn, z, self.act.unwrap_or(Act::None), None)
     }
 }
 
