@@ -214,6 +214,36 @@ fn cases() -> Vec<Case> {
             stride: 2,
             padding: 0,
         },
+        // the forward's register blocks: rows of 5 chunks (blocks of 4 chunks by 2 rows and
+        // one by 1 row down 19 output rows, then 1 chunk by 8, 8, 2 and 1 rows), of 3
+        // chunks (2 by 4 rows, then 1 by 8 and 4), and stride 2 with a partial last chunk
+        Case {
+            n: 1,
+            c: 2,
+            h: 19,
+            w: 40,
+            k: 5,
+            stride: 1,
+            padding: 2,
+        },
+        Case {
+            n: 2,
+            c: 2,
+            h: 12,
+            w: 24,
+            k: 7,
+            stride: 1,
+            padding: 3,
+        },
+        Case {
+            n: 1,
+            c: 3,
+            h: 21,
+            w: 69,
+            k: 3,
+            stride: 2,
+            padding: 1,
+        },
         // stride 3, and a padding as wide as the kernel (input-gradient phases whose
         // taps all fall outside the output)
         Case {

@@ -1,9 +1,10 @@
 //! Depthwise convolution on Flex, forward and backward.
 //!
-//! The forward holds each output row's LANES-wide chunk in registers across all k × k
-//! taps, reading a zero-padded copy of the input plane split into s column phases (so a
-//! stride-s tap is a contiguous load); Flex's own depthwise path instead adds every tap
-//! into the output plane in memory, k² read-modify-write passes.
+//! The forward holds a block of outputs (up to 8 rows by LANES, or fewer rows by 2 or 4
+//! LANES-wide chunks) in registers across all k × k taps, reading a zero-padded copy of
+//! the input plane split into s column phases (so a stride-s tap is a contiguous load);
+//! each tap's weight is loaded once per block. Flex's own depthwise path instead adds every tap into the output plane in memory, k²
+//! read-modify-write passes.
 //!
 //! Burn's generic backward (burn-backend `conv2d_x_backward` / `conv2d_weight_backward`,
 //! which Flex does not override) computes the input gradient as a grouped transposed
@@ -155,6 +156,26 @@ impl Geom {
         }
     }
 
+    /// The forward's zero-padded, phase-split input plane: whole LANES-wide chunks of every
+    /// output row can be read.
+    fn padded(&self) -> Padded {
+        Padded {
+            rows: (self.oh - 1) * self.s + self.k,
+            len: self.ow.div_ceil(LANES) * LANES + (self.k - 1) / self.s,
+        }
+    }
+
+    /// Offset of tap (i, j) (row-major) in a [`Padded`] plane from the first read of output
+    /// (oy, ox) = (0, 0).
+    fn taps(&self, pad: Padded) -> Vec<usize> {
+        (0..self.k * self.k)
+            .map(|t| {
+                let (i, j) = (t / self.k, t % self.k);
+                ((j % self.s) * pad.rows + i) * pad.len + j / self.s
+            })
+            .collect()
+    }
+
     /// Output columns ox whose input column ox·s − p + j lies inside [0, w).
     fn cols(&self, j: usize) -> std::ops::Range<usize> {
         let lo = self.p.saturating_sub(j).div_ceil(self.s);
@@ -180,17 +201,8 @@ pub(super) fn forward(
     let (xs, ws) = (f32s(&xc), f32s(&wc));
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
     let n = g.x_shape[0];
-    let pad = Padded {
-        rows: (g.oh - 1) * g.s + g.k,
-        len: g.ow.div_ceil(LANES) * LANES + (g.k - 1) / g.s,
-    };
-    // Offset of tap (i, j) in the buffer from the first read of output (oy, ox) = (0, 0).
-    let taps: Vec<usize> = (0..kk)
-        .map(|t| {
-            let (i, j) = (t / g.k, t % g.k);
-            ((j % g.s) * pad.rows + i) * pad.len + j / g.s
-        })
-        .collect();
+    let pad = g.padded();
+    let taps = g.taps(pad);
     // Input column col lands in phase (col + p) mod s at (col + p) / s: phase q takes the
     // columns first(q), first(q) + s, ... from position (first(q) + p) / s on.
     let phases: Vec<(usize, usize)> = (0..g.s)
@@ -224,7 +236,17 @@ pub(super) fn forward(
                     }
                 }
             }
-            conv_rows(g, pad, buf, &taps, &ws[(nc % g.c) * kk..][..kk], yp);
+            let wk = &ws[(nc % g.c) * kk..][..kk];
+            conv_rows(
+                &Conv {
+                    g,
+                    pad,
+                    buf,
+                    taps: &taps,
+                    wk,
+                },
+                yp,
+            );
         },
     );
     FlexTensor::from_data(TensorData::new(y, [n, g.c, g.oh, g.ow]))
@@ -258,29 +280,171 @@ struct Padded {
     len: usize,
 }
 
-wide_simd! {
-    /// y[oy, ox] = Σ_{i,j} w[i, j] · xp[oy·s + i, ox·s + j] over the phase-split padded
-    /// plane `buf` (`taps`: each tap's offset in it), LANES outputs of a row at a time,
-    /// held in registers over all taps.
-    fn conv_rows(g: &Geom, pad: Padded, buf: &[f32], taps: &[usize], wk: &[f32], yp: &mut [f32]) {
-        for oy in 0..g.oh {
-            let out = &mut yp[oy * g.ow..][..g.ow];
-            let row = oy * g.s * pad.len;
-            for ox in (0..g.ow).step_by(LANES) {
-                let mut acc = [0f32; LANES];
-                for (&off, &wv) in taps.iter().zip(wk) {
-                    let start = row + ox + off;
-                    let xr: &[f32; LANES] =
-                        buf[start..start + LANES].try_into().expect("LANES values");
-                    for l in 0..LANES {
-                        acc[l] += wv * xr[l];
-                    }
-                }
-                let m = LANES.min(g.ow - ox);
-                out[ox..ox + m].copy_from_slice(&acc[..m]);
+/// One plane's forward: the phase-split padded input `buf`, each tap's offset in it
+/// (`taps`, row-major over (i, j)) and the tap weights `wk`.
+#[derive(Clone, Copy)]
+struct Conv<'a> {
+    g: &'a Geom,
+    pad: Padded,
+    buf: &'a [f32],
+    taps: &'a [usize],
+    wk: &'a [f32],
+}
+
+/// The top-left output of a block.
+#[derive(Clone, Copy)]
+struct Block {
+    oy: usize,
+    ox: usize,
+}
+
+impl Conv<'_> {
+    /// Where block `at` of R rows by C chunks reads: the output (at.oy, at.ox)'s offset in
+    /// `buf`, and one output row's step. Checks once that every read ends inside `buf`.
+    fn block_reads<const R: usize, const C: usize>(&self, at: Block) -> (usize, usize) {
+        let (base, step) = (
+            at.oy * self.g.s * self.pad.len + at.ox,
+            self.g.s * self.pad.len,
+        );
+        let reach = self.taps.iter().max().map_or(0, |&t| t);
+        assert!(
+            base + reach + (R - 1) * step + C * LANES <= self.buf.len()
+                && self.wk.len() >= self.taps.len(),
+            "a block inside the plane"
+        );
+        (base, step)
+    }
+
+    /// Writes block `at`'s sums into the output plane `yp` (the last chunk cut at ow).
+    fn store<const R: usize, const C: usize>(
+        &self,
+        at: Block,
+        acc: &[[[f32; LANES]; C]; R],
+        yp: &mut [f32],
+    ) {
+        let ow = self.g.ow;
+        for (o, acc) in acc.iter().enumerate() {
+            let out = &mut yp[(at.oy + o) * ow..][..ow];
+            for (c, a) in acc.iter().enumerate() {
+                let ox = at.ox + c * LANES;
+                let m = LANES.min(ow - ox);
+                out[ox..ox + m].copy_from_slice(&a[..m]);
             }
         }
     }
+}
+
+/// Walks a plane in blocks of up to 8 register sums, `$block::<R, C>(cv, at, yp)`: R output
+/// rows by C LANES-wide column chunks, C = 4, 2 or 1 as the row's chunks allow, R = 8 / C
+/// or fewer at the bottom.
+macro_rules! by_blocks {
+    ($cv:ident, $yp:ident, $block:ident) => {{
+        let g = $cv.g;
+        let chunks = g.ow.div_ceil(LANES);
+        let mut ch = 0;
+        while ch < chunks {
+            let c = match chunks - ch {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            let mut oy = 0;
+            while oy < g.oh {
+                let at = Block { oy, ox: ch * LANES };
+                oy += match (c, (g.oh - oy).min(8 / c)) {
+                    (4, 2..) => $block::<2, 4>($cv, at, $yp),
+                    (4, _) => $block::<1, 4>($cv, at, $yp),
+                    (2, 4..) => $block::<4, 2>($cv, at, $yp),
+                    (2, 2 | 3) => $block::<2, 2>($cv, at, $yp),
+                    (2, _) => $block::<1, 2>($cv, at, $yp),
+                    (_, 8..) => $block::<8, 1>($cv, at, $yp),
+                    (_, 4..) => $block::<4, 1>($cv, at, $yp),
+                    (_, 2 | 3) => $block::<2, 1>($cv, at, $yp),
+                    _ => $block::<1, 1>($cv, at, $yp),
+                };
+            }
+            ch += c;
+        }
+    }};
+}
+
+/// y[oy, ox] = Σ_{i,j} w[i, j] · xp[oy·s + i, ox·s + j] over the phase-split padded plane,
+/// block by block ([`by_blocks`]), each block's sums held in registers over all taps: a
+/// tap's weight is broadcast once for the block's R × C chunks. With AVX2, in 8-lane
+/// vectors ([`conv_block_avx2`]); else [`conv_block`], the reference: the same products
+/// added in the same order, so the same bits.
+fn conv_rows(cv: &Conv, yp: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { conv_rows_avx2(cv, yp) };
+    }
+    conv_rows_reference(cv, yp)
+}
+
+/// [`conv_rows`] without vector intrinsics.
+fn conv_rows_reference(cv: &Conv, yp: &mut [f32]) {
+    by_blocks!(cv, yp, conv_block)
+}
+
+/// Block `at`: R output rows by C chunks, each output's taps added in the order i, then j,
+/// from 0 (as a tap-by-tap loop adds them). Returns R.
+fn conv_block<const R: usize, const C: usize>(cv: &Conv, at: Block, yp: &mut [f32]) -> usize {
+    let (base, step) = cv.block_reads::<R, C>(at);
+    let mut acc = [[[0f32; LANES]; C]; R];
+    for (&off, &wv) in cv.taps.iter().zip(cv.wk) {
+        for (o, acc) in acc.iter_mut().enumerate() {
+            let row = &cv.buf[base + off + o * step..][..C * LANES];
+            for (a, x) in acc.iter_mut().zip(row.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    a[l] += wv * x[l];
+                }
+            }
+        }
+    }
+    cv.store(at, &acc, yp);
+    R
+}
+
+/// [`conv_rows`] with AVX2 ([`conv_block_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn conv_rows_avx2(cv: &Conv, yp: &mut [f32]) {
+    by_blocks!(cv, yp, conv_block_avx2)
+}
+
+/// [`conv_block`] in 8-lane vectors: a multiply, then an add (no fused multiply-add), as
+/// the reference rounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn conv_block_avx2<const R: usize, const C: usize>(cv: &Conv, at: Block, yp: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    const { assert!(LANES == 8, "one __m256 per chunk") };
+    let (base, step) = cv.block_reads::<R, C>(at);
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    let first = cv.buf[base..].as_ptr();
+    for t in 0..cv.taps.len() {
+        let w = _mm256_set1_ps(cv.wk[t]);
+        // SAFETY: off + o·step + c·LANES + LANES ≤ buf.len() − base for o < R, c < C and
+        // every tap's offset off, as `block_reads` asserted.
+        let at = unsafe { first.add(cv.taps[t]) };
+        for o in 0..R {
+            for c in 0..C {
+                // SAFETY: as above.
+                let x = unsafe { _mm256_loadu_ps(at.add(o * step + c * LANES)) };
+                acc[o][c] = _mm256_add_ps(acc[o][c], _mm256_mul_ps(w, x));
+            }
+        }
+    }
+    let mut sums = [[[0f32; LANES]; C]; R];
+    for o in 0..R {
+        for c in 0..C {
+            // SAFETY: sums[o][c] holds LANES = 8 floats.
+            unsafe { _mm256_storeu_ps(sums[o][c].as_mut_ptr(), acc[o][c]) };
+        }
+    }
+    cv.store(at, &sums, yp);
+    R
 }
 
 /// dL/dx. For stride 1 it is the depthwise correlation of the output gradient with the
@@ -784,5 +948,48 @@ mod tests {
         assert_eq!(lanes([2, 2, 11, 15], 3, 2, 0), None);
         assert_eq!(lanes([1, 2, 16, 16], 9, 1, 4), None);
         assert_eq!(lanes([3, 2, 8, 8], 3, 1, 0), None);
+    }
+
+    /// The forward's blocks, with AVX2 where the CPU has it and without, give the bits of
+    /// the plain sum over taps in the order i, then j, on random padded planes: kernels 3,
+    /// 5 and 7, strides 1 and 2, outputs up to 39 × 79 (every block shape, partial last
+    /// chunks, leftover rows).
+    #[test]
+    fn conv_rows_blocks_add_the_taps_in_order() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(5);
+        for case in 0..40 {
+            let (k, s) = ([3, 5, 7][case % 3], 1 + case % 2);
+            let (h, w) = (rng.random_range(k..40), rng.random_range(k..80));
+            let g = Geom::new([1, 1, h, w], [1, 1, k, k], s, k / 2);
+            let pad = g.padded();
+            let taps = g.taps(pad);
+            let buf: Vec<f32> = (0..s * pad.rows * pad.len)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let wk: Vec<f32> = (0..k * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let plain: Vec<f32> = (0..g.oh * g.ow)
+                .map(|o| {
+                    let (oy, ox) = (o / g.ow, o % g.ow);
+                    let at = oy * s * pad.len + ox;
+                    taps.iter()
+                        .zip(&wk)
+                        .fold(0f32, |a, (&t, &w)| a + w * buf[at + t])
+                })
+                .collect();
+            let cv = Conv {
+                g: &g,
+                pad,
+                buf: &buf,
+                taps: &taps,
+                wk: &wk,
+            };
+            let (mut y, mut y_ref) = (vec![f32::NAN; plain.len()], vec![f32::NAN; plain.len()]);
+            conv_rows(&cv, &mut y);
+            conv_rows_reference(&cv, &mut y_ref);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&plain), "case {case}: {g:?}");
+            assert_eq!(bits(&y_ref), bits(&plain), "case {case}: reference, {g:?}");
+        }
     }
 }
