@@ -3,8 +3,8 @@
 //! The forward holds a block of outputs (up to 8 rows by LANES, or fewer rows by 2 or 4
 //! LANES-wide chunks) in registers across all k × k taps, reading a zero-padded copy of
 //! the input plane split into s column phases (so a stride-s tap is a contiguous load);
-//! each tap's weight is loaded once per block. Flex's own depthwise path instead adds every tap into the output plane in memory, k²
-//! read-modify-write passes.
+//! each tap's weight is loaded once per block. Flex's own depthwise path instead adds
+//! every tap into the output plane in memory, k² read-modify-write passes.
 //!
 //! Burn's generic backward (burn-backend `conv2d_x_backward` / `conv2d_weight_backward`,
 //! which Flex does not override) computes the input gradient as a grouped transposed
@@ -414,9 +414,12 @@ fn conv_rows_avx2(cv: &Conv, yp: &mut [f32]) {
 }
 
 /// [`conv_block`] in 8-lane vectors: a multiply, then an add (no fused multiply-add), as
-/// the reference rounds.
+/// the reference rounds. Index loops over the constant R and C, as measured: a version
+/// written with iterators was compiled with the sums stored to the stack at every tap
+/// (read from its disassembly; which of its loops caused that was not isolated).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[allow(clippy::needless_range_loop)]
 fn conv_block_avx2<const R: usize, const C: usize>(cv: &Conv, at: Block, yp: &mut [f32]) -> usize {
     use std::arch::x86_64::*;
     const { assert!(LANES == 8, "one __m256 per chunk") };
