@@ -237,16 +237,7 @@ pub(super) fn forward(
                 }
             }
             let wk = &ws[(nc % g.c) * kk..][..kk];
-            conv_rows(
-                &Conv {
-                    g,
-                    pad,
-                    buf,
-                    taps: &taps,
-                    wk,
-                },
-                yp,
-            );
+            conv_rows(&Conv::new(g, pad, buf, &taps, wk), yp);
         },
     );
     FlexTensor::from_data(TensorData::new(y, [n, g.c, g.oh, g.ow]))
@@ -281,13 +272,14 @@ struct Padded {
 }
 
 /// One plane's forward: the phase-split padded input `buf`, each tap's offset in it
-/// (`taps`, row-major over (i, j)) and the tap weights `wk`.
+/// (`taps`, row-major over (i, j)), the largest of them (`reach`) and the tap weights `wk`.
 #[derive(Clone, Copy)]
 struct Conv<'a> {
     g: &'a Geom,
     pad: Padded,
     buf: &'a [f32],
     taps: &'a [usize],
+    reach: usize,
     wk: &'a [f32],
 }
 
@@ -298,7 +290,19 @@ struct Block {
     ox: usize,
 }
 
-impl Conv<'_> {
+impl<'a> Conv<'a> {
+    fn new(g: &'a Geom, pad: Padded, buf: &'a [f32], taps: &'a [usize], wk: &'a [f32]) -> Self {
+        let reach = taps.iter().max().map_or(0, |&t| t);
+        Conv {
+            g,
+            pad,
+            buf,
+            taps,
+            reach,
+            wk,
+        }
+    }
+
     /// Where block `at` of R rows by C chunks reads: the output (at.oy, at.ox)'s offset in
     /// `buf`, and one output row's step. Checks once that every read ends inside `buf`.
     fn block_reads<const R: usize, const C: usize>(&self, at: Block) -> (usize, usize) {
@@ -306,9 +310,8 @@ impl Conv<'_> {
             at.oy * self.g.s * self.pad.len + at.ox,
             self.g.s * self.pad.len,
         );
-        let reach = self.taps.iter().max().map_or(0, |&t| t);
         assert!(
-            base + reach + (R - 1) * step + C * LANES <= self.buf.len()
+            base + self.reach + (R - 1) * step + C * LANES <= self.buf.len()
                 && self.wk.len() >= self.taps.len(),
             "a block inside the plane"
         );
@@ -980,13 +983,7 @@ mod tests {
                         .fold(0f32, |a, (&t, &w)| a + w * buf[at + t])
                 })
                 .collect();
-            let cv = Conv {
-                g: &g,
-                pad,
-                buf: &buf,
-                taps: &taps,
-                wk: &wk,
-            };
+            let cv = Conv::new(&g, pad, &buf, &taps, &wk);
             let (mut y, mut y_ref) = (vec![f32::NAN; plain.len()], vec![f32::NAN; plain.len()]);
             conv_rows(&cv, &mut y);
             conv_rows_reference(&cv, &mut y_ref);
